@@ -1,0 +1,322 @@
+"""The pytest plugin (entry point ``edgecheck``): markers, options, fixtures, claim summary.
+
+Kept thin on purpose: torch, onnxruntime and friends are imported only inside the fixtures
+and hooks that need them, so ``pytest --help`` and unrelated test runs stay fast.
+
+Markers:
+    tx2, gpu        the test needs that device profile; skipped elsewhere with the reason
+    cpu             runs on any machine (portable checks)
+    perf, accuracy, slow   what kind of test it is (select with -m)
+    claim(id)       the test checks claim `id`; a skip is listed as "not run here"
+    needs(cores=, cuda=, tensorrt=, native_fp16=, int8_dot=)   capability requirements
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from edgecheck.options import add_profile_option
+
+if TYPE_CHECKING:
+    from edgecheck.claims import ClaimRegistry, ClaimResult
+    from edgecheck.config import ProjectConfig
+    from edgecheck.device import DeviceInfo
+
+MARKERS = {
+    "tx2": "needs a Jetson board (the paper's TX2 platform); skipped elsewhere with the reason",
+    "gpu": "needs a discrete CUDA GPU (the gpu profile); skipped elsewhere with the reason",
+    "cpu": "portable check that runs on any machine",
+    "perf": "measures time or throughput; run serially",
+    "accuracy": "checks numbers that do not depend on speed (MACs, sizes, agreement)",
+    "slow": "takes more than a few seconds",
+    "claim(id)": "the test checks claim `id` of edgecheck's registry; it enters the summary",
+    "needs(cores=None, cuda=False, tensorrt=False, native_fp16=False, int8_dot=False)": (
+        "skip unless this machine has these capabilities; the reason names what is missing"
+    ),
+}
+PROFILE_MARKERS = ("tx2", "gpu")
+_NEEDS_KEYS = {"cores", "cuda", "tensorrt", "native_fp16", "int8_dot"}
+
+
+@dataclass
+class NotRun:
+    claim_id: str
+    key: str
+    reason: str
+
+
+@dataclass
+class _State:
+    """Per-session plugin state, kept in ``config.stash``."""
+
+    config: pytest.Config
+    _device: DeviceInfo | None = None
+    _project: ProjectConfig | None = None
+    results: list[ClaimResult] = field(default_factory=list)
+    not_run: list[NotRun] = field(default_factory=list)
+
+    @property
+    def project(self) -> ProjectConfig:
+        if self._project is None:
+            from edgecheck.config import find_pyproject, load_config
+
+            self._project = load_config(find_pyproject(Path(self.config.rootpath)))
+        return self._project
+
+    @property
+    def device(self) -> DeviceInfo:
+        if self._device is None:
+            from edgecheck.device import detect_device
+
+            profile = self.config.getoption("edgecheck_profile") or self.project.profile
+            self._device = detect_device(profile)
+        return self._device
+
+    @property
+    def registry(self) -> ClaimRegistry:
+        return self.project.registry()
+
+
+_STATE = pytest.StashKey[_State]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("edgecheck", "edgecheck: the paper's claims as tests")
+    add_profile_option(group.addoption, "--edgecheck-")
+    group.addoption(
+        "--edgecheck-results",
+        dest="edgecheck_results",
+        default=None,
+        metavar="PATH",
+        help="write every claim verdict of this run (and the device fingerprint) as JSON",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for name, text in MARKERS.items():
+        config.addinivalue_line("markers", f"{name}: {text}")
+    config.stash[_STATE] = _State(config)
+
+
+def _state(config: pytest.Config) -> _State:
+    return config.stash[_STATE]
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    device = _state(config).device
+    return (
+        f"edgecheck: profile {device.profile} ({device.profile_source}), "
+        f"{device.capabilities.cores} usable cores, fingerprint {device.fingerprint_id}"
+    )
+
+
+def _unmet_reasons(item: pytest.Item, device: DeviceInfo) -> list[str]:
+    reasons: list[str] = []
+    for profile in PROFILE_MARKERS:
+        if item.get_closest_marker(profile) is not None:
+            reasons += device.unmet(profile=profile)
+    for marker in item.iter_markers("needs"):
+        unknown = set(marker.kwargs) - _NEEDS_KEYS
+        if unknown or marker.args:
+            raise pytest.UsageError(
+                f"{item.nodeid}: @pytest.mark.needs takes keywords {', '.join(sorted(_NEEDS_KEYS))}; "
+                f"got {', '.join(sorted(unknown)) or marker.args!r}"
+            )
+        reasons += device.unmet(**marker.kwargs)
+    return list(dict.fromkeys(reasons))  # de-duplicated, in order
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    reasons = _unmet_reasons(item, _state(item.config).device)
+    if reasons:
+        pytest.skip("; ".join(reasons))
+
+
+def _claim_ids(item: pytest.Item) -> list[str]:
+    ids = []
+    for marker in item.iter_markers("claim"):
+        if len(marker.args) != 1 or not isinstance(marker.args[0], str):
+            raise pytest.UsageError(f"{item.nodeid}: use @pytest.mark.claim('claim.id')")
+        ids.append(marker.args[0])
+    return ids
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    report = yield
+    if report.skipped and call.when in ("setup", "call"):
+        reason = _skip_reason(report)
+        key = getattr(getattr(item, "callspec", None), "id", "")
+        for claim_id in _claim_ids(item):
+            _state(item.config).not_run.append(NotRun(claim_id, key, reason))
+    return report
+
+
+def _skip_reason(report: pytest.TestReport) -> str:
+    longrepr = report.longrepr
+    if isinstance(longrepr, tuple) and len(longrepr) == 3:
+        return str(longrepr[2]).removeprefix("Skipped: ")
+    return str(longrepr)
+
+
+class ClaimChecker:
+    """The ``check_claim`` fixture: judge measured values against the claim registry.
+
+    ``check_claim(id, measured, key=..., cores=...)`` records the verdict for the summary and
+    fails the test at once when it fails. ``check_claim.expect(...)`` records without failing,
+    and ``check_claim.assert_all()`` then fails with every failed check listed, so one test can
+    report all the layers of a table that are off, not just the first.
+    """
+
+    def __init__(self, state: _State) -> None:
+        self._state = state
+        self._pending: list[ClaimResult] = []
+
+    def expect(
+        self, claim_id: str, measured: float, *, key: str = "", cores: int | None = None,
+        **extra: Any,
+    ) -> ClaimResult:  # fmt: skip
+        claim = self._state.registry[claim_id]
+        result = claim.check(
+            float(measured), profile=self._state.device.profile, key=key, cores=cores
+        )
+        if not math.isfinite(float(measured)) and result.verdict != "not applicable":
+            result = replace(
+                result,
+                verdict="FAIL",
+                message=f"{result.label}: the measurement is {measured}, not a finite number; "
+                "the model or runtime produced NaN/Inf",
+            )
+        if extra:
+            result = replace(result, extra=extra)
+        if result.verdict == "not applicable":
+            self._state.not_run.append(NotRun(claim_id, key, result.message))
+        else:
+            self._state.results.append(result)
+        self._pending.append(result)
+        return result
+
+    def __call__(
+        self, claim_id: str, measured: float, *, key: str = "", cores: int | None = None,
+        **extra: Any,
+    ) -> ClaimResult:  # fmt: skip
+        __tracebackhide__ = True
+        result = self.expect(claim_id, measured, key=key, cores=cores, **extra)
+        if result.verdict == "not applicable":
+            pytest.skip(result.message)
+        if not result:
+            pytest.fail(result.message, pytrace=False)
+        return result
+
+    def assert_all(self) -> None:
+        """Fail listing every failed `expect` since the test started."""
+        __tracebackhide__ = True
+        failed = [r for r in self._pending if not r]
+        if failed:
+            lines = "\n".join(f"  - {r.message}" for r in failed)
+            pytest.fail(f"{len(failed)} of {len(self._pending)} checks failed:\n{lines}", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def edgecheck_device(request: pytest.FixtureRequest) -> DeviceInfo:
+    """This machine's profile, capabilities and fingerprint (`edgecheck.device.DeviceInfo`)."""
+    return _state(request.config).device
+
+
+@pytest.fixture(scope="session")
+def edgecheck_claims(request: pytest.FixtureRequest) -> ClaimRegistry:
+    """The claim registry, with the project's ``[tool.edgecheck.claims]`` overrides applied."""
+    return _state(request.config).registry
+
+
+@pytest.fixture
+def check_claim(request: pytest.FixtureRequest) -> ClaimChecker:
+    """Judge a measured value against a claim; see `ClaimChecker`."""
+    return ClaimChecker(_state(request.config))
+
+
+@pytest.fixture(scope="session")
+def edgecheck_model():  # type: ignore[no-untyped-def]
+    """Build a registered model by name: ``edgecheck_model("vgg16", plan="paper")``."""
+    from edgecheck.models import build_model
+
+    return build_model
+
+
+def summary_rows(state: _State) -> list[dict[str, str]]:
+    """One row per verdict: claim, source, paper, measured, threshold, verdict."""
+    from edgecheck.claims import _fmt
+
+    rows: list[dict[str, str]] = []
+    for r in state.results:
+        paper = r.claim.paper_value(r.key)
+        unit = r.claim.unit
+        rows.append({
+            "claim": r.label,
+            "source": r.claim.source,
+            "paper": f"{_fmt(paper)}{unit}" if paper is not None else "-",
+            "measured": f"{_fmt(r.measured)}{unit}" if r.measured is not None else "-",
+            "threshold": r.threshold,
+            "verdict": r.verdict,
+        })  # fmt: skip
+    registry = state.registry
+    for n in state.not_run:
+        try:
+            claim = registry[n.claim_id]
+            source = claim.source
+            paper_value = claim.paper_value(n.key)
+            paper = f"{_fmt(paper_value)}{claim.unit}" if paper_value is not None else "-"
+        except Exception:
+            source, paper = "?", "-"
+        rows.append({
+            "claim": f"{n.claim_id}[{n.key}]" if n.key else n.claim_id,
+            "source": source, "paper": paper, "measured": "-", "threshold": "-",
+            "verdict": f"not run here: {n.reason}",
+        })  # fmt: skip
+    return rows
+
+
+def format_table(rows: list[dict[str, str]], columns: list[str]) -> str:
+    """A plain-text table with aligned columns."""
+    widths = {c: max([len(c)] + [len(r[c]) for r in rows]) for c in columns}
+    lines = ["  ".join(c.ljust(widths[c]) for c in columns).rstrip()]
+    lines.append("  ".join("-" * widths[c] for c in columns))
+    lines += ["  ".join(r[c].ljust(widths[c]) for c in columns).rstrip() for r in rows]
+    return "\n".join(lines)
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    state = _state(config)
+    rows = summary_rows(state)
+    if not rows:
+        return
+    terminalreporter.section("edgecheck claims")
+    columns = ["claim", "source", "paper", "measured", "threshold", "verdict"]
+    for line in format_table(rows, columns).splitlines():
+        terminalreporter.write_line(line)
+    passed = sum(r.verdict == "pass" for r in state.results)
+    failed = sum(r.verdict == "FAIL" for r in state.results)
+    terminalreporter.write_line(
+        f"claims: {passed} checks passed, {failed} failed, {len(state.not_run)} not run here"
+    )
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    path = session.config.getoption("edgecheck_results", None)
+    if not path:
+        return
+    from edgecheck._atomic import write_atomic
+
+    state = _state(session.config)
+    payload = {
+        "device": state.device.as_dict(),
+        "results": [r.as_dict() for r in state.results],
+        "not_run": [{"claim": n.claim_id, "key": n.key, "reason": n.reason} for n in state.not_run],
+    }
+    write_atomic(path, json.dumps(payload, indent=2, sort_keys=True) + "\n")
