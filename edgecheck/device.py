@@ -1,0 +1,697 @@
+"""Which device profile this machine is, what it can do, and a fingerprint of its environment.
+
+Three profiles (see ``claims.md``):
+
+- ``tx2``: a Jetson board (the paper's platform), recognised by its device tree or L4T release file;
+- ``gpu``: a machine with a CUDA GPU (the paper's Titan XP in Fig. 4);
+- ``cpu``: anything else.
+
+The profile is chosen by, in order: an explicit argument (the pytest option ``--edgecheck-profile``
+or the CLI's ``--profile``), the environment variable ``EDGECHECK_PROFILE``, detection.
+
+Detection never imports tensorrt, polygraphy or cv2 (only `is_available`, which finds the module
+without running it), so it is safe and fast on machines where those are broken or absent. Every
+filesystem read goes through a ``root`` directory so tests can fake a Jetson under ``tmp_path``.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import importlib.util
+import json
+import os
+import platform
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from edgecheck import envvars
+from edgecheck._imports import install_hint, is_available
+from edgecheck.errors import ConfigError
+
+__all__ = [
+    "PROFILES",
+    "Capabilities",
+    "CudaProbe",
+    "CudaState",
+    "DeviceInfo",
+    "clear_device_cache",
+    "describe_device",
+    "detect_device",
+    "gpu_has_bf16",
+    "gpu_has_fast_fp16",
+    "gpu_has_fast_int8",
+    "native_precisions",
+    "torch_cuda_probe",
+]
+
+PROFILES: tuple[str, ...] = ("tx2", "gpu", "cpu")
+
+# What each profile stands for, in the words a skip reason uses.
+_PROFILE_MEANING = {"tx2": "a Jetson board", "gpu": "a CUDA GPU", "cpu": "any CPU"}
+
+# Precision support from /proc/cpuinfo flags. The x86 names come from the "flags" line, the ARM
+# names from the "Features" line (Linux hwcaps); the two sets never overlap, so one lookup serves
+# both architectures.
+_CPU_FP16_FLAGS = {"x86": ("avx512_fp16",), "arm": ("asimdhp", "fphp")}
+_CPU_BF16_FLAGS = {"x86": ("avx512_bf16", "amx_bf16"), "arm": ("bf16",)}
+_CPU_INT8_DOT_FLAGS = {"x86": ("avx512_vnni", "avx_vnni", "amx_int8"), "arm": ("asimddp",)}
+
+# ARM "CPU implementer" / "CPU part" codes -> core names. On arm64 Linux /proc/cpuinfo has no
+# useful "model name" (at best "ARMv8 Processor rev 3 (v8l)"), so the parts are the only way to
+# tell a TX2 (Denver 2 + Cortex-A57) from an Orin (Cortex-A78AE). Only well-known codes are listed.
+_ARM_PARTS: dict[tuple[str, str], str] = {
+    ("0x41", "0xd03"): "Cortex-A53",
+    ("0x41", "0xd05"): "Cortex-A55",
+    ("0x41", "0xd07"): "Cortex-A57",
+    ("0x41", "0xd08"): "Cortex-A72",
+    ("0x41", "0xd09"): "Cortex-A73",
+    ("0x41", "0xd0b"): "Cortex-A76",
+    ("0x41", "0xd0c"): "Neoverse-N1",
+    ("0x41", "0xd40"): "Neoverse-V1",
+    ("0x41", "0xd41"): "Cortex-A78",
+    ("0x41", "0xd42"): "Cortex-A78AE",
+    ("0x41", "0xd4f"): "Neoverse-V2",
+    ("0x4e", "0x003"): "NVIDIA Denver 2",
+    ("0x4e", "0x004"): "NVIDIA Carmel",
+}
+_GENERIC_ARM_NAME = re.compile(r"^ARMv\d", re.IGNORECASE)
+
+# Fingerprint keys that change timings, hashed into `DeviceInfo.fingerprint_id`. The OS string
+# (kernel build) and the Python patch version are recorded but left out: they change on routine
+# updates without moving inference timings, and a new id would orphan the stored baselines.
+# `l4t` is in because a JetPack upgrade changes CUDA/cuDNN/TensorRT together, and TensorRT from
+# JetPack may not expose a version to importlib.metadata.
+_TIMING_KEYS = (
+    "cpu_model",
+    "cores",
+    "machine",
+    "cuda_device",
+    "jetson_model",
+    "l4t",
+    "torch",
+    "onnxruntime",
+    "tensorrt",
+)
+
+# (module, distributions to ask importlib.metadata, first found wins). onnxruntime and tensorrt
+# ship under several distribution names (GPU builds, CUDA-major-specific wheels).
+_VERSIONED: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    ("torch", "torch", ("torch",)),
+    ("onnxruntime", "onnxruntime", ("onnxruntime", "onnxruntime-gpu", "onnxruntime-openvino")),
+    ("tensorrt", "tensorrt", ("tensorrt", "tensorrt-cu12", "tensorrt-cu11", "tensorrt-cu13")),
+    ("polygraphy", "polygraphy", ("polygraphy",)),
+)
+
+CudaState = tuple[bool, str | None, tuple[int, int] | None]
+"""What a CUDA probe reports: (available, device name, compute capability)."""
+
+CudaProbe = Callable[[], CudaState]
+"""A function that reports the CUDA state; `torch_cuda_probe` by default, a stub in tests."""
+
+
+# --------------------------------------------------------------------------- GPU precision rules
+
+
+def gpu_has_fast_fp16(capability: tuple[int, int] | None) -> bool:
+    """True when a GPU of this compute capability does FP16 arithmetic at full (2x FP32) rate.
+
+    That is 5.3 (Tegra X1), 6.0 (P100), 6.2 (Tegra X2) and everything from 7.0 (Volta) on.
+    Consumer Pascal (6.1, the paper's Titan XP) runs FP16 at 1/64 of the FP32 rate, so FP16
+    there is storage only, never a speed-up.
+    """
+    if capability is None:
+        return False
+    return capability in ((5, 3), (6, 0), (6, 2)) or capability >= (7, 0)
+
+
+def gpu_has_fast_int8(capability: tuple[int, int] | None) -> bool:
+    """True when a GPU of this compute capability has fast INT8 (the dp4a instruction at full rate).
+
+    That is 6.1 (consumer Pascal, the paper's Titan XP) and 7.0 or later. 6.2 (Tegra X2) is
+    excluded although it is numerically above 6.1: cuDNN rejects INT8 there ("This GPU doesn't
+    support DP4A") and TensorRT reports ``platform_has_fast_int8`` False on a TX2, which is why
+    the paper measured INT8 on the Titan XP only.
+    """
+    if capability is None:
+        return False
+    return capability == (6, 1) or capability >= (7, 0)
+
+
+def gpu_has_bf16(capability: tuple[int, int] | None) -> bool:
+    """True when a GPU of this compute capability has native BF16 arithmetic (Ampere, 8.0, on)."""
+    return capability is not None and capability >= (8, 0)
+
+
+# --------------------------------------------------------------------------- capabilities
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What this machine can do, as far as the suite's tests care.
+
+    Attributes:
+        cores: CPU cores this process may use (its CPU affinity, capped by a cgroup CPU quota).
+        cpu_model: the CPU's name ("AMD EPYC", "NVIDIA Denver 2 x2 + Cortex-A57 x4", ...).
+        cpu_arch: "x86", "arm", or ``platform.machine()`` for anything else.
+        cpu_flags: the ISA extensions every core reports (/proc/cpuinfo "flags" or "Features").
+        cuda: a CUDA GPU is usable from torch.
+        cuda_device: its name, or None.
+        cuda_capability: its compute capability (major, minor), or None.
+        tensorrt, polygraphy, onnxruntime: the package can be imported (checked without importing).
+        onnxruntime_providers: onnxruntime's available execution providers, () when absent.
+        jetson_model: the Jetson board's device-tree model, or None when not a Jetson.
+    """
+
+    cores: int
+    cpu_model: str
+    cpu_arch: str
+    cpu_flags: frozenset[str]
+    cuda: bool
+    cuda_device: str | None
+    cuda_capability: tuple[int, int] | None
+    tensorrt: bool
+    polygraphy: bool
+    onnxruntime: bool
+    onnxruntime_providers: tuple[str, ...]
+    jetson_model: str | None
+
+    @property
+    def cpu_fp16(self) -> bool:
+        """The CPU has native FP16 arithmetic (x86 avx512_fp16; ARM asimdhp/fphp)."""
+        return bool(self._cpu_flags_in(_CPU_FP16_FLAGS))
+
+    @property
+    def cpu_bf16(self) -> bool:
+        """The CPU has native BF16 arithmetic (x86 avx512_bf16/amx_bf16; ARM bf16)."""
+        return bool(self._cpu_flags_in(_CPU_BF16_FLAGS))
+
+    @property
+    def cpu_int8_dot(self) -> bool:
+        """The CPU has INT8 dot-product instructions (x86 VNNI/AMX-INT8; ARM asimddp)."""
+        return bool(self._cpu_flags_in(_CPU_INT8_DOT_FLAGS))
+
+    @property
+    def gpu_fp16(self) -> bool:
+        """The CUDA GPU does FP16 at full rate (see `gpu_has_fast_fp16`)."""
+        return self.cuda and gpu_has_fast_fp16(self.cuda_capability)
+
+    @property
+    def gpu_bf16(self) -> bool:
+        """The CUDA GPU has native BF16 (see `gpu_has_bf16`)."""
+        return self.cuda and gpu_has_bf16(self.cuda_capability)
+
+    @property
+    def gpu_int8(self) -> bool:
+        """The CUDA GPU has fast INT8 via dp4a (see `gpu_has_fast_int8`)."""
+        return self.cuda and gpu_has_fast_int8(self.cuda_capability)
+
+    def _cpu_flags_in(self, table: dict[str, tuple[str, ...]]) -> tuple[str, ...]:
+        """The flags of `table` (any architecture) that this CPU has, in the table's order."""
+        return tuple(f for names in table.values() for f in names if f in self.cpu_flags)
+
+    def _wanted_flags(self, table: dict[str, tuple[str, ...]]) -> str:
+        """The flag names that would give a feature on this CPU's architecture, for messages."""
+        names = table.get(self.cpu_arch) or tuple(f for v in table.values() for f in v)
+        return "/".join(names)
+
+
+def native_precisions(cap: Capabilities) -> dict[str, dict[str, bool]]:
+    """Which of fp16/bf16/int8 run natively, on the CPU and on the CUDA GPU.
+
+    Returns ``{"cpu": {"fp16": .., "bf16": .., "int8": ..}, "gpu": {...}}``; "int8" means a
+    dot-product instruction (VNNI / asimddp on CPUs, dp4a on GPUs). All GPU entries are False
+    without a CUDA GPU.
+    """
+    return {
+        "cpu": {"fp16": cap.cpu_fp16, "bf16": cap.cpu_bf16, "int8": cap.cpu_int8_dot},
+        "gpu": {"fp16": cap.gpu_fp16, "bf16": cap.gpu_bf16, "int8": cap.gpu_int8},
+    }
+
+
+# --------------------------------------------------------------------------- device info
+
+
+@dataclass(frozen=True)
+class DeviceInfo:
+    """The device profile chosen for this run, what the machine can do, and its fingerprint.
+
+    Attributes:
+        profile: one of `PROFILES`.
+        profile_source: where the profile came from: ``"--edgecheck-profile"`` (or the CLI
+            flag), ``"EDGECHECK_PROFILE"``, or ``"detected: ..."`` with the evidence.
+        capabilities: what the machine can do.
+        fingerprint: what results and baselines record about the environment (all strings).
+    """
+
+    profile: str
+    profile_source: str
+    capabilities: Capabilities
+    # A dict cannot be hashed; leaving it out of the hash keeps DeviceInfo usable as a key.
+    fingerprint: dict[str, str] = field(hash=False)
+
+    @property
+    def detected_profile(self) -> str:
+        """The profile detection gives for this machine, whatever was forced."""
+        return _profile_of(self.capabilities)
+
+    @property
+    def fingerprint_id(self) -> str:
+        """A short stable id (12 hex chars) of the fingerprint parts that change timings."""
+        parts = sorted((k, self.fingerprint.get(k, "absent")) for k in _TIMING_KEYS)
+        return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:12]
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-ready summary: profile, source, capabilities, fingerprint and its id.
+
+        Only the precision-relevant CPU flags are listed (the full set is over a hundred names
+        on x86 and would bloat every stored result).
+        """
+        cap = self.capabilities
+        relevant = (_CPU_FP16_FLAGS, _CPU_BF16_FLAGS, _CPU_INT8_DOT_FLAGS)
+        return {
+            "profile": self.profile,
+            "profile_source": self.profile_source,
+            "detected_profile": self.detected_profile,
+            "capabilities": {
+                "cores": cap.cores,
+                "cpu_model": cap.cpu_model,
+                "cpu_arch": cap.cpu_arch,
+                "cpu_precision_flags": sorted({f for t in relevant for f in cap._cpu_flags_in(t)}),
+                "cuda": cap.cuda,
+                "cuda_device": cap.cuda_device,
+                "cuda_capability": list(cap.cuda_capability) if cap.cuda_capability else None,
+                "native": native_precisions(cap),
+                "tensorrt": cap.tensorrt,
+                "polygraphy": cap.polygraphy,
+                "onnxruntime": cap.onnxruntime,
+                "onnxruntime_providers": list(cap.onnxruntime_providers),
+                "jetson_model": cap.jetson_model,
+            },
+            "fingerprint": dict(self.fingerprint),
+            "fingerprint_id": self.fingerprint_id,
+        }
+
+    def unmet(
+        self,
+        *,
+        profile: str | None = None,
+        cores: int | None = None,
+        cuda: bool = False,
+        tensorrt: bool = False,
+        native_fp16: bool = False,
+        int8_dot: bool = False,
+    ) -> list[str]:
+        """Why a test with these needs cannot run here: one sentence per unmet need, [] if none.
+
+        Args:
+            profile: the profile the test is written for. ``"cpu"`` is met everywhere (its
+                checks are portable); ``"tx2"`` and ``"gpu"`` need exactly that profile.
+            cores: the number of usable CPU cores the test needs.
+            cuda: needs a CUDA GPU.
+            tensorrt: needs TensorRT, Polygraphy (the suite drives TensorRT through it) and a
+                CUDA GPU to run the engines on.
+            native_fp16: needs native FP16 arithmetic on the CPU or the GPU.
+            int8_dot: needs INT8 dot-product instructions on the CPU or the GPU (dp4a).
+
+        Raises:
+            ConfigError: `profile` is not one of `PROFILES`.
+        """
+        cap = self.capabilities
+        reasons: list[str] = []
+        if profile is not None:
+            wanted = _check_profile(profile, "profile")
+            if wanted != "cpu" and wanted != self.profile:
+                reasons.append(
+                    f"needs the {wanted} profile ({_PROFILE_MEANING[wanted]}), "
+                    f"this machine is {self.profile} ({self.profile_source})"
+                )
+        if cores is not None and cores > cap.cores:
+            reasons.append(f"needs {cores} cores, this machine has {cap.cores}")
+        if cuda and not cap.cuda:
+            reasons.append("needs a CUDA GPU, none found" + _no_cuda_hint(cap))
+        if tensorrt:
+            reasons.extend(_tensorrt_reasons(cap, cuda_reported=cuda))
+        if native_fp16 and not (cap.cpu_fp16 or cap.gpu_fp16):
+            reasons.append(
+                f"needs native FP16 arithmetic, this CPU ({cap.cpu_model}) has none "
+                f"(no {cap._wanted_flags(_CPU_FP16_FLAGS)}) and "
+                + _gpu_lack(cap, "fast FP16 (needs compute capability 5.3, 6.0, 6.2 or 7.0+)")
+            )
+        if int8_dot and not (cap.cpu_int8_dot or cap.gpu_int8):
+            reasons.append(
+                f"needs INT8 dot-product instructions, this CPU ({cap.cpu_model}) has none "
+                f"(no {cap._wanted_flags(_CPU_INT8_DOT_FLAGS)}) and "
+                + _gpu_lack(cap, "fast INT8 (dp4a needs compute capability 6.1 or 7.0+)")
+            )
+        return reasons
+
+
+def _no_cuda_hint(cap: Capabilities) -> str:
+    # The usual reason a Jetson has "no CUDA" is a CPU-only torch wheel from PyPI.
+    if cap.jetson_model is not None:
+        return " (this is a Jetson: is the installed torch a JetPack build with CUDA?)"
+    return ""
+
+
+def _gpu_lack(cap: Capabilities, what: str) -> str:
+    """The GPU half of a precision reason: no GPU at all, or a GPU without the feature."""
+    if not cap.cuda:
+        return "there is no CUDA GPU"
+    return (
+        f"the CUDA GPU ({cap.cuda_device}, {_capability_text(cap.cuda_capability)}) has no {what}"
+    )
+
+
+def _tensorrt_reasons(cap: Capabilities, *, cuda_reported: bool) -> list[str]:
+    reasons = []
+    if not cap.tensorrt:
+        reasons.append(f"needs TensorRT, which is not installed; {install_hint('tensorrt')}")
+    if not cap.polygraphy:
+        reasons.append(
+            "needs Polygraphy (the suite drives TensorRT through it), which is not installed; "
+            f"{install_hint('polygraphy')}"
+        )
+    # Without a GPU TensorRT cannot build or run an engine; say so unless `cuda` already did.
+    if not cap.cuda and not cuda_reported:
+        reasons.append("needs a CUDA GPU for TensorRT, none found" + _no_cuda_hint(cap))
+    return reasons
+
+
+def _capability_text(capability: tuple[int, int] | None) -> str:
+    if capability is None:
+        return "compute capability unknown"
+    return f"compute capability {capability[0]}.{capability[1]}"
+
+
+# --------------------------------------------------------------------------- detection
+
+
+def torch_cuda_probe() -> CudaState:
+    """Ask torch whether a CUDA GPU is usable; report device 0 (after CUDA_VISIBLE_DEVICES)."""
+    import torch  # inside: keeps `import edgecheck.device` cheap
+
+    try:
+        if not torch.cuda.is_available():
+            return (False, None, None)
+        name = torch.cuda.get_device_name(0)
+        major, minor = torch.cuda.get_device_capability(0)
+    except Exception:
+        # A broken driver or a half-installed CUDA is "no usable GPU" for the suite: tests that
+        # need one skip with a reason instead of the whole session erroring out here.
+        return (False, None, None)
+    return (True, str(name), (int(major), int(minor)))
+
+
+def detect_device(
+    profile: str | None = None,
+    *,
+    root: Path = Path("/"),
+    cuda_probe: CudaProbe | None = None,
+    profile_flag: str = "--edgecheck-profile",
+) -> DeviceInfo:
+    """Detect this machine and choose its profile.
+
+    Args:
+        profile: an explicit profile (from ``--edgecheck-profile`` or the CLI's ``--profile``);
+            beats ``EDGECHECK_PROFILE``, which beats detection. Case-insensitive.
+        root: the filesystem root to read /proc, /etc and /sys under (a fake tree in tests).
+        cuda_probe: reports (available, name, capability); `torch_cuda_probe` by default.
+        profile_flag: the option name recorded as `profile_source` for an explicit profile.
+
+    The machine probe (cpuinfo, CUDA, package versions, onnxruntime providers) is cached per
+    (root, cuda_probe), so calling this once per pytest session or per test is cheap; the
+    profile choice is redone on every call so a changed ``EDGECHECK_PROFILE`` takes effect.
+    Use `clear_device_cache` to re-probe.
+
+    Raises:
+        ConfigError: `profile` or ``EDGECHECK_PROFILE`` is not one of `PROFILES`.
+    """
+    if profile is not None:
+        chosen: str | None = _check_profile(profile, profile_flag)
+        source = profile_flag
+    else:
+        chosen = envvars.get_choice(envvars.PROFILE, PROFILES)
+        source = envvars.PROFILE
+    probe = _probe(root, cuda_probe or torch_cuda_probe)
+    if chosen is None:
+        chosen, source = _profile_of(probe.capabilities), probe.detected_source
+    return DeviceInfo(
+        profile=chosen,
+        profile_source=source,
+        capabilities=probe.capabilities,
+        # A fresh dict per call: callers may mutate theirs without touching the cache.
+        fingerprint=dict(probe.fingerprint),
+    )
+
+
+def clear_device_cache() -> None:
+    """Forget cached probes, so the next `detect_device` looks at the machine again."""
+    _probe.cache_clear()
+
+
+def _check_profile(value: str, where: str) -> str:
+    normalized = value.strip().lower()
+    if normalized not in PROFILES:
+        raise ConfigError(
+            f"{where}={value!r} is not a device profile; use one of {', '.join(PROFILES)} "
+            f"(or leave it out to detect the machine)."
+        )
+    return normalized
+
+
+def _profile_of(cap: Capabilities) -> str:
+    if cap.jetson_model is not None:
+        return "tx2"
+    return "gpu" if cap.cuda else "cpu"
+
+
+class _Probe(NamedTuple):
+    capabilities: Capabilities
+    fingerprint: tuple[tuple[str, str], ...]
+    detected_source: str
+
+
+@functools.lru_cache(maxsize=16)
+def _probe(root: Path, cuda_probe: CudaProbe) -> _Probe:
+    jetson_model, jetson_evidence, l4t = _jetson(root)
+    blocks = _cpuinfo_blocks(root)
+    cuda, cuda_device, cuda_capability = cuda_probe()
+    cap = Capabilities(
+        cores=_usable_cores(root),
+        cpu_model=_cpu_model(blocks),
+        cpu_arch=_cpu_arch(blocks),
+        cpu_flags=_cpu_flags(blocks),
+        cuda=bool(cuda),
+        cuda_device=cuda_device if cuda else None,
+        cuda_capability=(
+            (int(cuda_capability[0]), int(cuda_capability[1])) if cuda and cuda_capability else None
+        ),
+        tensorrt=is_available("tensorrt"),
+        polygraphy=is_available("polygraphy"),
+        onnxruntime=is_available("onnxruntime"),
+        onnxruntime_providers=_onnxruntime_providers(),
+        jetson_model=jetson_model,
+    )
+    if jetson_evidence is not None:
+        detected = f"detected: Jetson ({jetson_evidence})"
+    elif cap.cuda:
+        detected = (
+            f"detected: CUDA GPU {cap.cuda_device} ({_capability_text(cap.cuda_capability)}), "
+            "no Jetson"
+        )
+    else:
+        detected = "detected: no Jetson, no CUDA"
+    fingerprint: dict[str, str] = {
+        "cpu_model": cap.cpu_model,
+        "cores": str(cap.cores),
+        "machine": platform.machine() or "unknown",
+        "os": platform.platform(),
+        "python": f"{platform.python_implementation()} {platform.python_version()}",
+    }
+    for key, module, dists in _VERSIONED:
+        fingerprint[key] = _version(module, dists)
+    fingerprint["cuda_device"] = cap.cuda_device or "none"
+    fingerprint["cuda_capability"] = (
+        ".".join(map(str, cap.cuda_capability)) if cap.cuda_capability else "none"
+    )
+    fingerprint["jetson_model"] = cap.jetson_model or "none"
+    fingerprint["l4t"] = l4t or "none"
+    return _Probe(cap, tuple(fingerprint.items()), detected)
+
+
+def _read_text(path: Path) -> str | None:
+    """The file's text with NULs removed and whitespace stripped, or None if unreadable."""
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return None
+    # Device-tree strings end in a NUL byte; it must not leak into names and hashes.
+    return data.decode("utf-8", errors="replace").replace("\x00", "").strip()
+
+
+def _jetson(root: Path) -> tuple[str | None, str | None, str | None]:
+    """(jetson_model, evidence for the profile source, L4T release line) or Nones."""
+    model = _read_text(root / "proc/device-tree/model")
+    release_text = _read_text(root / "etc/nv_tegra_release")
+    l4t = None
+    if release_text is not None:
+        first = release_text.splitlines()[0] if release_text else ""
+        l4t = first.lstrip("#").strip() or "unknown"
+    if model and ("jetson" in model.lower() or "nvidia" in model.lower()):
+        return model, f"/proc/device-tree/model: {model}", l4t
+    if release_text is not None:
+        # Older L4T device trees name the carrier board ("quill") rather than "Jetson".
+        return model or "unknown Jetson", f"/etc/nv_tegra_release: {l4t}", l4t
+    return None, None, None
+
+
+def _cpuinfo_blocks(root: Path) -> list[dict[str, str]]:
+    """/proc/cpuinfo as one dict per blank-line-separated block (one per processor, mostly)."""
+    text = _read_text(root / "proc/cpuinfo")
+    if not text:
+        return []
+    blocks: list[dict[str, str]] = []
+    for chunk in re.split(r"\n\s*\n", text):
+        entries: dict[str, str] = {}
+        for line in chunk.splitlines():
+            key, sep, value = line.partition(":")
+            if sep:
+                entries[key.strip()] = value.strip()
+        if entries:
+            blocks.append(entries)
+    return blocks
+
+
+def _cpu_flags(blocks: list[dict[str, str]]) -> frozenset[str]:
+    # Intersect over processors: a feature counts only if every core the test may run on has it.
+    sets = [frozenset(b.get("flags", b.get("Features", "")).split()) for b in blocks]
+    sets = [s for s in sets if s]
+    return frozenset.intersection(*sets) if sets else frozenset()
+
+
+def _cpu_arch(blocks: list[dict[str, str]]) -> str:
+    if any("flags" in b for b in blocks):
+        return "x86"
+    if any("Features" in b for b in blocks):
+        return "arm"
+    machine = platform.machine().lower()
+    if machine in ("x86_64", "amd64", "i386", "i686"):
+        return "x86"
+    if machine.startswith(("arm", "aarch64")):
+        return "arm"
+    return machine or "unknown"
+
+
+def _cpu_model(blocks: list[dict[str, str]]) -> str:
+    names = [b["model name"] for b in blocks if b.get("model name")]
+    if names and not _GENERIC_ARM_NAME.match(names[0]):
+        return names[0]
+    # ARM: name the core types in order of appearance, with counts ("NVIDIA Denver 2 x2 + ...").
+    counts: dict[str, int] = {}
+    for b in blocks:
+        if "CPU part" in b:
+            implementer = b.get("CPU implementer", "?").lower()
+            part = b["CPU part"].lower()
+            core = _ARM_PARTS.get((implementer, part), f"ARM implementer {implementer} part {part}")
+            counts[core] = counts.get(core, 0) + 1
+    if counts:
+        return " + ".join(f"{core} x{n}" for core, n in counts.items())
+    if names:
+        return names[0]
+    hardware = next((b["Hardware"] for b in blocks if b.get("Hardware")), None)
+    return hardware or platform.processor() or platform.machine() or "unknown"
+
+
+def _usable_cores(root: Path) -> int:
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not on Linux
+        cores = os.cpu_count() or 1
+    # A container limited with --cpus keeps every core in its affinity mask but is throttled to
+    # the quota; a "4 cores" test there would measure throttling, so the quota caps the count.
+    quota = _read_text(root / "sys/fs/cgroup/cpu.max")
+    if quota:
+        limit, _, period = quota.partition(" ")
+        if limit.isdigit() and period.strip().isdigit() and int(period) > 0:
+            cores = min(cores, max(1, int(limit) // int(period)))
+    return cores
+
+
+def _onnxruntime_providers() -> tuple[str, ...]:
+    if not is_available("onnxruntime"):
+        return ()
+    try:
+        import onnxruntime  # inside and guarded: optional, and a broken build must not stop detection
+    except Exception:
+        return ()
+    return tuple(onnxruntime.get_available_providers())
+
+
+def _version(module: str, dists: tuple[str, ...]) -> str:
+    """The installed version of `module` without importing it; "absent" when not installed."""
+    from importlib import metadata  # inside: it costs more to import than the rest of this module
+
+    for dist in dists:
+        try:
+            return metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            continue
+    if not is_available(module):
+        return "absent"
+    # JetPack installs TensorRT's Python bindings from a .deb, often without dist metadata;
+    # read a literal __version__ from the source instead of importing the module.
+    try:
+        spec = importlib.util.find_spec(module)
+        origin = spec.origin if spec else None
+        source = Path(origin).read_text(errors="replace") if origin else ""
+    except (ImportError, ValueError, OSError):
+        source = ""
+    match = re.search(r"^__version__\s*=\s*['\"]([^'\"]+)['\"]", source, re.MULTILINE)
+    return match.group(1) if match else "installed (version unknown)"
+
+
+# --------------------------------------------------------------------------- text
+
+
+def _yes(flag: bool, detail: str = "") -> str:
+    text = "yes" if flag else "no"
+    return f"{text} ({detail})" if detail else text
+
+
+def describe_device(info: DeviceInfo) -> str:
+    """A readable multi-line description of `info`, for ``edgecheck device``."""
+    cap = info.capabilities
+    lines = [f"profile: {info.profile} ({info.profile_source})"]
+    if info.profile != info.detected_profile:
+        lines.append(f"  (detection alone would give: {info.detected_profile})")
+
+    def cpu_line(label: str, table: dict[str, tuple[str, ...]]) -> str:
+        have = cap._cpu_flags_in(table)
+        detail = ", ".join(have) if have else f"no {cap._wanted_flags(table)}"
+        return f"  {label}: {_yes(bool(have), detail)}"
+
+    gpu = f"{cap.cuda_device}, {_capability_text(cap.cuda_capability)}" if cap.cuda else ""
+    lines += [
+        "capabilities:",
+        f"  cores: {cap.cores}",
+        f"  cpu: {cap.cpu_model} ({cap.cpu_arch})",
+        cpu_line("cpu fp16", _CPU_FP16_FLAGS),
+        cpu_line("cpu bf16", _CPU_BF16_FLAGS),
+        cpu_line("cpu int8 dot product", _CPU_INT8_DOT_FLAGS),
+        f"  cuda: {_yes(cap.cuda, gpu)}",
+        f"  gpu fp16 (full rate): {_yes(cap.gpu_fp16)}",
+        f"  gpu bf16: {_yes(cap.gpu_bf16)}",
+        f"  gpu int8 (dp4a): {_yes(cap.gpu_int8)}",
+        f"  tensorrt: {_yes(cap.tensorrt)}",
+        f"  polygraphy: {_yes(cap.polygraphy)}",
+        f"  onnxruntime: {_yes(cap.onnxruntime, ', '.join(cap.onnxruntime_providers))}",
+        f"  jetson: {_yes(cap.jetson_model is not None, cap.jetson_model or '')}",
+        "fingerprint:",
+    ]
+    lines += [f"  {key}: {value}" for key, value in info.fingerprint.items()]
+    lines.append(f"fingerprint id: {info.fingerprint_id}")
+    return "\n".join(lines)
