@@ -90,9 +90,10 @@ class Rule:
 
 
 def _fmt(x: float) -> str:
-    if x == 0 or 1e-3 <= abs(x) < 1e6:
-        return f"{x:.4g}" if abs(x) < 100 else f"{x:.1f}"
-    return f"{x:.4g}"
+    """Five significant digits (15.347, 0.23839), whole numbers from 100 000 on."""
+    if abs(x) >= 1e5:
+        return f"{x:,.0f}"
+    return f"{x:.5g}"
 
 
 @dataclass(frozen=True)
@@ -118,9 +119,14 @@ class Claim:
     direction: Literal["higher", "lower", "equal"]
     rules: Mapping[str, Rule]
     note: str = ""
+    key_units: Mapping[str, str] = field(default_factory=dict)
 
     def paper_value(self, key: str = "") -> float | None:
         return self.paper.get(key)
+
+    def unit_for(self, key: str = "") -> str:
+        """The unit of values under `key` (a claim's ratio key may differ from its unit)."""
+        return self.key_units.get(key, self.unit)
 
     def rule_for(self, profile: str, key: str = "") -> Rule | None:
         """The most specific rule for (profile, key), or None when the claim does not apply."""
@@ -143,13 +149,14 @@ class Claim:
                 message=f"claim {self.id} has no threshold for the {profile} profile",
             )  # fmt: skip
         bound = rule.bound(paper, cores)
-        threshold = rule.describe(bound, self.unit)
+        unit = self.unit_for(key)
+        threshold = rule.describe(bound, unit)
         ok = rule.passes(measured, bound)
         label = f"{self.id}[{key}]" if key else self.id
         message = (
-            f"{label} ({self.source}): measured {_fmt(measured)}{self.unit}, "
+            f"{label} ({self.source}): measured {_fmt(measured)}{unit}, "
             f"threshold {threshold} on {profile}"
-            + (f", paper {_fmt(paper)}{self.unit}" if paper is not None else "")
+            + (f", paper {_fmt(paper)}{unit}" if paper is not None else "")
         )
         return ClaimResult(
             claim=self, key=key, measured=measured, profile=profile, threshold=threshold,
@@ -184,7 +191,7 @@ class ClaimResult:
             "source": self.claim.source,
             "paper": self.claim.paper_value(self.key),
             "measured": self.measured,
-            "unit": self.claim.unit.strip(),
+            "unit": self.claim.unit_for(self.key).strip(),
             "threshold": self.threshold,
             "profile": self.profile,
             "verdict": self.verdict,
@@ -333,8 +340,9 @@ _CLAIMS: tuple[Claim, ...] = (
         }),  # fmt: skip
         note=(
             "Eq. 1 gives 15.347 G before and 3.392 G after (4.525x); the paper prints 15.38 and "
-            "4.54 because Conv4_3 reads 1.855 instead of 1.850 in its column"
+            "4.54, and its Conv4_3 row reads 1.855 where Eq. 1 gives 1.850"
         ),
+        key_units=_frozen({"ratio": "x"}),
     ),
     Claim(
         id="prune.speedup",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -56,7 +57,10 @@ def export_onnx(
     os.umask(umask)
     os.chmod(tmp_name, 0o666 & ~umask)
     try:
-        with torch.no_grad():
+        with torch.no_grad(), warnings.catch_warnings():
+            # The legacy exporter is chosen on purpose (see the module docstring); its
+            # deprecation notices would only clutter every test run and CLI call.
+            warnings.filterwarnings("ignore", category=DeprecationWarning)
             torch.onnx.export(
                 model,
                 (example,),

@@ -60,6 +60,7 @@ class _State:
     _project: ProjectConfig | None = None
     results: list[ClaimResult] = field(default_factory=list)
     not_run: list[NotRun] = field(default_factory=list)
+    recorded: set[str] = field(default_factory=set)  # node ids whose skip check_claim recorded
 
     @property
     def project(self) -> ProjectConfig:
@@ -101,7 +102,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     for name, text in MARKERS.items():
         config.addinivalue_line("markers", f"{name}: {text}")
-    config.stash[_STATE] = _State(config)
+    state = _State(config)
+    config.stash[_STATE] = state
+    from edgecheck.errors import ConfigError
+
+    try:
+        state.project  # a broken [tool.edgecheck] table stops the run here, with its file
+    except ConfigError as exc:
+        raise pytest.UsageError(f"edgecheck: {exc}") from None
 
 
 def _state(config: pytest.Config) -> _State:
@@ -132,10 +140,14 @@ def _unmet_reasons(item: pytest.Item, device: DeviceInfo) -> list[str]:
     return list(dict.fromkeys(reasons))  # de-duplicated, in order
 
 
-def pytest_runtest_setup(item: pytest.Item) -> None:
-    reasons = _unmet_reasons(item, _state(item.config).device)
-    if reasons:
-        pytest.skip("; ".join(reasons))
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # A skip marker (rather than pytest.skip() at setup) makes pytest report the test's own
+    # location, not this plugin's, next to the reason.
+    device = _state(config).device
+    for item in items:
+        reasons = _unmet_reasons(item, device)
+        if reasons:
+            item.add_marker(pytest.mark.skip(reason="; ".join(reasons)))
 
 
 def _claim_ids(item: pytest.Item) -> list[str]:
@@ -150,11 +162,12 @@ def _claim_ids(item: pytest.Item) -> list[str]:
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
     report = yield
-    if report.skipped and call.when in ("setup", "call"):
+    state = _state(item.config)
+    if report.skipped and call.when in ("setup", "call") and item.nodeid not in state.recorded:
         reason = _skip_reason(report)
         key = getattr(getattr(item, "callspec", None), "id", "")
         for claim_id in _claim_ids(item):
-            _state(item.config).not_run.append(NotRun(claim_id, key, reason))
+            state.not_run.append(NotRun(claim_id, key, reason))
     return report
 
 
@@ -174,8 +187,9 @@ class ClaimChecker:
     report all the layers of a table that are off, not just the first.
     """
 
-    def __init__(self, state: _State) -> None:
+    def __init__(self, state: _State, nodeid: str = "") -> None:
         self._state = state
+        self._nodeid = nodeid
         self._pending: list[ClaimResult] = []
 
     def expect(
@@ -197,6 +211,7 @@ class ClaimChecker:
             result = replace(result, extra=extra)
         if result.verdict == "not applicable":
             self._state.not_run.append(NotRun(claim_id, key, result.message))
+            self._state.recorded.add(self._nodeid)
         else:
             self._state.results.append(result)
         self._pending.append(result)
@@ -238,7 +253,7 @@ def edgecheck_claims(request: pytest.FixtureRequest) -> ClaimRegistry:
 @pytest.fixture
 def check_claim(request: pytest.FixtureRequest) -> ClaimChecker:
     """Judge a measured value against a claim; see `ClaimChecker`."""
-    return ClaimChecker(_state(request.config))
+    return ClaimChecker(_state(request.config), request.node.nodeid)
 
 
 @pytest.fixture(scope="session")
@@ -256,7 +271,7 @@ def summary_rows(state: _State) -> list[dict[str, str]]:
     rows: list[dict[str, str]] = []
     for r in state.results:
         paper = r.claim.paper_value(r.key)
-        unit = r.claim.unit
+        unit = r.claim.unit_for(r.key)
         rows.append({
             "claim": r.label,
             "source": r.claim.source,
@@ -265,14 +280,17 @@ def summary_rows(state: _State) -> list[dict[str, str]]:
             "threshold": r.threshold,
             "verdict": r.verdict,
         })  # fmt: skip
+    from edgecheck.errors import ConfigError
+
     registry = state.registry
     for n in state.not_run:
         try:
             claim = registry[n.claim_id]
             source = claim.source
             paper_value = claim.paper_value(n.key)
-            paper = f"{_fmt(paper_value)}{claim.unit}" if paper_value is not None else "-"
-        except Exception:
+            unit = claim.unit_for(n.key)
+            paper = f"{_fmt(paper_value)}{unit}" if paper_value is not None else "-"
+        except ConfigError:  # a claim id that only the test knows: still list the skip
             source, paper = "?", "-"
         rows.append({
             "claim": f"{n.claim_id}[{n.key}]" if n.key else n.claim_id,

@@ -1,0 +1,222 @@
+"""The ``edgecheck`` command: run the paper's evaluation, count MACs, describe the device.
+
+Every sub-command has ``--help``. Errors that edgecheck raises on purpose print one line
+(what is wrong and what to do) and exit with status 2; a failed claim under
+``evaluate --strict`` exits with status 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from edgecheck import __version__
+from edgecheck.errors import EdgecheckError
+from edgecheck.options import add_profile_option
+
+EPILOG = "Claims come from Qi & Liu, 'Enabling Deep Learning on IoT Edge'; see README.md."
+
+
+def _parse_shape(text: str) -> tuple[int, ...]:
+    try:
+        shape = tuple(int(part) for part in text.replace("x", ",").split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"input shape {text!r} must be sizes separated by commas, e.g. 3,224,224"
+        ) from None
+    if not shape or any(d <= 0 for d in shape):
+        raise argparse.ArgumentTypeError(f"input shape {text!r} must have positive sizes")
+    return shape
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="edgecheck",
+        description="Performance regression checks for deep learning on edge devices, "
+        "built on the paper's claims (parallelism, quantization, pruning).",
+        epilog=EPILOG,
+    )
+    parser.add_argument("--version", action="version", version=f"edgecheck {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    ev = sub.add_parser(
+        "evaluate",
+        help="run the paper's evaluation on this machine and write a report",
+        description="Measure every claim this machine can check and write report.md (the "
+        "paper's tables side by side with the values measured here) and results.json.",
+        epilog=EPILOG,
+    )
+    ev.add_argument(
+        "--out", type=Path, default=Path("edgecheck-report"), metavar="DIR",
+        help="folder for report.md and results.json (default: %(default)s)",
+    )  # fmt: skip
+    ev.add_argument(
+        "--only", action="append", metavar="EXPERIMENT",
+        help="run only this experiment (repeatable); see the list in the report",
+    )  # fmt: skip
+    ev.add_argument(
+        "--strict", action="store_true", help="exit with status 1 when any claim fails"
+    )
+    ev.add_argument("--no-progress", action="store_true", help="do not show a progress bar")
+    add_profile_option(ev.add_argument, "--")
+
+    mc = sub.add_parser(
+        "macs",
+        help="print a model's MACs per layer by Eq. 1 (Table VI style)",
+        description="Count multiply-accumulates per conv/linear layer by the paper's Eq. 1 "
+        "(H_f x W_f x N_in x N_out x H_k x W_k). MODEL is a registered model name or an "
+        ".onnx file.",
+        epilog="Example: edgecheck macs vgg16 --plan paper",
+    )
+    mc.add_argument("model", metavar="MODEL", help="registered model (see 'edgecheck models') or path to an .onnx file")
+    mc.add_argument(
+        "--plan", metavar="NAME",
+        help="VGG16 channel plan to compare with the full model ('paper' = Table VI)",
+    )  # fmt: skip
+    mc.add_argument(
+        "--onnx", action="store_true",
+        help="export the registered model(s) to ONNX and count on the exported graph",
+    )  # fmt: skip
+    mc.add_argument(
+        "--input-shape", type=_parse_shape, metavar="C,H,W",
+        help="input shape without the batch axis (default: the model's own)",
+    )  # fmt: skip
+    mc.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+    dv = sub.add_parser(
+        "device",
+        help="print this machine's profile, capabilities and fingerprint",
+        description="Detect the device profile (tx2, gpu, cpu), what the hardware computes "
+        "natively (FP16, BF16, INT8 dot products), the runtimes present, and the "
+        "environment fingerprint that results and baselines record.",
+    )
+    dv.add_argument("--json", action="store_true", help="print JSON")
+    add_profile_option(dv.add_argument, "--")
+
+    sub.add_parser(
+        "models", help="list the registered models",
+        description="List the models edgecheck knows by name.",
+    )  # fmt: skip
+    return parser
+
+
+def _cmd_models(_: argparse.Namespace) -> int:
+    from edgecheck.models import available_models, get_model_spec
+
+    for name in available_models():
+        spec = get_model_spec(name)
+        shape = "x".join(map(str, spec.input_shape))
+        print(f"{name:<10} input {shape:<10} {spec.description} [{spec.source}]")
+    return 0
+
+
+def _count(model: str, plan: str | None, onnx: bool, shape: tuple[int, ...] | None):  # type: ignore[no-untyped-def]
+    import tempfile
+
+    from edgecheck.macs import count_macs, count_onnx_macs
+    from edgecheck.models import build_model, get_model_spec
+
+    if model.endswith(".onnx") or Path(model).is_file():
+        if plan:
+            raise EdgecheckError("--plan applies to the registered vgg16 model, not to an ONNX file.")
+        return count_onnx_macs(model)
+    spec = get_model_spec(model)
+    input_shape = shape or spec.input_shape
+    options = {"plan": plan} if plan else {}
+    if not onnx:
+        return count_macs(spec.build(device="meta", **options), input_shape)
+    from edgecheck.export import export_onnx
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = export_onnx(spec.build(**options), input_shape, Path(tmp) / f"{model}.onnx",
+                           export_params=False)  # fmt: skip
+        return count_onnx_macs(path)
+
+
+def _cmd_macs(args: argparse.Namespace) -> int:
+    from edgecheck.macs import format_macs_table
+
+    if args.plan and args.model != "vgg16":
+        raise EdgecheckError(
+            f"--plan applies to vgg16 only (got model '{args.model}'); drop --plan or use vgg16."
+        )
+    base = _count(args.model, None, args.onnx, args.input_shape)
+    after = _count(args.model, args.plan, args.onnx, args.input_shape) if args.plan else None
+    if args.json:
+        payload = {"model": args.model, "macs": base.as_dict()}
+        if after is not None:
+            payload["plan"] = args.plan
+            payload["macs_after"] = after.as_dict()
+        print(json.dumps(payload, indent=2))
+        return 0
+    source = "exported ONNX graph" if args.onnx else "torch forward"
+    title = f"{args.model}: MACs by Eq. 1 ({source})"
+    if after is not None:
+        title = f"{args.model}: full vs plan '{args.plan}', MACs by Eq. 1 ({source})"
+    print(format_macs_table(base, compare=after, title=title))
+    return 0
+
+
+def _cmd_device(args: argparse.Namespace) -> int:
+    from edgecheck.device import describe_device, detect_device
+
+    info = detect_device(args.edgecheck_profile)
+    print(json.dumps(info.as_dict(), indent=2, default=str) if args.json else describe_device(info))
+    return 0
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from edgecheck.config import find_pyproject, load_config
+    from edgecheck.device import detect_device
+    from edgecheck.evaluation import experiments
+    from edgecheck.report import write_report
+
+    project = load_config(find_pyproject(Path.cwd()))
+    registry = project.registry()
+    device = detect_device(args.edgecheck_profile or project.profile)
+    available = experiments()
+    chosen = args.only or list(available)
+    unknown = [name for name in chosen if name not in available]
+    if unknown:
+        raise EdgecheckError(
+            f"unknown experiment(s) {', '.join(unknown)}; available: {', '.join(available)}."
+        )
+    progress = _progress(chosen, disable=args.no_progress)
+    sections = []
+    for name in progress:
+        progress.set_description(f"edgecheck evaluate: {name}")
+        sections.append(available[name](registry, device))
+    paths = write_report(sections, device, args.out)
+    results = [r for s in sections for r in s.results]
+    failed = [r for r in results if r.verdict == "FAIL"]
+    print(f"profile {device.profile}: {len(results) - len(failed)} verdicts pass, {len(failed)} FAIL")
+    for r in failed:
+        print(f"  FAIL {r.message}")
+    print("report: " + ", ".join(str(p) for p in paths))
+    return 1 if (failed and args.strict) else 0
+
+
+def _progress(items: list[str], *, disable: bool):  # type: ignore[no-untyped-def]
+    from tqdm import tqdm
+
+    return tqdm(items, unit="experiment", disable=disable or None, file=sys.stderr)
+
+
+COMMANDS = {"evaluate": _cmd_evaluate, "macs": _cmd_macs, "device": _cmd_device, "models": _cmd_models}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except EdgecheckError as exc:
+        print(f"edgecheck {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,25 @@
+"""The paper's experiments, each measured live and returned as a report `Section`.
+
+One module per experiment; the CLI's ``evaluate`` runs them in order, and the tests under
+``tests/`` call the same measuring functions, so the report and the test verdicts come from
+one implementation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from edgecheck.claims import ClaimRegistry
+    from edgecheck.device import DeviceInfo
+    from edgecheck.report import Section
+
+Experiment = Callable[["ClaimRegistry", "DeviceInfo"], "Section"]
+
+
+def experiments() -> dict[str, Experiment]:
+    """Experiment name -> function, in report order."""
+    from edgecheck.evaluation import table6
+
+    return {"macs": table6.section}

@@ -1,0 +1,99 @@
+"""The evaluation report: sections in, one Markdown file and one JSON file out.
+
+Each paper experiment in `edgecheck.evaluation` returns a `Section` (Markdown body, the claim
+verdicts, and any plots it saved); this module only assembles and writes them, atomically.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from edgecheck._atomic import write_atomic
+
+if TYPE_CHECKING:
+    from edgecheck.claims import ClaimResult
+    from edgecheck.device import DeviceInfo
+
+
+@dataclass
+class Section:
+    """One experiment's part of the report."""
+
+    title: str
+    body: str
+    results: list[ClaimResult] = field(default_factory=list)
+    plots: list[Path] = field(default_factory=list)
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+def markdown_table(rows: Sequence[dict[str, Any]], columns: Sequence[tuple[str, str]]) -> str:
+    """A GitHub-flavoured Markdown table; `columns` is (key, header) pairs."""
+    header = "| " + " | ".join(h for _, h in columns) + " |"
+    rule = "|" + "|".join("---" for _ in columns) + "|"
+    body = ["| " + " | ".join(str(row.get(k, "")) for k, _ in columns) + " |" for row in rows]
+    return "\n".join([header, rule, *body])
+
+
+def verdict_table(results: Sequence[ClaimResult]) -> str:
+    """The verdicts of a section as a Markdown table."""
+    from edgecheck.claims import _fmt
+
+    rows = []
+    for r in results:
+        paper = r.claim.paper_value(r.key)
+        rows.append({
+            "claim": f"`{r.label}`",
+            "paper": "-" if paper is None else f"{_fmt(paper)}{r.claim.unit_for(r.key)}",
+            "measured": "-" if r.measured is None else f"{_fmt(r.measured)}{r.claim.unit_for(r.key)}",
+            "threshold": r.threshold or "-",
+            "verdict": "**FAIL**" if r.verdict == "FAIL" else r.verdict,
+        })  # fmt: skip
+    columns = [("claim", "claim"), ("paper", "paper"), ("measured", "measured here"),
+               ("threshold", "threshold"), ("verdict", "verdict")]  # fmt: skip
+    return markdown_table(rows, columns)
+
+
+def render_markdown(sections: Sequence[Section], device: DeviceInfo) -> str:
+    """The whole report as Markdown."""
+    stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    results = [r for s in sections for r in s.results]
+    failed = [r for r in results if r.verdict == "FAIL"]
+    lines = [
+        "# edgecheck evaluation",
+        "",
+        "The claims of Qi & Liu, *Enabling Deep Learning on IoT Edge*, measured on this machine.",
+        "",
+        f"- date: {stamp}",
+        f"- profile: **{device.profile}** ({device.profile_source})",
+        f"- fingerprint: `{device.fingerprint_id}`",
+        "- machine: " + ", ".join(f"{k} {v}" for k, v in sorted(device.fingerprint.items())),
+        f"- verdicts: {len(results) - len(failed)} pass, {len(failed)} FAIL",
+        "",
+    ]
+    for section in sections:
+        lines += [f"## {section.title}", "", section.body.rstrip(), ""]
+        if section.results:
+            lines += ["Verdicts:", "", verdict_table(section.results), ""]
+        for plot in section.plots:
+            lines += [f"![{plot.stem}]({plot.name})", ""]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def write_report(sections: Sequence[Section], device: DeviceInfo, out_dir: Path) -> list[Path]:
+    """Write ``report.md`` and ``results.json`` into `out_dir`; returns their paths."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    md = write_atomic(out_dir / "report.md", render_markdown(sections, device))
+    payload = {
+        "device": device.as_dict(),
+        "sections": [
+            {"title": s.title, "data": s.data, "results": [r.as_dict() for r in s.results]}
+            for s in sections
+        ],
+    }
+    js = write_atomic(out_dir / "results.json", json.dumps(payload, indent=2, sort_keys=True) + "\n")
+    return [md, js]

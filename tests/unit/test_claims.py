@@ -1,0 +1,100 @@
+"""The claim registry: every claim of claims.md, rules, verdicts and overrides."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from edgecheck.claims import CLAIMS, ClaimRegistry, Rule, parse_rule
+from edgecheck.errors import ConfigError
+
+CLAIMS_MD_IDS = {
+    "parallel.fqa.cores", "parallel.fqa.batch", "parallel.vgg16.cores", "quant.fp16.fps",
+    "quant.fp16.speedup", "quant.error", "quant.int8.speedup", "quant.memory", "prune.macs",
+    "prune.speedup",
+}  # fmt: skip
+
+
+def test_every_claim_of_claims_md_is_registered():
+    assert set(CLAIMS) == CLAIMS_MD_IDS
+    for claim in CLAIMS.values():
+        assert claim.source and claim.description and claim.paper and claim.rules
+
+
+def test_paper_values_match_the_paper_tables():
+    assert CLAIMS["parallel.fqa.cores"].paper_value("b4@4c") == 2.478
+    assert CLAIMS["parallel.vgg16.cores"].paper_value("b1@4c") == 2.46
+    assert CLAIMS["quant.fp16.fps"].paper_value("1080p") == 34.25
+    assert CLAIMS["quant.error"].paper_value() == 1.005
+    assert CLAIMS["quant.int8.speedup"].paper_value("b128") == 3.48
+    assert CLAIMS["prune.macs"].paper_value("after.total") == 3.39
+
+
+def test_design_card_thresholds():
+    vgg = CLAIMS["parallel.vgg16.cores"]
+    assert vgg.check(2.41, profile="tx2", key="b1@4c")
+    assert not vgg.check(2.39, profile="tx2", key="b1@4c")
+    fps = CLAIMS["quant.fp16.fps"]
+    assert fps.check(30.0, profile="tx2", key="1080p")
+    assert not fps.check(29.9, profile="tx2", key="1080p")
+
+
+def test_rule_kinds():
+    assert Rule(">=", value=2.0).passes(2.0, 2.0)
+    assert not Rule("<=", value=1.0).passes(1.01, 1.0)
+    approx = Rule("~=", paper_factor=1.0, abs_tol=0.0005)
+    assert approx.passes(1.8500, approx.bound(1.85))
+    assert not approx.passes(1.8506, approx.bound(1.85))
+    per_core = Rule(">=", per_core=0.75)
+    assert per_core.bound(None, cores=2) == 1.5
+    assert not Rule(">=", value=0.0).passes(math.nan, 0.0)
+
+
+@pytest.mark.parametrize(
+    "kwargs", [{"op": ">="}, {"op": ">=", "value": 1, "per_core": 1}, {"op": "!=", "value": 1}]
+)
+def test_malformed_rules_are_rejected(kwargs):
+    with pytest.raises(ConfigError):
+        Rule(**kwargs)
+
+
+def test_rule_lookup_prefers_the_most_specific_scope():
+    claim = CLAIMS["parallel.vgg16.cores"]
+    assert claim.rule_for("tx2", "b1@4c") == Rule(">=", value=2.4)
+    assert claim.rule_for("tx2", "b2@4c") == Rule(">=", paper_factor=0.9)
+    assert claim.rule_for("gpu", "b1@4c") is None
+
+
+def test_not_applicable_is_truthy_but_not_a_pass():
+    result = CLAIMS["quant.fp16.fps"].check(10.0, profile="cpu", key="1080p")
+    assert result.verdict == "not applicable" and "cpu profile" in result.message
+
+
+def test_result_message_names_measured_threshold_and_paper():
+    result = CLAIMS["parallel.vgg16.cores"].check(1.2, profile="cpu", key="b1@2c", cores=2)
+    assert not result
+    assert "measured 1.2x" in result.message and ">= 1.5x" in result.message
+    assert "paper 1.73x" in result.message
+    assert result.as_dict()["verdict"] == "FAIL"
+
+
+def test_overrides_replace_rules_and_report_bad_fields():
+    registry = ClaimRegistry().with_overrides(
+        {"quant.error": {"any": {"op": "<=", "value": 2.0}}}, origin="pyproject.toml"
+    )
+    assert registry["quant.error"].check(1.8, profile="cpu")
+    assert not ClaimRegistry()["quant.error"].check(1.8, profile="cpu")
+    with pytest.raises(ConfigError, match=r'pyproject.toml: \[tool.edgecheck.claims."nope"\]'):
+        ClaimRegistry().with_overrides({"nope": {}}, origin="pyproject.toml")
+    with pytest.raises(ConfigError, match="field 'value' = 'x' must be a number"):
+        parse_rule({"op": ">=", "value": "x"}, where="f cpu")
+    with pytest.raises(ConfigError, match="'laptop' is not a profile"):
+        parse_rule({"op": ">=", "value": 1}, where="f laptop")
+    with pytest.raises(ConfigError, match="unknown field"):
+        parse_rule({"op": ">=", "valu": 1}, where="f cpu")
+
+
+def test_unknown_claim_id_lists_known_ones():
+    with pytest.raises(ConfigError, match="known claims: .*prune.macs"):
+        ClaimRegistry()["prune.mac"]
