@@ -163,7 +163,7 @@ def _cmd_macs(args: argparse.Namespace) -> int:
 def _cmd_device(args: argparse.Namespace) -> int:
     from edgecheck.device import describe_device, detect_device
 
-    info = detect_device(args.edgecheck_profile)
+    info = detect_device(args.edgecheck_profile, profile_flag="--profile")
     print(json.dumps(info.as_dict(), indent=2, default=str) if args.json else describe_device(info))
     return 0
 
@@ -176,7 +176,10 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
     project = load_config(find_pyproject(Path.cwd()))
     registry = project.registry()
-    device = detect_device(args.edgecheck_profile or project.profile)
+    device = detect_device(
+        args.edgecheck_profile or project.profile,
+        profile_flag="--profile" if args.edgecheck_profile else f"profile in {project.path}",
+    )
     available = experiments()
     chosen = args.only or list(available)
     unknown = [name for name in chosen if name not in available]

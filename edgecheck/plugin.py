@@ -75,8 +75,11 @@ class _State:
         if self._device is None:
             from edgecheck.device import detect_device
 
-            profile = self.config.getoption("edgecheck_profile") or self.project.profile
-            self._device = detect_device(profile)
+            option = self.config.getoption("edgecheck_profile")
+            self._device = detect_device(
+                option or self.project.profile,
+                profile_flag="--edgecheck-profile" if option else f"profile in {self.project.path}",
+            )
         return self._device
 
     @property
