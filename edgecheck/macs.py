@@ -644,8 +644,10 @@ def _cell(value: Any, decimals: int = 3) -> str:
     return str(value)
 
 
-def _render(header: Sequence[str], body: Iterable[Sequence[str]], total: Sequence[str]) -> str:
-    table = [list(header), *[list(r) for r in body], list(total)]
+def _render(header: Sequence[str], body: Iterable[Sequence[str]], totals: Sequence[Sequence[str]]) -> str:
+    table = [list(header), *[list(r) for r in body]]
+    n_body = len(table) - 1
+    table += [list(t) for t in totals]
     widths = [max(len(r[i]) for r in table) for i in range(len(header))]
 
     def line(cells: Sequence[str]) -> str:
@@ -655,7 +657,8 @@ def _render(header: Sequence[str], body: Iterable[Sequence[str]], total: Sequenc
         return "  ".join((first, *rest)).rstrip()
 
     rule = "  ".join("-" * w for w in widths)
-    return "\n".join([line(table[0]), rule, *(line(r) for r in table[1:-1]), rule, line(table[-1])])
+    rows = [line(r) for r in table[1:]]
+    return "\n".join([line(table[0]), rule, *rows[:n_body], rule, *rows[n_body:]])
 
 
 def format_macs_table(
@@ -665,9 +668,9 @@ def format_macs_table(
 
     Columns: layer, feature map (output H x W), kernel, N_in, N_out, GMACs. With `compare`,
     before/after columns for N_in, N_out (the number of kernels) and GMACs plus the per-layer
-    ratio, and a totals row whose ratio is ``report.total / compare.total``. GMACs and their
-    totals are printed with three decimals, as in the paper. To reproduce Table VI, which
-    lists convolutions only, pass ``report.select("conv")``.
+    ratio. Totals rows: the convolutions alone (Table VI's total) and, when the model also has
+    linear layers, all layers; ratios are before / after. MACs are printed in G (three
+    decimals, as in the paper) for models of a billion MACs or more, else in M.
 
     Args:
         report: the model to list ("before").
@@ -677,30 +680,44 @@ def format_macs_table(
     Returns:
         The table, lines joined by newlines, without a trailing newline.
     """
+    scale, unit = (1e9, "GMACs") if report.total >= 1e9 else (1e6, "MMACs")
     rows = macs_rows(report, compare)
+    for r in rows:
+        for key in ("gmacs", "gmacs_after"):
+            if r.get(key) is not None:
+                r[key] = r[key] * _GIGA / scale
+
+    def totals(label: str, before: int, after: int | None) -> list[str]:
+        cells = [label, "", "", "", "", _cell(before / scale)]
+        if compare is None:
+            return cells
+        ratio = _ratio(before, after)
+        return [label, "", "", "", "", "", "", _cell(before / scale),
+                _cell(after / scale if after is not None else None),
+                f"{_cell(ratio)}x" if ratio is not None else "-"]  # fmt: skip
+
     if compare is None:
-        header = ["Layer", "Feature map", "Kernel", "N_in", "N_out", "GMACs"]
+        header = ["Layer", "Feature map", "Kernel", "N_in", "N_out", unit]
         keys = ["layer", "feature_map", "kernel", "n_in", "n_out", "gmacs"]
-        total = ["Total", "", "", "", "", _cell(report.total / _GIGA)]
     else:
         header = [
             "Layer", "Feature map", "Kernel", "N_in before", "N_in after",
-            "N_out before", "N_out after", "GMACs before", "GMACs after", "Ratio",
+            "N_out before", "N_out after", f"{unit} before", f"{unit} after", "Ratio",
         ]  # fmt: skip
         keys = [
             "layer", "feature_map", "kernel", "n_in", "n_in_after",
             "n_out", "n_out_after", "gmacs", "gmacs_after", "ratio",
         ]  # fmt: skip
-        ratio = _ratio(report.total, compare.total)
-        total = [
-            "Total", "", "", "", "", "", "",
-            _cell(report.total / _GIGA), _cell(compare.total / _GIGA),
-            f"{_cell(ratio)}x" if ratio is not None else "-",
-        ]  # fmt: skip
+    total_rows = [totals("Conv total", report.conv_total,
+                         compare.conv_total if compare is not None else None)]  # fmt: skip
+    if report.linear_total or (compare is not None and compare.linear_total):
+        total_rows.append(
+            totals("All layers", report.total, compare.total if compare is not None else None)
+        )
     body = [[_cell(r[k]) for k in keys] for r in rows]
     if compare is not None:
         for cells in body:
             if cells[-1] != "-":
                 cells[-1] += "x"
-    text = _render(header, body, total)
+    text = _render(header, body, total_rows)
     return f"{title}\n{text}" if title else text

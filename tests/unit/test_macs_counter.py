@@ -434,7 +434,7 @@ def test_table_vi_before_and_after(vgg_reports):
     for name in VGG16_CONV_NAMES:
         assert f"features.{name}" in table
     total_line = table.splitlines()[-1]
-    assert total_line.startswith("Total")
+    assert total_line.startswith("Conv total")  # convolutions only: no "All layers" row
     # 15.347 / 3.392 = 4.525: Eq. 1 exactly. The paper's 4.54 divides its rounded column's
     # sum (15.38) instead.
     assert total_line.split()[-3:] == ["15.347", "3.392", "4.525x"]
@@ -467,9 +467,10 @@ def test_table_without_compare_and_unmatched_layers():
     conv = LayerMACs("a", "conv", 3, 8, (3, 3), (32, 32), 1, 32 * 32 * 3 * 8 * 9)
     report, other = MACReport((conv,)), MACReport((LayerMACs("b", "linear", 8, 2, (), (), 1, 16),))
     lines = format_macs_table(report).splitlines()
-    assert lines[0].split() == ["Layer", "Feature", "map", "Kernel", "N_in", "N_out", "GMACs"]
-    assert lines[2].split() == ["a", "32x32", "3x3", "3", "8", "0.000"]
-    assert lines[-1].split() == ["Total", "0.000"]
+    # Under a billion MACs the table switches to MMACs, so small models do not read 0.000.
+    assert lines[0].split() == ["Layer", "Feature", "map", "Kernel", "N_in", "N_out", "MMACs"]
+    assert lines[2].split() == ["a", "32x32", "3x3", "3", "8", "0.221"]
+    assert lines[-1].split() == ["Conv", "total", "0.221"]
     # Layers are matched by name; one missing on either side shows as None ("-" in the table).
     rows = macs_rows(report, compare=other)
     assert [(r["layer"], r["n_out"], r["n_out_after"], r["ratio"]) for r in rows] == [
