@@ -16,7 +16,7 @@ that profile, and its tests are reported as not run, with that reason.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any, Literal
@@ -226,17 +226,27 @@ _CLAIMS: tuple[Claim, ...] = (
         id="parallel.fqa.cores",
         source="Table III, Fig. 2",
         description="FQA CNN throughput speedup over 1 core, by batch size and core count",
-        paper=_frozen({"b1@2c": 1.396, "b1@4c": 1.533, "b2@2c": 1.500, "b2@4c": 2.190,
-                       "b4@2c": 1.710, "b4@4c": 2.478}),  # fmt: skip
+        paper=_frozen(
+            {
+                "b1@2c": 1.396,
+                "b1@4c": 1.533,
+                "b2@2c": 1.500,
+                "b2@4c": 2.190,
+                "b4@2c": 1.710,
+                "b4@4c": 2.478,
+            }
+        ),
         unit="x",
         direction="higher",
-        rules=_frozen({
-            "tx2": Rule(">=", paper_factor=0.9),
-            # A 25 M-MAC model leaves cores idle at batch 1 (the paper's own point), so the
-            # portable check asks for efficiency only at the largest batch.
-            "cpu:b4@2c": Rule(">=", per_core=0.7),
-            "cpu:b4@4c": Rule(">=", per_core=0.55),
-        }),  # fmt: skip
+        rules=_frozen(
+            {
+                "tx2": Rule(">=", paper_factor=0.9),
+                # A 25 M-MAC model leaves cores idle at batch 1 (the paper's own point), so the
+                # portable check asks for efficiency only at the largest batch.
+                "cpu:b4@2c": Rule(">=", per_core=0.7),
+                "cpu:b4@4c": Rule(">=", per_core=0.55),
+            }
+        ),
         note="keys are b<batch>@<cores>c; speedup = throughput(n cores) / throughput(1 core)",
     ),
     Claim(
@@ -253,23 +263,41 @@ _CLAIMS: tuple[Claim, ...] = (
         id="parallel.vgg16.cores",
         source="Table IV, Fig. 3",
         description="VGG16 speedup over 1 core, by batch size and core count",
-        paper=_frozen({"b1@2c": 1.73, "b1@4c": 2.46, "b2@2c": 1.85, "b2@4c": 2.57,
-                       "b4@2c": 1.82, "b4@4c": 2.72}),  # fmt: skip
+        paper=_frozen(
+            {
+                "b1@2c": 1.73,
+                "b1@4c": 2.46,
+                "b2@2c": 1.85,
+                "b2@4c": 2.57,
+                "b4@2c": 1.82,
+                "b4@4c": 2.72,
+            }
+        ),
         unit="x",
         direction="higher",
-        rules=_frozen({
-            "tx2": Rule(">=", paper_factor=0.9),
-            "tx2:b1@4c": Rule(">=", value=2.4),  # the design card's threshold
-            "tx2:b1@2c": Rule(">=", value=1.7),
-            "cpu": Rule(">=", per_core=0.75),
-        }),  # fmt: skip
+        rules=_frozen(
+            {
+                "tx2": Rule(">=", paper_factor=0.9),
+                "tx2:b1@4c": Rule(">=", value=2.4),  # the design card's threshold
+                "tx2:b1@2c": Rule(">=", value=1.7),
+                "cpu": Rule(">=", per_core=0.75),
+            }
+        ),
     ),
     Claim(
         id="quant.fp16.fps",
         source="Table V",
         description="FQA video pipeline frames/s with FP16, by resolution",
-        paper=_frozen({"1080p": 34.25, "720p": 34.64, "480p": 37.23,
-                       "1080p-fp32": 16.17, "720p-fp32": 16.42, "480p-fp32": 27.3}),  # fmt: skip
+        paper=_frozen(
+            {
+                "1080p": 34.25,
+                "720p": 34.64,
+                "480p": 37.23,
+                "1080p-fp32": 16.17,
+                "720p-fp32": 16.42,
+                "480p-fp32": 27.3,
+            }
+        ),
         unit=" fps",
         direction="higher",
         rules=_frozen({"tx2": Rule(">=", value=30.0)}),
@@ -281,8 +309,14 @@ _CLAIMS: tuple[Claim, ...] = (
         paper=_frozen({"1080p": 34.25 / 16.17, "720p": 34.64 / 16.42, "480p": 37.23 / 27.3}),
         unit="x",
         direction="higher",
-        rules=_frozen({"tx2:1080p": Rule(">=", value=1.8), "tx2:720p": Rule(">=", value=1.8),
-                       "gpu:1080p": Rule(">=", value=1.8), "gpu:720p": Rule(">=", value=1.8)}),  # fmt: skip
+        rules=_frozen(
+            {
+                "tx2:1080p": Rule(">=", value=1.8),
+                "tx2:720p": Rule(">=", value=1.8),
+                "gpu:1080p": Rule(">=", value=1.8),
+                "gpu:720p": Rule(">=", value=1.8),
+            }
+        ),
         note="applies only where the hardware computes FP16 natively",
     ),
     Claim(
@@ -318,26 +352,32 @@ _CLAIMS: tuple[Claim, ...] = (
         id="prune.macs",
         source="Table VI, Eq. 1",
         description="VGG16 conv GMACs by Eq. 1, per layer and total, before and after pruning",
-        paper=_frozen({
-            **{f"before.{k}": v for k, v in TABLE6_GMACS_BEFORE.items()},
-            **{f"after.{k}": v for k, v in TABLE6_GMACS_AFTER.items()},
-            "before.total": 15.38, "after.total": 3.39, "ratio": 4.54,
-        }),  # fmt: skip
+        paper=_frozen(
+            {
+                **{f"before.{k}": v for k, v in TABLE6_GMACS_BEFORE.items()},
+                **{f"after.{k}": v for k, v in TABLE6_GMACS_AFTER.items()},
+                "before.total": 15.38,
+                "after.total": 3.39,
+                "ratio": 4.54,
+            }
+        ),
         unit=" GMACs",
         direction="equal",
-        rules=_frozen({
-            # Per layer: the printed value within half a unit of its last digit.
-            "any": Rule("~=", paper_factor=1.0, abs_tol=TABLE6_ROUNDING),
-            # Table VI prints 1.855; Eq. 1 gives 28*28*512*512*9 = 1.850 G, which is also the
-            # value of every other 1.85 row with the same shape product. Checked against the
-            # corrected value; tests/accuracy/test_macs.py shows the typo explicitly.
-            "any:before.conv4_3": Rule("~=", value=1.850, abs_tol=TABLE6_ROUNDING),
-            # The printed total (15.38) is 0.03 above both Eq. 1 (15.347) and the sum of its own
-            # printed column (15.353), so totals and the ratio get a looser, stated tolerance.
-            "any:before.total": Rule("~=", paper_factor=1.0, abs_tol=0.04),
-            "any:after.total": Rule("~=", paper_factor=1.0, abs_tol=0.005),
-            "any:ratio": Rule("~=", paper_factor=1.0, abs_tol=0.03),
-        }),  # fmt: skip
+        rules=_frozen(
+            {
+                # Per layer: the printed value within half a unit of its last digit.
+                "any": Rule("~=", paper_factor=1.0, abs_tol=TABLE6_ROUNDING),
+                # Table VI prints 1.855; Eq. 1 gives 28*28*512*512*9 = 1.850 G, which is also the
+                # value of every other 1.85 row with the same shape product. Checked against the
+                # corrected value; tests/accuracy/test_macs.py shows the typo explicitly.
+                "any:before.conv4_3": Rule("~=", value=1.850, abs_tol=TABLE6_ROUNDING),
+                # The printed total (15.38) is 0.03 above both Eq. 1 (15.347) and the sum of its own
+                # printed column (15.353), so totals and the ratio get a looser, stated tolerance.
+                "any:before.total": Rule("~=", paper_factor=1.0, abs_tol=0.04),
+                "any:after.total": Rule("~=", paper_factor=1.0, abs_tol=0.005),
+                "any:ratio": Rule("~=", paper_factor=1.0, abs_tol=0.03),
+            }
+        ),
         note=(
             "Eq. 1 gives 15.347 G before and 3.392 G after (4.525x); the paper prints 15.38 and "
             "4.54, and its Conv4_3 row reads 1.855 where Eq. 1 gives 1.850"
@@ -373,7 +413,7 @@ class ClaimRegistry:
                 f"unknown claim id '{claim_id}'; known claims: {', '.join(sorted(self._claims))}."
             ) from None
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Iterator[Claim]:
         return iter(self._claims.values())
 
     def __len__(self) -> int:

@@ -12,10 +12,14 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from edgecheck import __version__
 from edgecheck.errors import EdgecheckError
 from edgecheck.options import add_profile_option
+
+if TYPE_CHECKING:
+    from edgecheck.macs import MACReport
 
 EPILOG = "Claims come from Qi & Liu, 'Enabling Deep Learning on IoT Edge'; see README.md."
 
@@ -57,9 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--only", action="append", metavar="EXPERIMENT",
         help="run only this experiment (repeatable); see the list in the report",
     )  # fmt: skip
-    ev.add_argument(
-        "--strict", action="store_true", help="exit with status 1 when any claim fails"
-    )
+    ev.add_argument("--strict", action="store_true", help="exit with status 1 when any claim fails")
     ev.add_argument("--no-progress", action="store_true", help="do not show a progress bar")
     add_profile_option(ev.add_argument, "--")
 
@@ -71,7 +73,11 @@ def build_parser() -> argparse.ArgumentParser:
         ".onnx file.",
         epilog="Example: edgecheck macs vgg16 --plan paper",
     )
-    mc.add_argument("model", metavar="MODEL", help="registered model (see 'edgecheck models') or path to an .onnx file")
+    mc.add_argument(
+        "model",
+        metavar="MODEL",
+        help="registered model (see 'edgecheck models') or path to an .onnx file",
+    )
     mc.add_argument(
         "--plan", metavar="NAME",
         help="VGG16 channel plan to compare with the full model ('paper' = Table VI)",
@@ -113,15 +119,17 @@ def _cmd_models(_: argparse.Namespace) -> int:
     return 0
 
 
-def _count(model: str, plan: str | None, onnx: bool, shape: tuple[int, ...] | None):  # type: ignore[no-untyped-def]
+def _count(model: str, plan: str | None, onnx: bool, shape: tuple[int, ...] | None) -> MACReport:
     import tempfile
 
     from edgecheck.macs import count_macs, count_onnx_macs
-    from edgecheck.models import build_model, get_model_spec
+    from edgecheck.models import get_model_spec
 
     if model.endswith(".onnx") or Path(model).is_file():
         if plan:
-            raise EdgecheckError("--plan applies to the registered vgg16 model, not to an ONNX file.")
+            raise EdgecheckError(
+                "--plan applies to the registered vgg16 model, not to an ONNX file."
+            )
         return count_onnx_macs(model)
     spec = get_model_spec(model)
     input_shape = shape or spec.input_shape
@@ -195,20 +203,27 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     paths = write_report(sections, device, args.out)
     results = [r for s in sections for r in s.results]
     failed = [r for r in results if r.verdict == "FAIL"]
-    print(f"profile {device.profile}: {len(results) - len(failed)} verdicts pass, {len(failed)} FAIL")
+    print(
+        f"profile {device.profile}: {len(results) - len(failed)} verdicts pass, {len(failed)} FAIL"
+    )
     for r in failed:
         print(f"  FAIL {r.message}")
     print("report: " + ", ".join(str(p) for p in paths))
     return 1 if (failed and args.strict) else 0
 
 
-def _progress(items: list[str], *, disable: bool):  # type: ignore[no-untyped-def]
+def _progress(items: list[str], *, disable: bool) -> Any:
     from tqdm import tqdm
 
     return tqdm(items, unit="experiment", disable=disable or None, file=sys.stderr)
 
 
-COMMANDS = {"evaluate": _cmd_evaluate, "macs": _cmd_macs, "device": _cmd_device, "models": _cmd_models}
+COMMANDS = {
+    "evaluate": _cmd_evaluate,
+    "macs": _cmd_macs,
+    "device": _cmd_device,
+    "models": _cmd_models,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -10,9 +10,12 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from edgecheck.errors import ConfigError
+
+if TYPE_CHECKING:
+    from edgecheck.claims import ClaimRegistry
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -30,7 +33,7 @@ class ProjectConfig:
     claims: Mapping[str, Any] = field(default_factory=dict)
     profile: str | None = None
 
-    def registry(self):  # type: ignore[no-untyped-def]
+    def registry(self) -> ClaimRegistry:
         """The claim registry with this project's overrides applied."""
         from edgecheck.claims import ClaimRegistry
 

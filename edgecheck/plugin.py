@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -110,7 +111,7 @@ def pytest_configure(config: pytest.Config) -> None:
     from edgecheck.errors import ConfigError
 
     try:
-        state.project  # a broken [tool.edgecheck] table stops the run here, with its file
+        _ = state.project  # a broken [tool.edgecheck] table stops the run here, with its file
     except ConfigError as exc:
         raise pytest.UsageError(f"edgecheck: {exc}") from None
 
@@ -238,7 +239,9 @@ class ClaimChecker:
         failed = [r for r in self._pending if not r]
         if failed:
             lines = "\n".join(f"  - {r.message}" for r in failed)
-            pytest.fail(f"{len(failed)} of {len(self._pending)} checks failed:\n{lines}", pytrace=False)
+            pytest.fail(
+                f"{len(failed)} of {len(self._pending)} checks failed:\n{lines}", pytrace=False
+            )
 
 
 @pytest.fixture(scope="session")
@@ -260,7 +263,7 @@ def check_claim(request: pytest.FixtureRequest) -> ClaimChecker:
 
 
 @pytest.fixture(scope="session")
-def edgecheck_model():  # type: ignore[no-untyped-def]
+def edgecheck_model() -> Callable[..., Any]:
     """Build a registered model by name: ``edgecheck_model("vgg16", plan="paper")``."""
     from edgecheck.models import build_model
 
@@ -273,12 +276,12 @@ def summary_rows(state: _State) -> list[dict[str, str]]:
 
     rows: list[dict[str, str]] = []
     for r in state.results:
-        paper = r.claim.paper_value(r.key)
+        paper_value = r.claim.paper_value(r.key)
         unit = r.claim.unit_for(r.key)
         rows.append({
             "claim": r.label,
             "source": r.claim.source,
-            "paper": f"{_fmt(paper)}{unit}" if paper is not None else "-",
+            "paper": f"{_fmt(paper_value)}{unit}" if paper_value is not None else "-",
             "measured": f"{_fmt(r.measured)}{unit}" if r.measured is not None else "-",
             "threshold": r.threshold,
             "verdict": r.verdict,

@@ -95,5 +95,7 @@ def write_report(sections: Sequence[Section], device: DeviceInfo, out_dir: Path)
             for s in sections
         ],
     }
-    js = write_atomic(out_dir / "results.json", json.dumps(payload, indent=2, sort_keys=True) + "\n")
+    js = write_atomic(
+        out_dir / "results.json", json.dumps(payload, indent=2, sort_keys=True) + "\n"
+    )
     return [md, js]

@@ -52,9 +52,7 @@ def measure_table6(plan: str | Mapping[str, int] = "paper") -> Table6:
     return Table6(before=full, after=pruned, plan=plan)
 
 
-def judge_table6(
-    table: Table6, registry: ClaimRegistry, profile: str
-) -> list[ClaimResult]:
+def judge_table6(table: Table6, registry: ClaimRegistry, profile: str) -> list[ClaimResult]:
     """A verdict for every per-layer value, both totals and the ratio."""
     claim = registry[CLAIM_ID]
     return [claim.check(v, profile=profile, key=k) for k, v in table.measured().items()]
@@ -103,5 +101,10 @@ def section(registry: ClaimRegistry, device: DeviceInfo) -> Section:
         "",
         f"Note: {claim.note}.",
     ])  # fmt: skip
-    data = {"measured_gmacs": measured, "table": format_macs_table(table.before, compare=table.after)}
-    return Section(title="Table VI: MACs before and after pruning", body=body, results=results, data=data)
+    data = {
+        "measured_gmacs": measured,
+        "table": format_macs_table(table.before, compare=table.after),
+    }
+    return Section(
+        title="Table VI: MACs before and after pruning", body=body, results=results, data=data
+    )

@@ -20,12 +20,24 @@ VGG16_CONV_NAMES: tuple[str, ...] = (
 )  # fmt: skip
 
 VGG16_FULL_PLAN: Mapping[str, int] = MappingProxyType(
-    dict(zip(VGG16_CONV_NAMES, (64, 64, 128, 128, 256, 256, 256, 512, 512, 512, 512, 512, 512)))
+    dict(
+        zip(
+            VGG16_CONV_NAMES,
+            (64, 64, 128, 128, 256, 256, 256, 512, 512, 512, 512, 512, 512),
+            strict=True,
+        )
+    )
 )
 
 # Table VI, "Number of Kernels, After Pruning".
 VGG16_PAPER_PLAN: Mapping[str, int] = MappingProxyType(
-    dict(zip(VGG16_CONV_NAMES, (24, 22, 41, 51, 108, 89, 111, 184, 276, 228, 512, 512, 512)))
+    dict(
+        zip(
+            VGG16_CONV_NAMES,
+            (24, 22, 41, 51, 108, 89, 111, 184, 276, 228, 512, 512, 512),
+            strict=True,
+        )
+    )
 )
 
 NAMED_PLANS: Mapping[str, Mapping[str, int]] = MappingProxyType(

@@ -44,7 +44,10 @@ def test_find_pyproject_walks_up(tmp_path):
         ("[tool.edgecheck\n", "not valid TOML"),
         ("[tool.edgecheck]\nclaimz = 1\n", "unknown key.*claimz"),
         ('[tool.edgecheck.claims."quant.error"]\nany = { op = ">=" }\n', "exactly one of"),
-        ('[tool.edgecheck.claims."quant.eror"]\nany = { op = ">=", value = 1 }\n', "unknown claim id"),
+        (
+            '[tool.edgecheck.claims."quant.eror"]\nany = { op = ">=", value = 1 }\n',
+            "unknown claim id",
+        ),
     ],
 )
 def test_bad_config_names_the_file(tmp_path, text, fragment):

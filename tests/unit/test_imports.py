@@ -42,8 +42,10 @@ def test_import_edgecheck_loads_no_heavy_optional_package_and_is_fast():
 def test_every_submodule_imports_without_optional_packages():
     names = [m.name for m in pkgutil.walk_packages(edgecheck.__path__, "edgecheck.")]
     assert "edgecheck.plugin" in names and "edgecheck.macs" in names
-    code = BLOCKER + "import importlib\n" + "".join(
-        f"importlib.import_module({name!r})\n" for name in names
+    code = (
+        BLOCKER
+        + "import importlib\n"
+        + "".join(f"importlib.import_module({name!r})\n" for name in names)
     )
     _python(code + "print('ok')")
 

@@ -56,7 +56,9 @@ def run(pytester, monkeypatch):
     pytester.makepyfile(test_sample=TESTS)
 
     def _run(*args):
-        return pytester.runpytest_subprocess("--strict-markers", "-rs", "-p", "no:cacheprovider", *args)
+        return pytester.runpytest_subprocess(
+            "--strict-markers", "-rs", "-p", "no:cacheprovider", *args
+        )
 
     return _run
 
