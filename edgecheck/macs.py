@@ -644,7 +644,9 @@ def _cell(value: Any, decimals: int = 3) -> str:
     return str(value)
 
 
-def _render(header: Sequence[str], body: Iterable[Sequence[str]], totals: Sequence[Sequence[str]]) -> str:
+def _render(
+    header: Sequence[str], body: Iterable[Sequence[str]], totals: Sequence[Sequence[str]]
+) -> str:
     table = [list(header), *[list(r) for r in body]]
     n_body = len(table) - 1
     table += [list(t) for t in totals]
