@@ -102,6 +102,8 @@ def build_parser() -> argparse.ArgumentParser:
     dv.add_argument("--json", action="store_true", help="print JSON")
     add_profile_option(dv.add_argument, "--")
 
+    for module in _extension_modules():
+        module.add_parser(sub)
     sub.add_parser(
         "models", help="list the registered models",
         description="List the models edgecheck knows by name.",
@@ -226,11 +228,31 @@ COMMANDS = {
 }
 
 
+# Feature packages contribute whole sub-commands: each module has add_parser(subparsers),
+# which registers one command, and run(args) -> int. Their heavy imports stay inside run().
+EXTENSIONS: tuple[str, ...] = ()
+
+
+def _extension_modules() -> list[Any]:
+    import importlib
+
+    return [importlib.import_module(name) for name in EXTENSIONS]
+
+
+def _handler(command: str) -> Any:
+    if command in COMMANDS:
+        return COMMANDS[command]
+    for module in _extension_modules():
+        if command in getattr(module, "COMMANDS", ()):
+            return module.run
+    raise EdgecheckError(f"no handler for command '{command}'")  # a wiring bug, not user input
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return COMMANDS[args.command](args)
+        return int(_handler(args.command)(args))
     except EdgecheckError as exc:
         print(f"edgecheck {args.command}: error: {exc}", file=sys.stderr)
         return 2
