@@ -1,0 +1,153 @@
+"""The ONNX Runtime runner: the CPU execution provider, GPU providers where installed.
+
+Loader + runner, as in Polygraphy: `SessionFromOnnx` builds an ``InferenceSession`` lazily
+from an ONNX path (or a loader returning one, such as `TemporaryOnnx` which exports a
+registered torch model); `OnnxruntimeRunner` runs it.
+
+Precision: fp32 runs the file as it is. int8 needs a quantized file (QDQ from
+``onnxruntime.quantization.quantize_static``), and fp16 a file converted to half precision:
+this runner never converts behind the user's back, it checks and says what to pass.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgecheck._imports import require
+from edgecheck.backends.base import BackendError, Runner, RunnerConfig
+
+# Provider preference on a GPU machine: TensorRT's EP, then CUDA's; the CPU EP always last
+# so that operators a GPU provider lacks still run.
+GPU_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider")
+# Arm Compute Library EP (Arm CPUs such as the TX2's), used ahead of the default CPU EP.
+CPU_ACCEL_PROVIDERS = ("ACLExecutionProvider",)
+CPU_PROVIDER = "CPUExecutionProvider"
+
+OnnxLike = str | os.PathLike[str] | Callable[[], Path]
+
+
+def choose_providers(device: str, available: Sequence[str] | None = None) -> list[str]:
+    """The execution providers to use for `device`, best first, from those installed.
+
+    Args:
+        device: ``"cpu"`` or ``"cuda"``.
+        available: installed providers; default ``onnxruntime.get_available_providers()``.
+
+    Raises:
+        BackendError: ``"cuda"`` asked for but no GPU provider is installed.
+    """
+    if available is None:
+        ort = require("onnxruntime", "the onnxruntime backend")
+        available = ort.get_available_providers()
+    if device == "cuda":
+        gpu = [p for p in GPU_PROVIDERS if p in available]
+        if not gpu:
+            raise BackendError(
+                f"onnxruntime has no GPU execution provider here (installed: "
+                f"{', '.join(available)}); install onnxruntime-gpu or use device='cpu'."
+            )
+        return [*gpu, CPU_PROVIDER]
+    return [*(p for p in CPU_ACCEL_PROVIDERS if p in available), CPU_PROVIDER]
+
+
+class SessionFromOnnx:
+    """Loader: build an ``onnxruntime.InferenceSession`` when called.
+
+    Args:
+        onnx: path to the ONNX file, or a callable returning one (called lazily).
+        threads: ``intra_op_num_threads``; inter-op threads are fixed at 1 so that
+            `threads` is the whole parallelism, as the paper's core counts require.
+        providers: execution providers, best first. Default: `choose_providers("cpu")`.
+        spinning: let idle pool threads spin between operators. Default ``True``
+            (onnxruntime's own default: lowest latency). Turn it off when timing several
+            sessions on shared cores, where a spinning pool steals time from the others.
+    """
+
+    def __init__(
+        self,
+        onnx: OnnxLike,
+        *,
+        threads: int = 1,
+        providers: Sequence[str] | None = None,
+        spinning: bool = True,
+    ) -> None:
+        self.onnx = onnx
+        self.threads = threads
+        self.providers = list(providers) if providers is not None else None
+        self.spinning = spinning
+
+    def __call__(self) -> Any:
+        ort = require("onnxruntime", "the onnxruntime backend")
+        path = self.onnx() if callable(self.onnx) else Path(self.onnx)
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = self.threads
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.add_session_config_entry(
+            "session.intra_op.allow_spinning", "1" if self.spinning else "0"
+        )
+        providers = self.providers if self.providers is not None else choose_providers("cpu")
+        return ort.InferenceSession(str(path), sess_options=options, providers=providers)
+
+
+class OnnxruntimeRunner(Runner):
+    """Runs an ONNX model with onnxruntime.
+
+    Args:
+        session_loader: builds the session (called once, in `activate`), e.g. `SessionFromOnnx`.
+        config: backend ``"onnxruntime"``.
+        input_shape: one example's shape without the batch axis.
+        on_loaded: called after the session is built, e.g. to delete a temporary export.
+    """
+
+    def __init__(
+        self,
+        session_loader: Callable[[], Any],
+        config: RunnerConfig,
+        input_shape: tuple[int, ...],
+        *,
+        on_loaded: Callable[[], None] | None = None,
+    ) -> None:
+        super().__init__(config, input_shape)
+        self._loader = session_loader
+        self._on_loaded = on_loaded
+        self.session: Any = None
+        self._input_name = ""
+        self._output_names: list[str] = []
+
+    @property
+    def providers(self) -> list[str]:
+        """The providers the active session really uses (empty before `activate`)."""
+        return list(self.session.get_providers()) if self.session is not None else []
+
+    def _activate_impl(self) -> None:
+        try:
+            session = self._loader()
+        finally:
+            if self._on_loaded is not None:
+                self._on_loaded()
+        inputs = session.get_inputs()
+        if len(inputs) != 1:
+            names = ", ".join(i.name for i in inputs)
+            raise BackendError(
+                f"{self.config.describe()}: the model has {len(inputs)} inputs ({names}); "
+                f"edgecheck runners take single-input models."
+            )
+        self.session = session
+        self._input_name = inputs[0].name
+        # Only the first output is returned; asking for it alone lets onnxruntime skip
+        # copying the others.
+        self._output_names = [session.get_outputs()[0].name]
+
+    def _infer_impl(self, batch: np.ndarray) -> np.ndarray:
+        out: np.ndarray = self.session.run(self._output_names, {self._input_name: batch})[0]
+        return out
+
+    def _deactivate_impl(self) -> None:
+        self.session = None
