@@ -1,0 +1,58 @@
+"""Measurement: the timing harness, robust statistics, core control, benchmark JSON.
+
+* `edgecheck.bench.stats`: pure statistics of samples (median, IQR, MAD, percentiles,
+  bootstrap intervals, ratio of medians).
+* `edgecheck.bench.timing`: warm-up, repeats, interleaved A/B timing, unstable flags.
+* `edgecheck.bench.cores`: run a configuration on exactly N cores in a worker process.
+* `edgecheck.bench.benchmark_json`: results as pytest-benchmark-compatible JSON.
+
+The names below load on first use (PEP 562): worker processes import this package before
+they pin themselves to their cores, and numpy's thread pools must not start before that.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "SampleStats": "stats",
+    "Estimate": "stats",
+    "StatsError": "stats",
+    "bootstrap": "stats",
+    "ratio_of_medians": "stats",
+    "CallSampler": "timing",
+    "Measurement": "timing",
+    "Sampler": "timing",
+    "Target": "timing",
+    "TimingError": "timing",
+    "TimingPolicy": "timing",
+    "harness_overhead": "timing",
+    "measure": "timing",
+    "measure_interleaved": "timing",
+    "speedup": "timing",
+    "BusyWorkload": "cores",
+    "CoreWorker": "cores",
+    "CoresUnavailable": "cores",
+    "RunnerSpec": "cores",
+    "WorkerError": "cores",
+    "WorkerGroup": "cores",
+    "choose_cores": "cores",
+    "cores_unavailable_reason": "cores",
+    "usable_cores": "cores",
+    "benchmark_json": "benchmark_json",
+    "write_benchmark_json": "benchmark_json",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'edgecheck.bench' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"edgecheck.bench.{module}"), name)
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -1,0 +1,570 @@
+"""Run a workload on exactly N cores, in its own worker process.
+
+The paper's Tables III and IV compare 1, 2 and 4 cores. Thread counts are process-wide
+state (torch's ``set_num_threads``, OpenMP and BLAS pools created at import), so every
+configuration gets a fresh worker process ("spawn": no state inherited from the parent),
+pinned with ``os.sched_setaffinity`` to N of the usable cores before anything heavy is
+imported, with the runtime's thread count set to N (``OMP_NUM_THREADS`` et al. in the
+environment, torch ``set_num_threads``, onnxruntime ``intra_op_num_threads``).
+
+The worker builds its workload once and then serves timing requests over a pipe, so several
+workers can be measured interleaved (A B A B ...) by `edgecheck.bench.timing` without
+rebuilding anything. Each `CoreWorker` is a `Sampler` and gives a ready `Target`::
+
+    specs = [(RunnerSpec("fqa", batch_size=4), n) for n in (1, 2)]
+    with WorkerGroup(specs) as workers:
+        one, two = measure_interleaved([w.target() for w in workers])
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import os
+import pickle
+import sys
+import tempfile
+import traceback
+import weakref
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from edgecheck.errors import EdgecheckError
+
+# A workload factory runs in the worker: given the thread count it builds the workload once
+# and returns the zero-argument callable to time. It must be picklable (a module-level
+# function, a functools.partial of one, or a `RunnerSpec`).
+WorkloadFactory = Callable[[int], Callable[[], object]]
+
+DEFAULT_START_TIMEOUT = 900.0  # seconds; building VGG16 from scratch on one core is slow
+_THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
+
+class CoresUnavailable(EdgecheckError):
+    """More cores were asked for than this process may use.
+
+    The message is exactly ``"needs N cores, this machine has M"``: short enough to be the
+    reason of a pytest skip.
+
+    Attributes:
+        needed: cores asked for.
+        available: cores usable here.
+    """
+
+    def __init__(self, needed: int, available: int) -> None:
+        self.needed = needed
+        self.available = available
+        super().__init__(f"needs {needed} cores, this machine has {available}")
+
+
+class WorkerError(EdgecheckError, RuntimeError):
+    """A worker process failed to start, crashed, or its workload raised."""
+
+
+# -- cores -----------------------------------------------------------------------------------
+
+
+def usable_cores() -> list[int]:
+    """CPU ids this process may run on (its affinity mask), sorted."""
+    if hasattr(os, "sched_getaffinity"):
+        return sorted(os.sched_getaffinity(0))
+    return list(range(os.cpu_count() or 1))
+
+
+def _physical_core(cpu: int) -> tuple[int, int] | None:
+    base = Path(f"/sys/devices/system/cpu/cpu{cpu}/topology")
+    try:
+        package = int((base / "physical_package_id").read_text())
+        core = int((base / "core_id").read_text())
+    except (OSError, ValueError):
+        return None
+    return package, core
+
+
+def choose_cores(n: int, usable: Sequence[int] | None = None) -> tuple[int, ...]:
+    """Pick `n` CPU ids to pin to: distinct physical cores first, SMT siblings last.
+
+    Two hyper-threads of one core share its arithmetic units, so "2 cores" on them would
+    not be two cores in the paper's sense.
+
+    Args:
+        n: cores wanted.
+        usable: candidate CPU ids. Default `usable_cores()`.
+
+    Raises:
+        CoresUnavailable: `n` exceeds the usable cores.
+    """
+    cpus = list(usable) if usable is not None else usable_cores()
+    if n < 1:
+        raise ValueError(f"cores must be at least 1, got {n!r}")
+    if n > len(cpus):
+        raise CoresUnavailable(n, len(cpus))
+    first, siblings, seen = [], [], set()
+    for cpu in cpus:
+        core = _physical_core(cpu)
+        if core is None or core not in seen:
+            first.append(cpu)
+            if core is not None:
+                seen.add(core)
+        else:
+            siblings.append(cpu)
+    return tuple(sorted((first + siblings)[:n]))
+
+
+def cores_unavailable_reason(n: int) -> str | None:
+    """``"needs N cores, this machine has M"`` when `n` cores cannot be had, else ``None``."""
+    try:
+        choose_cores(n)
+    except CoresUnavailable as exc:
+        return str(exc)
+    return None
+
+
+# -- what a worker runs ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunnerSpec:
+    """A picklable runner configuration; as a `WorkloadFactory` it builds the runner.
+
+    In the worker, ``spec(threads)`` builds ``make_runner(..., threads=threads,
+    device="cpu")``, activates it, checks one inference, and returns the call to time:
+    one `Runner.infer` of one fixed, seeded batch.
+
+    Attributes:
+        model: registered model name or ONNX path.
+        backend: default ``"onnxruntime"``.
+        precision: default ``"fp32"``.
+        batch_size: default 1.
+        model_options: build options for a registered model (e.g. ``{"plan": "paper"}``).
+        seed: weight seed. Default 0.
+        slowdown: test-only `SlowedRunner` factor. Default 1.0 (none).
+        backend_options: passed to `make_runner` (onnxruntime: ``spinning``).
+        input_seed: seed of the input batch. Default 0.
+        onnx_path: a ready export of `model` to load instead of exporting again (set by
+            `WorkerGroup` so that six VGG16 workers share one export).
+    """
+
+    model: str
+    backend: str = "onnxruntime"
+    precision: str = "fp32"
+    batch_size: int = 1
+    model_options: Mapping[str, Any] = field(default_factory=dict)
+    seed: int = 0
+    slowdown: float = 1.0
+    backend_options: Mapping[str, Any] = field(default_factory=dict)
+    input_seed: int = 0
+    onnx_path: str | None = None
+
+    def __call__(self, threads: int) -> Callable[[], object]:
+        from edgecheck.backends import make_runner
+
+        runner = make_runner(
+            self.onnx_path or self.model,
+            self.backend,
+            self.precision,
+            self.batch_size,
+            threads,
+            device="cpu",
+            model_options=None if self.onnx_path else self.model_options,
+            seed=self.seed,
+            slowdown=self.slowdown,
+            backend_options=self.backend_options,
+        )
+        runner.activate()
+        batch = runner.example_input(self.input_seed)
+        runner.infer(batch)  # a broken configuration fails here, at start, not mid-timing
+        infer = runner.infer
+
+        def call() -> object:
+            return infer(batch)
+
+        return call
+
+    def config(self, threads: int) -> Any:
+        """The `RunnerConfig` the worker runs with `threads` threads."""
+        from edgecheck.backends import RunnerConfig
+
+        name = Path(self.model).stem if self.model.lower().endswith(".onnx") else self.model
+        return RunnerConfig(name, self.backend, self.precision, self.batch_size, threads, "cpu")
+
+    def label(self, cores: int) -> str:
+        """A short unique name, e.g. ``"fqa-onnxruntime-fp32-b4-2c"``."""
+        name = self.config(cores).model
+        slow = f"-slow{self.slowdown:g}" if self.slowdown != 1.0 else ""
+        return f"{name}-{self.backend}-{self.precision}-b{self.batch_size}-{cores}c{slow}"
+
+
+@dataclass(frozen=True)
+class BusyWorkload:
+    """A `WorkloadFactory` whose call busy-waits `nanoseconds` in pure Python.
+
+    A known, dependency-free workload: it checks the worker machinery (pinning, the pipe,
+    timing) without loading a model, and calibrates the harness in the benchmark script.
+    """
+
+    nanoseconds: int = 1_000_000
+
+    def __call__(self, threads: int) -> Callable[[], object]:
+        import time
+
+        clock = time.perf_counter_ns
+        wait = self.nanoseconds
+
+        def call() -> None:
+            deadline = clock() + wait
+            while clock() < deadline:
+                pass
+
+        return call
+
+
+# -- the worker process ----------------------------------------------------------------------
+
+
+def _thread_affinities() -> list[int]:
+    """Union of the CPUs every thread of this process may run on (Linux)."""
+    cpus: set[int] = set()
+    try:
+        tasks = os.listdir("/proc/self/task")
+    except OSError:
+        return sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    for tid in tasks:
+        with contextlib.suppress(OSError, ValueError):
+            cpus |= os.sched_getaffinity(int(tid))
+    return sorted(cpus)
+
+
+def _pin_all_threads(cpu_ids: tuple[int, ...]) -> None:
+    """Pin every thread of this process, including pools started before the pinning.
+
+    The spawn start method imports the parent's ``__main__`` module before the worker code
+    runs; a thread pool that import started would otherwise keep the full CPU mask.
+    """
+    with contextlib.suppress(OSError):
+        for tid in os.listdir("/proc/self/task"):
+            with contextlib.suppress(OSError, ValueError):
+                os.sched_setaffinity(int(tid), cpu_ids)
+
+
+def _worker_info(threads: int, pinned: bool) -> dict[str, Any]:
+    info: dict[str, Any] = {
+        "pid": os.getpid(),
+        "threads": threads,
+        "pinned": pinned,
+        "affinity": sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else [],
+        "thread_affinity": _thread_affinities(),
+    }
+    with contextlib.suppress(OSError):
+        info["os_threads"] = len(os.listdir("/proc/self/task"))
+    if "torch" in sys.modules:
+        info["torch_threads"] = sys.modules["torch"].get_num_threads()
+    return info
+
+
+def _send_error(conn: Any, exc: BaseException) -> None:
+    conn.send(("error", type(exc).__name__, str(exc), traceback.format_exc()))
+
+
+def _worker_main(conn: Any, payload: bytes, cpu_ids: tuple[int, ...] | None, threads: int) -> None:
+    """Entry point of a worker process; see the module docstring for the protocol."""
+    # Before anything heavy is imported: thread pools read these at import, and threads
+    # inherit the affinity of the thread that creates them.
+    for var in _THREAD_ENV:
+        os.environ[var] = str(threads)
+    pinned = False
+    if cpu_ids is not None and hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, cpu_ids)
+        pinned = True
+    from edgecheck.bench.timing import CallSampler
+
+    try:
+        factory = pickle.loads(payload)
+        fn = factory(threads)
+        if "torch" in sys.modules:
+            sys.modules["torch"].set_num_threads(threads)
+        if pinned and cpu_ids is not None:
+            _pin_all_threads(cpu_ids)
+        sampler = CallSampler(fn)
+        conn.send(("ready", _worker_info(threads, pinned)))
+    except BaseException as exc:
+        _send_error(conn, exc)
+        conn.close()
+        return
+    while True:
+        try:
+            message = conn.recv()
+        except (EOFError, OSError):
+            return  # the parent went away
+        command = message[0]
+        if command == "stop":
+            conn.close()
+            return
+        try:
+            if command == "sample":
+                conn.send(("ok", sampler.sample(int(message[1]))))
+            elif command == "info":
+                conn.send(("ok", _worker_info(threads, pinned)))
+            else:
+                conn.send(("error", "WorkerError", f"unknown command {command!r}", ""))
+        except BaseException as exc:
+            _send_error(conn, exc)
+
+
+def _stop_process(process: Any, conn: Any) -> None:
+    with contextlib.suppress(Exception):
+        conn.send(("stop",))
+    process.join(timeout=10)
+    if process.is_alive():
+        process.terminate()
+        process.join(timeout=5)
+    with contextlib.suppress(Exception):
+        conn.close()
+
+
+class CoreWorker:
+    """A worker process pinned to `cores` cores that times one workload on request.
+
+    Args:
+        workload: a `WorkloadFactory` (e.g. a `RunnerSpec`), built once in the worker.
+        cores: cores to pin to; the runtime gets as many threads.
+        name: label for results and messages. Default: the spec's label, or ``"workload-Nc"``.
+        cpu_ids: exact CPU ids to pin to. Default: `choose_cores(cores)`.
+        start_timeout: seconds to wait for the workload to build. Default 900.
+
+    Raises:
+        CoresUnavailable: more cores than usable (raised here, before any process starts).
+    """
+
+    def __init__(
+        self,
+        workload: WorkloadFactory,
+        cores: int,
+        *,
+        name: str | None = None,
+        cpu_ids: Sequence[int] | None = None,
+        start_timeout: float = DEFAULT_START_TIMEOUT,
+    ) -> None:
+        self.workload = workload
+        self.cores = cores
+        self.cpu_ids = tuple(cpu_ids) if cpu_ids is not None else choose_cores(cores)
+        if len(self.cpu_ids) != cores:
+            raise WorkerError(f"cpu_ids {self.cpu_ids} do not name exactly {cores} cores.")
+        if name is None:
+            name = (
+                workload.label(cores) if isinstance(workload, RunnerSpec) else f"workload-{cores}c"
+            )
+        self.name = name
+        self.start_timeout = start_timeout
+        self.ready_info: dict[str, Any] = {}
+        self._process: Any = None
+        self._conn: Any = None
+        self._finalizer: Any = None
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def launch(self) -> None:
+        """Start the process without waiting for it (see `wait_ready`)."""
+        if self._process is not None:
+            return
+        ctx = multiprocessing.get_context("spawn")
+        parent_conn, child_conn = ctx.Pipe()
+        # Pickled here and unpickled in the worker only after pinning, so that importing
+        # the workload's modules happens on the chosen cores with the chosen thread counts.
+        payload = pickle.dumps(self.workload)
+        pinned = self.cpu_ids if hasattr(os, "sched_setaffinity") else None
+        process = ctx.Process(
+            target=_worker_main,
+            args=(child_conn, payload, pinned, self.cores),
+            name=f"edgecheck-{self.name}",
+            daemon=True,
+        )
+        process.start()
+        child_conn.close()
+        self._process, self._conn = process, parent_conn
+        self._finalizer = weakref.finalize(self, _stop_process, process, parent_conn)
+
+    def wait_ready(self) -> CoreWorker:
+        """Wait until the workload is built; raise `WorkerError` if that fails."""
+        if self.ready_info:
+            return self
+        self.launch()
+        if not self._conn.poll(self.start_timeout):
+            self.close()
+            raise WorkerError(
+                f"worker {self.name!r} did not finish building its workload within "
+                f"{self.start_timeout:g} s; raise start_timeout or check the model."
+            )
+        self.ready_info = self._reply("start")
+        return self
+
+    def start(self) -> CoreWorker:
+        """Start the process and wait until the workload is built."""
+        self.launch()
+        return self.wait_ready()
+
+    def close(self) -> None:
+        """Stop the worker (idempotent)."""
+        if self._finalizer is not None:
+            self._finalizer()
+        self._process = self._conn = self._finalizer = None
+        self.ready_info = {}
+
+    def __enter__(self) -> CoreWorker:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- requests ----------------------------------------------------------------------------
+
+    def _reply(self, what: str) -> Any:
+        try:
+            message = self._conn.recv()
+        except (EOFError, OSError):
+            code = self._process.exitcode if self._process is not None else None
+            self.close()
+            raise WorkerError(
+                f"worker {self.name!r} died during {what} (exit code {code}); a crash in "
+                f"the runtime, or the machine ran out of memory."
+            ) from None
+        if message[0] == "error":
+            _, kind, text, tb = message
+            if what == "start":
+                self.close()
+            raise WorkerError(f"worker {self.name!r} failed during {what}: {kind}: {text}\n{tb}")
+        return message[1]
+
+    def _request(self, *message: Any) -> Any:
+        if self._conn is None or not self.ready_info:
+            raise WorkerError(f"worker {self.name!r} is not running; call start() first.")
+        self._conn.send(message)
+        return self._reply(message[0])
+
+    def sample(self, n: int) -> list[int]:
+        """Time `n` consecutive calls in the worker; nanoseconds per call."""
+        result: list[int] = self._request("sample", n)
+        return result
+
+    def info(self) -> dict[str, Any]:
+        """Ask the worker now: pid, thread count, affinity of its main thread and threads."""
+        result: dict[str, Any] = self._request("info")
+        return result
+
+    def target(self, name: str | None = None) -> Any:
+        """A `edgecheck.bench.timing.Target` for this worker (records its affinity)."""
+        from edgecheck.bench.timing import Target
+
+        spec = self.workload if isinstance(self.workload, RunnerSpec) else None
+        return Target(
+            name=name or self.name,
+            sampler=self,
+            batch_size=spec.batch_size if spec else 1,
+            config=spec.config(self.cores) if spec else {"cores": self.cores},
+            extra={"cores": self.cores, "cpu_ids": list(self.cpu_ids), "worker": self.ready_info},
+        )
+
+    def __repr__(self) -> str:
+        state = "ready" if self.ready_info else "stopped"
+        return f"<CoreWorker {self.name} on CPUs {list(self.cpu_ids)} ({state})>"
+
+
+class WorkerGroup:
+    """Start several workers together, share ONNX exports, and stop them all on exit.
+
+    Args:
+        items: ``(workload, cores)`` pairs; workloads are `RunnerSpec` or any factory.
+        share_exports: export each registered model once, in this process, for all
+            onnxruntime/tensorrt specs that use it (the workers load the file, and it is
+            deleted once they are all ready). Default True.
+        start_timeout: per worker, seconds. Default 900.
+
+    Raises:
+        CoresUnavailable: some item asks for more cores than usable (before anything starts).
+    """
+
+    def __init__(
+        self,
+        items: Sequence[tuple[WorkloadFactory, int]],
+        *,
+        share_exports: bool = True,
+        start_timeout: float = DEFAULT_START_TIMEOUT,
+    ) -> None:
+        for _, cores in items:
+            choose_cores(cores)
+        self.items = list(items)
+        self.share_exports = share_exports
+        self.start_timeout = start_timeout
+        self.workers: list[CoreWorker] = []
+
+    def _with_shared_exports(self, tmp: str) -> list[tuple[WorkloadFactory, int]]:
+        from edgecheck.backends._source import looks_like_onnx_path, resolve_model
+        from edgecheck.export import export_onnx
+
+        exported: dict[str, str] = {}
+        result: list[tuple[WorkloadFactory, int]] = []
+        for workload, cores in self.items:
+            if (
+                isinstance(workload, RunnerSpec)
+                and workload.backend in ("onnxruntime", "tensorrt")
+                and workload.onnx_path is None
+                and not looks_like_onnx_path(workload.model)
+            ):
+                key = repr((workload.model, sorted(workload.model_options.items()), workload.seed))
+                if key not in exported:
+                    source = resolve_model(
+                        workload.model, options=workload.model_options, seed=workload.seed
+                    )
+                    folder = Path(tmp) / str(len(exported))
+                    path = folder / f"{source.name}.onnx"  # stem = model name, for the config
+                    export_onnx(source.build_torch(), source.input_shape, path)
+                    exported[key] = str(path)
+                workload = replace(workload, onnx_path=exported[key])
+            result.append((workload, cores))
+        return result
+
+    def start(self) -> list[CoreWorker]:
+        """Start every worker (builds run concurrently) and wait until all are ready."""
+        with tempfile.TemporaryDirectory(prefix="edgecheck-exports-") as tmp:
+            items = self._with_shared_exports(tmp) if self.share_exports else self.items
+            names = _unique_names(items)
+            self.workers = [
+                CoreWorker(w, c, name=n, start_timeout=self.start_timeout)
+                for (w, c), n in zip(items, names, strict=True)
+            ]
+            try:
+                for worker in self.workers:
+                    worker.launch()
+                for worker in self.workers:
+                    worker.wait_ready()
+            except BaseException:
+                self.close()
+                raise
+        return self.workers
+
+    def close(self) -> None:
+        """Stop every worker."""
+        for worker in self.workers:
+            worker.close()
+
+    def __enter__(self) -> list[CoreWorker]:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __iter__(self) -> Iterator[CoreWorker]:
+        return iter(self.workers)
+
+
+def _unique_names(items: Sequence[tuple[WorkloadFactory, int]]) -> list[str]:
+    names: list[str] = []
+    for workload, cores in items:
+        base = workload.label(cores) if isinstance(workload, RunnerSpec) else f"workload-{cores}c"
+        name, k = base, 2
+        while name in names:
+            name, k = f"{base}#{k}", k + 1
+        names.append(name)
+    return names

@@ -1,0 +1,467 @@
+"""The timing harness: warm-up, repeats, robust statistics, interleaved A/B, noise flags.
+
+One sample is the wall time of ONE call (one inference of one batch), taken with
+``time.perf_counter_ns`` immediately around the call and nothing else, so the harness adds
+two clock reads and a list store per sample (`harness_overhead` measures it).
+
+`measure_interleaved` rotates through the configurations of one comparison round by round
+(A B C A B C ...): slow drift of a shared machine (another job starting, thermal limits)
+then hits every configuration alike and cancels from their ratios. Every target gets the same
+number of rounds, so samples pair up by round for the paired bootstrap of a speedup.
+
+A measurement is not trusted blindly: when the median's bootstrap interval is wider than
+``max_rel_ci_width`` of the median, all targets get as many rounds again (once); if it is
+still too wide, the result is flagged ``unstable=True`` with the reason. Tests report an
+unstable measurement as undecided; nothing here passes or fails anything.
+
+The harness decides from the samples alone (time measured = sum of the samples), so a test
+can drive it deterministically with fake samplers; the injected `clock` only enforces the
+wall-clock cap ``max_time``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+from edgecheck.bench.stats import (
+    DEFAULT_CONFIDENCE,
+    DEFAULT_N_BOOT,
+    DEFAULT_SEED,
+    Estimate,
+    SampleStats,
+    StatsError,
+    ratio_of_medians,
+)
+from edgecheck.errors import EdgecheckError
+
+Clock = Callable[[], int]  # nanoseconds, monotonic
+
+
+class TimingError(EdgecheckError, ValueError):
+    """A timing policy or target that cannot be measured as asked."""
+
+
+@runtime_checkable
+class Sampler(Protocol):
+    """Anything that can time `n` consecutive calls of its workload.
+
+    `sample` returns ``n`` durations in nanoseconds, one per call. `CallSampler` does it in
+    this process; `edgecheck.bench.cores.CoreWorker` does it in a worker pinned to N cores.
+    """
+
+    def sample(self, n: int) -> list[int]: ...
+
+
+class CallSampler:
+    """Times a zero-argument callable in this process.
+
+    Args:
+        fn: the workload, e.g. ``lambda: runner.infer(batch)``.
+        clock: nanosecond clock. Default ``time.perf_counter_ns``; inject a fake one in tests.
+    """
+
+    def __init__(self, fn: Callable[[], object], clock: Clock = time.perf_counter_ns) -> None:
+        self.fn = fn
+        self.clock = clock
+
+    def sample(self, n: int) -> list[int]:
+        fn = self.fn  # locals: attribute lookups inside the loop would be timed overhead
+        clock = self.clock
+        out = [0] * n  # allocated before timing starts; the loop only stores into it
+        for i in range(n):
+            start = clock()
+            fn()
+            out[i] = clock() - start
+        return out
+
+
+@dataclass(frozen=True)
+class TimingPolicy:
+    """How long and how carefully to measure.
+
+    Attributes:
+        warmup_rounds: at least this many untimed-for-statistics rounds first. Default 3.
+        warmup_time: and at least this many seconds of calls per target. Default 0.1.
+        min_rounds: at least this many timed rounds per target. Default 10.
+        min_time: and at least this many seconds of timed calls per target. Default 0.5.
+        max_rounds: stop adding rounds here, even while extending. Default 100,000.
+        max_time: wall-clock cap in seconds for the whole call (all targets, warm-up and
+            extension included); reaching it before `min_rounds` flags the result
+            unstable. Default 300.
+        max_rel_ci_width: the median's interval may be this wide relative to the median
+            (0.05: about +-2.5 %). Default 0.05.
+        extend: measure once more (as many rounds again) when too wide. Default True.
+        confidence, n_boot, seed: the bootstrap's (see `edgecheck.bench.stats`).
+    """
+
+    warmup_rounds: int = 3
+    warmup_time: float = 0.1
+    min_rounds: int = 10
+    min_time: float = 0.5
+    max_rounds: int = 100_000
+    max_time: float = 300.0
+    max_rel_ci_width: float = 0.05
+    extend: bool = True
+    confidence: float = DEFAULT_CONFIDENCE
+    n_boot: int = DEFAULT_N_BOOT
+    seed: int = DEFAULT_SEED
+
+    def __post_init__(self) -> None:
+        for name in ("warmup_rounds", "min_rounds", "max_rounds", "n_boot"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < (0 if name == "warmup_rounds" else 1):
+                raise TimingError(f"TimingPolicy.{name} = {value!r} must be a positive integer.")
+        for name in ("warmup_time", "min_time", "max_time", "max_rel_ci_width"):
+            if not getattr(self, name) >= 0:
+                raise TimingError(f"TimingPolicy.{name} = {getattr(self, name)!r} must be >= 0.")
+        if self.max_rounds < self.min_rounds:
+            raise TimingError(
+                f"TimingPolicy.max_rounds ({self.max_rounds}) is below min_rounds "
+                f"({self.min_rounds}); raise max_rounds."
+            )
+
+    def as_dict(self) -> dict[str, Any]:
+        """The fields as a plain dict."""
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class Target:
+    """One configuration to time.
+
+    Attributes:
+        name: label in results, e.g. ``"fqa-b4-2c"``.
+        sampler: times the workload (`CallSampler`, a `CoreWorker`, ...).
+        batch_size: items per call, for throughput. Default 1.
+        config: what is measured (a `RunnerConfig` or a plain mapping), recorded as is.
+        extra: anything else to record (e.g. the worker's affinity).
+    """
+
+    name: str
+    sampler: Sampler
+    batch_size: int = 1
+    config: Any = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Measurement:
+    """The timing of one target: samples, statistics, verdict on noise, provenance.
+
+    Attributes:
+        name: the target's name.
+        batch_size: items per call.
+        samples: seconds per call, in measurement order.
+        stats: `SampleStats` of `samples`.
+        config: what was measured (as given in the `Target`).
+        environment: what it was measured on, as passed by the caller.
+        policy: the `TimingPolicy` used.
+        warmup_rounds: rounds run before timing.
+        extended: the measurement was extended once because it was too noisy.
+        unstable: still too noisy (or cut short) after that; do not decide on it.
+        reason: why it is unstable ('' when stable).
+        extra: the target's extra information.
+    """
+
+    name: str
+    batch_size: int
+    samples: list[float]
+    stats: SampleStats
+    config: Any = None
+    environment: dict[str, Any] = field(default_factory=dict)
+    policy: TimingPolicy = field(default_factory=TimingPolicy)
+    warmup_rounds: int = 0
+    extended: bool = False
+    unstable: bool = False
+    reason: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def rounds(self) -> int:
+        """Timed rounds (= samples)."""
+        return len(self.samples)
+
+    @property
+    def median(self) -> float:
+        """Median seconds per call: the latency of one batch."""
+        return self.stats.median
+
+    @property
+    def latency(self) -> float:
+        """Same as `median`: seconds per batch."""
+        return self.stats.median
+
+    @property
+    def throughput(self) -> float:
+        """Items per second: ``batch_size / median``."""
+        return self.batch_size / self.stats.median
+
+    def config_dict(self) -> dict[str, Any] | None:
+        """`config` as a plain dict (``as_dict()`` when it has one)."""
+        if self.config is None:
+            return None
+        if hasattr(self.config, "as_dict"):
+            return dict(self.config.as_dict())
+        return dict(self.config)
+
+    def as_dict(self, *, include_samples: bool = True) -> dict[str, Any]:
+        """Everything as a JSON-ready dict."""
+        result: dict[str, Any] = {
+            "name": self.name,
+            "batch_size": self.batch_size,
+            "config": self.config_dict(),
+            "stats": self.stats.as_dict(),
+            "throughput": self.throughput,
+            "unit": "s",
+            "rounds": self.rounds,
+            "warmup_rounds": self.warmup_rounds,
+            "extended": self.extended,
+            "unstable": self.unstable,
+            "reason": self.reason,
+            "policy": self.policy.as_dict(),
+            "environment": dict(self.environment),
+            "extra": dict(self.extra),
+        }
+        if include_samples:
+            result["samples"] = list(self.samples)
+        return result
+
+    def __repr__(self) -> str:
+        flag = " UNSTABLE" if self.unstable else ""
+        return (
+            f"<Measurement {self.name}: median {self.median * 1e3:.4g} ms, "
+            f"{self.throughput:.4g} items/s, n={self.rounds}{flag}>"
+        )
+
+
+def measure(
+    workload: Target | Callable[[], object],
+    *,
+    name: str = "workload",
+    batch_size: int = 1,
+    config: Any = None,
+    policy: TimingPolicy | None = None,
+    environment: Mapping[str, Any] | None = None,
+    clock: Clock = time.perf_counter_ns,
+) -> Measurement:
+    """Time one workload: a `Target`, or a zero-argument callable timed in this process.
+
+    Args:
+        workload: what to time.
+        name, batch_size, config: describe a callable workload (ignored for a `Target`).
+        policy: how long and how carefully. Default `TimingPolicy()`.
+        environment: what the machine is, recorded in the result.
+        clock: nanosecond clock for the callable's sampler and the max_time cap.
+
+    Returns:
+        The `Measurement`.
+    """
+    if not isinstance(workload, Target):
+        workload = Target(name, CallSampler(workload, clock), batch_size, config)
+    return measure_interleaved([workload], policy=policy, environment=environment, clock=clock)[0]
+
+
+def measure_interleaved(
+    targets: Sequence[Target],
+    *,
+    policy: TimingPolicy | None = None,
+    environment: Mapping[str, Any] | None = None,
+    clock: Clock = time.perf_counter_ns,
+    block: int = 1,
+    on_round: Callable[[int], None] | None = None,
+) -> list[Measurement]:
+    """Time several targets round-robin (A B A B ...) and return one result per target.
+
+    Args:
+        targets: the configurations of one comparison, e.g. 1 core vs 2 cores.
+        policy: how long and how carefully. Default `TimingPolicy()`.
+        environment: what the machine is, recorded in every result.
+        clock: nanosecond clock for the wall-clock cap ``policy.max_time``.
+        block: calls per target per turn. Default 1 (strict alternation); a larger block
+            cuts per-turn cost (a pipe round trip to a worker) for very short calls.
+        on_round: called with the number of timed rounds done, after each round
+            (e.g. to drive a progress bar).
+
+    Returns:
+        `Measurement` objects in the order of `targets`, all with the same number of rounds.
+
+    Raises:
+        TimingError: no targets, duplicate names, or a bad `block`.
+    """
+    policy = policy or TimingPolicy()
+    if not targets:
+        raise TimingError("measure_interleaved needs at least one target.")
+    names = [t.name for t in targets]
+    if len(set(names)) != len(names):
+        raise TimingError(f"target names must be unique to tell results apart: {names}.")
+    if block < 1:
+        raise TimingError(f"block {block!r} must be at least 1.")
+    deadline = clock() + int(policy.max_time * 1e9)
+    env = dict(environment or {})
+
+    # Warm-up: same rotation as the timed rounds, results discarded.
+    warm = _Runner(targets, block, clock, deadline)
+    warm.run_until(policy.warmup_rounds, policy.warmup_time, policy.max_rounds)
+    warmup_rounds = warm.rounds
+
+    timed = _Runner(targets, block, clock, deadline, on_round)
+    timed.run_until(policy.min_rounds, policy.min_time, policy.max_rounds)
+    reasons: dict[str, str] = {}
+    if timed.timed_out and timed.rounds < policy.min_rounds:
+        cut = (
+            f"stopped by max_time {policy.max_time:g} s after {timed.rounds} round(s), "
+            f"fewer than min_rounds {policy.min_rounds}"
+        )
+        reasons = dict.fromkeys(names, cut)
+
+    stats = [timed.stats(i, policy) for i in range(len(targets))]
+    extended = False
+    too_wide = [s.relative_ci_width > policy.max_rel_ci_width for s in stats]
+    if any(too_wide) and policy.extend and not timed.timed_out:
+        extended = True
+        # As many rounds again: halves the variance of the median's estimate (roughly).
+        goal = min(2 * timed.rounds, policy.max_rounds)
+        timed.run_until(goal, 0.0, goal)
+        stats = [timed.stats(i, policy) for i in range(len(targets))]
+        too_wide = [s.relative_ci_width > policy.max_rel_ci_width for s in stats]
+    for name, st, wide in zip(names, stats, too_wide, strict=True):
+        if wide and name not in reasons:
+            reasons[name] = (
+                f"median's {policy.confidence:.0%} interval is {st.relative_ci_width:.1%} of "
+                f"the median wide, above max_rel_ci_width {policy.max_rel_ci_width:.1%}"
+                f"{' after one extension' if extended else ''} ({st.n} rounds)"
+            )
+
+    return [
+        Measurement(
+            name=t.name,
+            batch_size=t.batch_size,
+            samples=[ns / 1e9 for ns in timed.samples[i]],
+            stats=stats[i],
+            config=t.config,
+            environment=env,
+            policy=policy,
+            warmup_rounds=warmup_rounds,
+            extended=extended,
+            unstable=t.name in reasons,
+            reason=reasons.get(t.name, ""),
+            extra=dict(t.extra),
+        )
+        for i, t in enumerate(targets)
+    ]
+
+
+class _Runner:
+    """Round-robin loop state: samples (ns) and their sums per target."""
+
+    def __init__(
+        self,
+        targets: Sequence[Target],
+        block: int,
+        clock: Clock,
+        deadline: int,
+        on_round: Callable[[int], None] | None = None,
+    ) -> None:
+        self.targets = targets
+        self.block = block
+        self.clock = clock
+        self.deadline = deadline
+        self.on_round = on_round
+        self.samples: list[list[int]] = [[] for _ in targets]
+        self.totals = [0] * len(targets)
+        self.rounds = 0
+        self.timed_out = False
+
+    def run_until(self, min_rounds: int, min_time: float, max_rounds: int) -> None:
+        """Add rounds until `min_rounds` and `min_time` (s, every target) are met."""
+        min_ns = int(min_time * 1e9)
+        while self.rounds < max_rounds and (self.rounds < min_rounds or min(self.totals) < min_ns):
+            if self.clock() >= self.deadline:
+                self.timed_out = True
+                return
+            for i, target in enumerate(self.targets):
+                durations = target.sampler.sample(self.block)
+                if len(durations) != self.block:
+                    raise TimingError(
+                        f"target {target.name!r}: its sampler returned {len(durations)} "
+                        f"durations for {self.block} calls."
+                    )
+                self.samples[i].extend(durations)
+                self.totals[i] += sum(durations)
+            self.rounds += 1
+            if self.on_round is not None:
+                self.on_round(self.rounds)
+
+    def stats(self, i: int, policy: TimingPolicy) -> SampleStats:
+        if not self.samples[i]:
+            raise TimingError(
+                f"target {self.targets[i].name!r}: no timed rounds before max_time "
+                f"{policy.max_time:g} s; raise max_time."
+            )
+        return SampleStats(
+            [ns / 1e9 for ns in self.samples[i]],
+            confidence=policy.confidence,
+            n_boot=policy.n_boot,
+            seed=policy.seed,
+        )
+
+
+def speedup(
+    baseline: Measurement,
+    candidate: Measurement,
+    *,
+    per_item: bool = False,
+    confidence: float | None = None,
+    n_boot: int | None = None,
+    seed: int | None = None,
+) -> Estimate:
+    """How many times faster `candidate` is than `baseline`, with a bootstrap interval.
+
+    ``median(baseline) / median(candidate)`` of the per-call times; paired by round when
+    both come from one `measure_interleaved` call (same number of rounds).
+
+    Args:
+        baseline: e.g. the 1-core measurement.
+        candidate: e.g. the 2-core measurement.
+        per_item: compare time per item (divide by each batch size), for throughput
+            speedups across batch sizes. Default False.
+        confidence, n_boot, seed: default to the baseline's policy.
+
+    Raises:
+        StatsError: the samples cannot be compared.
+    """
+    if not (baseline.samples and candidate.samples):
+        raise StatsError("speedup needs two measurements with samples.")
+    num = [s / baseline.batch_size for s in baseline.samples] if per_item else baseline.samples
+    den = [s / candidate.batch_size for s in candidate.samples] if per_item else candidate.samples
+    p = baseline.policy
+    return ratio_of_medians(
+        num,
+        den,
+        confidence=p.confidence if confidence is None else confidence,
+        n_boot=p.n_boot if n_boot is None else n_boot,
+        seed=p.seed if seed is None else seed,
+    )
+
+
+def harness_overhead(rounds: int = 20_000, *, clock: Clock = time.perf_counter_ns) -> SampleStats:
+    """Seconds the harness adds to one timed call: the timing of an empty call.
+
+    It is what `CallSampler` measures around a function that does nothing (two clock reads,
+    the call, a list store). Compare its median with the workload's: under 1 % of a 1 ms
+    call is the target.
+
+    Args:
+        rounds: empty calls to time. Default 20,000.
+        clock: the clock under test. Default ``time.perf_counter_ns``.
+    """
+
+    def nothing() -> None:
+        return None
+
+    sampler = CallSampler(nothing, clock)
+    sampler.sample(min(rounds, 1000))  # warm the interpreter's caches first
+    return SampleStats([ns / 1e9 for ns in sampler.sample(rounds)])

@@ -1,0 +1,107 @@
+"""Core control: refusing cores that are not there, and workers that really are pinned.
+
+The worker tests start real processes (spawn) and ask them about themselves; they assert on
+affinity and thread counts, never on speed.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+import edgecheck.bench.cores as cores
+from edgecheck.bench.cores import (
+    BusyWorkload,
+    CoresUnavailable,
+    CoreWorker,
+    RunnerSpec,
+    WorkerError,
+    WorkerGroup,
+    choose_cores,
+    cores_unavailable_reason,
+    usable_cores,
+)
+from edgecheck.bench.timing import TimingPolicy, measure_interleaved
+
+USABLE = len(usable_cores())
+QUICK = TimingPolicy(warmup_rounds=1, warmup_time=0.0, min_rounds=3, min_time=0.0)
+
+
+def test_more_cores_than_usable_is_refused_with_the_exact_reason():
+    with pytest.raises(CoresUnavailable) as info:
+        choose_cores(USABLE + 2)
+    assert str(info.value) == f"needs {USABLE + 2} cores, this machine has {USABLE}"
+    assert (info.value.needed, info.value.available) == (USABLE + 2, USABLE)
+    assert (
+        cores_unavailable_reason(USABLE + 2)
+        == f"needs {USABLE + 2} cores, this machine has {USABLE}"
+    )
+    assert cores_unavailable_reason(1) is None
+
+
+def test_the_paper_s_four_cores_on_a_two_core_list():
+    with pytest.raises(CoresUnavailable, match="^needs 4 cores, this machine has 2$"):
+        choose_cores(4, usable=[0, 1])
+
+
+def test_worker_and_group_refuse_before_starting_any_process():
+    with pytest.raises(CoresUnavailable):
+        CoreWorker(BusyWorkload(), USABLE + 1)
+    with pytest.raises(CoresUnavailable):
+        WorkerGroup([(BusyWorkload(), 1), (BusyWorkload(), USABLE + 1)])
+
+
+def test_distinct_physical_cores_come_before_smt_siblings(monkeypatch):
+    # CPUs 0 and 1 are two threads of physical core 0; CPUs 2 and 3 of core 1.
+    monkeypatch.setattr(cores, "_physical_core", lambda cpu: (0, cpu // 2))
+    assert choose_cores(2, usable=[0, 1, 2, 3]) == (0, 2)
+    assert choose_cores(3, usable=[0, 1, 2, 3]) == (0, 1, 2)
+    monkeypatch.setattr(cores, "_physical_core", lambda cpu: None)  # topology unknown
+    assert choose_cores(2, usable=[5, 7, 9]) == (5, 7)
+
+
+def test_one_core_worker_is_pinned_to_one_cpu_and_times_on_request():
+    with CoreWorker(BusyWorkload(200_000), 1, name="busy-1c") as worker:
+        info = worker.info()
+        assert info["pid"] != os.getpid()
+        assert len(info["affinity"]) == 1 and info["affinity"] == list(worker.cpu_ids)
+        assert info["thread_affinity"] == info["affinity"]  # every thread, not just the main one
+        assert info["threads"] == 1 and info["pinned"] is True
+        durations = worker.sample(3)
+        assert len(durations) == 3 and all(d >= 200_000 for d in durations)  # a lower bound
+
+
+@pytest.mark.skipif(USABLE < 2, reason="needs 2 cores, this machine has 1")
+def test_runner_workers_get_their_cores_and_threads_and_interleave():
+    specs = [(RunnerSpec("fqa", batch_size=2), 1), (RunnerSpec("fqa", batch_size=2), 2)]
+    with WorkerGroup(specs) as (one, two):
+        assert len(one.info()["thread_affinity"]) == 1
+        info = two.info()
+        assert len(info["affinity"]) == 2 and info["threads"] == 2
+        a, b = measure_interleaved([one.target(), two.target()], policy=QUICK)
+    assert (a.name, b.name) == ("fqa-onnxruntime-fp32-b2-1c", "fqa-onnxruntime-fp32-b2-2c")
+    assert a.rounds == b.rounds and a.rounds in (3, 6)  # 6: extended once, too noisy at 3
+    assert a.batch_size == 2
+    assert a.config.describe() == "fqa on onnxruntime fp32, batch 2, 1 thread"
+    assert b.extra["cores"] == 2 and len(b.extra["worker"]["affinity"]) == 2
+
+
+def test_a_configuration_that_cannot_build_fails_at_start_with_its_reason():
+    with pytest.raises(WorkerError, match="unknown model 'no-such-model'"):
+        CoreWorker(RunnerSpec("no-such-model"), 1).start()
+
+
+def test_runner_spec_builds_in_process_and_labels_itself():
+    spec = RunnerSpec("fqa", batch_size=1, slowdown=1.3)
+    assert spec.label(2) == "fqa-onnxruntime-fp32-b1-2c-slow1.3"
+    assert spec.config(2).threads == 2
+    call = spec(1)  # what the worker does after pinning
+    out = call()
+    assert getattr(out, "shape", None) == (1, 1)
+
+
+def test_worker_requests_need_a_started_worker():
+    worker = CoreWorker(BusyWorkload(), 1)
+    with pytest.raises(WorkerError, match="not running"):
+        worker.sample(1)

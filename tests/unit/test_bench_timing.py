@@ -1,0 +1,228 @@
+"""The timing harness, driven by fake samplers and fake clocks: deterministic, no timings."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from edgecheck.backends import RunnerConfig
+from edgecheck.bench.timing import (
+    CallSampler,
+    Measurement,
+    Sampler,
+    Target,
+    TimingError,
+    TimingPolicy,
+    harness_overhead,
+    measure,
+    measure_interleaved,
+    speedup,
+)
+
+QUICK = TimingPolicy(warmup_rounds=2, warmup_time=0.0, min_rounds=3, min_time=0.0)
+
+
+class Scripted:
+    """A sampler returning fixed durations (ns), logging who was called, in order."""
+
+    def __init__(self, name, log, ns=1_000_000):
+        self.name, self.log, self.ns = name, log, ns
+
+    def sample(self, n):
+        self.log.extend([self.name] * n)
+        return [self.ns] * n
+
+
+class Noisy:
+    """Seeded, heavy-tailed durations around `ns`: a measurement too noisy to decide on."""
+
+    def __init__(self, ns=1_000_000, sigma=1.0, seed=0):
+        self.rng = np.random.default_rng(seed)
+        self.ns, self.sigma = ns, sigma
+
+    def sample(self, n):
+        return [int(self.ns * x) for x in self.rng.lognormal(0.0, self.sigma, n)]
+
+
+class Ticking:
+    """Fake clock: advances `step` ns per read."""
+
+    def __init__(self, step):
+        self.now, self.step = 0, step
+
+    def __call__(self):
+        self.now += self.step
+        return self.now
+
+
+def test_call_sampler_times_each_call_with_the_injected_clock():
+    reads = iter([10, 15, 100, 130, 1000, 1001])
+    calls = []
+    sampler = CallSampler(lambda: calls.append(1), clock=lambda: next(reads))
+    assert isinstance(sampler, Sampler)
+    assert sampler.sample(3) == [5, 30, 1]
+    assert len(calls) == 3
+
+
+def test_interleaving_order_is_abab_for_warmup_and_timed_rounds():
+    log = []
+    a, b = Target("A", Scripted("A", log)), Target("B", Scripted("B", log))
+    results = measure_interleaved([a, b], policy=QUICK)
+    assert log == ["A", "B"] * (2 + 3)
+    assert [r.name for r in results] == ["A", "B"]
+    assert [r.rounds for r in results] == [3, 3] and results[0].warmup_rounds == 2
+
+
+def test_three_targets_rotate_and_blocks_group_calls():
+    log = []
+    targets = [Target(n, Scripted(n, log)) for n in "ABC"]
+    measure_interleaved(targets, policy=QUICK)
+    assert log == list("ABC") * 5
+    log.clear()
+    measure_interleaved(targets[:2], policy=QUICK, block=2)
+    assert log == ["A", "A", "B", "B"] * 5
+
+
+def test_rounds_continue_until_min_time_and_min_rounds_for_every_target():
+    log = []
+    fast = Target("fast", Scripted("fast", log, ns=1_000_000))  # 1 ms
+    slow = Target("slow", Scripted("slow", log, ns=5_000_000))  # 5 ms
+    policy = TimingPolicy(warmup_rounds=0, warmup_time=0.0, min_rounds=5, min_time=0.05)
+    fast_m, slow_m = measure_interleaved([fast, slow], policy=policy)
+    # the fast target needs 50 rounds for 50 ms; the slow one would need 10; both get 50
+    assert fast_m.rounds == slow_m.rounds == 50
+    assert fast_m.median == 1e-3 and slow_m.median == 5e-3
+
+
+def test_warmup_needs_both_its_count_and_its_time():
+    log = []
+    policy = TimingPolicy(warmup_rounds=2, warmup_time=0.01, min_rounds=1, min_time=0.0)
+    m = measure_interleaved([Target("A", Scripted("A", log, ns=1_000_000))], policy=policy)[0]
+    assert m.warmup_rounds == 10 and m.rounds == 1
+
+
+def test_noisy_measurement_is_extended_once_then_flagged_unstable():
+    policy = TimingPolicy(warmup_rounds=0, warmup_time=0.0, min_rounds=20, min_time=0.0,
+                          max_rel_ci_width=0.05)  # fmt: skip
+    m = measure_interleaved([Target("noisy", Noisy(sigma=1.0))], policy=policy)[0]
+    assert m.extended and m.unstable
+    assert m.rounds == 40  # as many rounds again, once
+    assert "above max_rel_ci_width 5.0% after one extension" in m.reason
+    assert m.stats.relative_ci_width > 0.05
+
+
+def test_quiet_measurement_is_stable_and_not_extended():
+    policy = TimingPolicy(warmup_rounds=0, warmup_time=0.0, min_rounds=20, min_time=0.0)
+    m = measure_interleaved([Target("quiet", Noisy(sigma=0.001))], policy=policy)[0]
+    assert not m.extended and not m.unstable and m.reason == ""
+    assert m.rounds == 20
+
+
+def test_one_noisy_target_extends_all_but_flags_only_itself():
+    log = []
+    policy = TimingPolicy(warmup_rounds=0, warmup_time=0.0, min_rounds=20, min_time=0.0)
+    quiet, noisy = measure_interleaved(
+        [Target("quiet", Scripted("q", log)), Target("noisy", Noisy(sigma=1.0))], policy=policy
+    )
+    assert quiet.rounds == noisy.rounds == 40  # still paired round by round
+    assert quiet.extended and not quiet.unstable
+    assert noisy.unstable
+
+
+def test_extension_can_be_switched_off():
+    policy = TimingPolicy(
+        warmup_rounds=0, warmup_time=0.0, min_rounds=20, min_time=0.0, extend=False
+    )
+    m = measure_interleaved([Target("noisy", Noisy(sigma=1.0))], policy=policy)[0]
+    assert not m.extended and m.unstable and m.rounds == 20
+    assert "after one extension" not in m.reason
+
+
+def test_wall_clock_cap_stops_and_flags_a_short_measurement():
+    log = []
+    clock = Ticking(step=1_000_000_000)  # every check of the clock costs a "second"
+    policy = TimingPolicy(warmup_rounds=0, warmup_time=0.0, min_rounds=10, min_time=0.0,
+                          max_time=3.5)  # fmt: skip
+    m = measure_interleaved([Target("A", Scripted("A", log))], policy=policy, clock=clock)[0]
+    assert m.unstable and m.rounds < 10
+    assert "stopped by max_time 3.5 s" in m.reason
+
+
+def test_results_record_config_environment_throughput_and_policy():
+    log = []
+    config = RunnerConfig("fqa", "onnxruntime", batch_size=4, threads=2)
+    target = Target("fqa-b4-2c", Scripted("x", log, ns=2_000_000), batch_size=4, config=config,
+                    extra={"cores": 2})  # fmt: skip
+    env = {"device": "test-box", "cores": 2}
+    m = measure_interleaved([target], policy=QUICK, environment=env)[0]
+    assert isinstance(m, Measurement)
+    assert m.latency == m.median == 2e-3
+    assert m.throughput == pytest.approx(4 / 2e-3)
+    assert m.environment == env and m.environment is not env
+    assert m.config_dict() == config.as_dict()
+    d = m.as_dict()
+    json.dumps(d)
+    assert d["config"]["threads"] == 2 and d["extra"] == {"cores": 2}
+    assert d["samples"] == [2e-3] * 3 and d["policy"]["min_rounds"] == 3
+    assert "samples" not in m.as_dict(include_samples=False)
+
+
+def test_measure_times_a_plain_callable_with_an_injected_clock():
+    clock = Ticking(step=250)
+    calls = []
+    m = measure(lambda: calls.append(1), name="noop", policy=QUICK, clock=clock)
+    assert m.name == "noop" and m.rounds == 3
+    assert m.samples == [250e-9] * 3  # one tick between the two reads around each call
+    assert len(calls) == 2 + 3
+
+
+def test_speedup_is_a_paired_ratio_of_medians():
+    log = []
+    one = Target("1c", Scripted("1", log, ns=2_000_000), batch_size=4)
+    two = Target("2c", Scripted("2", log, ns=1_250_000), batch_size=4)
+    m1, m2 = measure_interleaved([one, two], policy=QUICK)
+    s = speedup(m1, m2)
+    assert s.value == pytest.approx(1.6) and s.method == "paired"
+    assert s.contains(1.6)
+
+
+def test_speedup_per_item_across_batch_sizes():
+    log = []
+    b1 = Target("b1", Scripted("1", log, ns=1_000_000), batch_size=1)
+    b4 = Target("b4", Scripted("4", log, ns=2_000_000), batch_size=4)
+    m1, m4 = measure_interleaved([b1, b4], policy=QUICK)
+    assert speedup(m1, m4, per_item=True).value == pytest.approx(2.0)  # 1 ms vs 0.5 ms/item
+
+
+def test_bad_arguments_are_refused():
+    log = []
+    with pytest.raises(TimingError, match="at least one target"):
+        measure_interleaved([])
+    with pytest.raises(TimingError, match="unique"):
+        measure_interleaved([Target("A", Scripted("A", log)), Target("A", Scripted("A", log))])
+    with pytest.raises(TimingError, match="max_rounds"):
+        TimingPolicy(min_rounds=10, max_rounds=5)
+    with pytest.raises(TimingError, match="min_time"):
+        TimingPolicy(min_time=-1.0)
+
+    class Broken:
+        def sample(self, n):
+            return []
+
+    with pytest.raises(TimingError, match="returned 0 durations for 1 calls"):
+        measure_interleaved([Target("broken", Broken())], policy=QUICK)
+
+
+def test_on_round_reports_progress():
+    log, seen = [], []
+    measure_interleaved([Target("A", Scripted("A", log))], policy=QUICK, on_round=seen.append)
+    assert seen == [1, 2, 3]
+
+
+def test_harness_overhead_is_measured_as_an_empty_call():
+    clock = Ticking(step=40)
+    s = harness_overhead(rounds=100, clock=clock)
+    assert s.n == 100 and s.median == 40e-9
+    assert harness_overhead(rounds=200).median > 0  # the real clock: positive, no bound
