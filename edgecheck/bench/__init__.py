@@ -33,6 +33,7 @@ _EXPORTS = {
     "speedup": "timing",
     "BusyWorkload": "cores",
     "CoreWorker": "cores",
+    "MatmulWorkload": "cores",
     "CoresUnavailable": "cores",
     "RunnerSpec": "cores",
     "WorkerError": "cores",

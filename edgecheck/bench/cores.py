@@ -221,6 +221,49 @@ class BusyWorkload:
         return call
 
 
+@dataclass(frozen=True)
+class MatmulWorkload:
+    """A `WorkloadFactory`: one FP32 ``n x n`` matrix product per call (``2 n^3`` FLOPs).
+
+    The machine's own FP32 matrix-multiply rate, measured the same way and in the same run
+    as a model, is the yardstick for how well a runtime uses a core.
+
+    Attributes:
+        n: matrix size. Default 1024.
+        library: ``"numpy"`` (its BLAS) or ``"torch"``. Default ``"numpy"``. numpy's BLAS
+            reads its thread count (set by the worker) when numpy is first imported, so
+            a worker's ``__main__`` module must not import numpy at top level.
+        seed: seed of the random operands. Default 0.
+    """
+
+    n: int = 1024
+    library: str = "numpy"
+    seed: int = 0
+
+    @property
+    def flops(self) -> int:
+        """Floating-point operations per call: ``2 n^3``."""
+        return 2 * self.n**3
+
+    def __call__(self, threads: int) -> Callable[[], object]:
+        import numpy as np
+
+        rng = np.random.default_rng(self.seed)
+        a = rng.random((self.n, self.n), dtype=np.float32)
+        b = rng.random((self.n, self.n), dtype=np.float32)
+        if self.library == "torch":
+            import torch
+
+            torch.set_num_threads(threads)
+            ta, tb = torch.from_numpy(a), torch.from_numpy(b)
+            out = torch.empty_like(ta)
+            return lambda: torch.mm(ta, tb, out=out)
+        if self.library != "numpy":
+            raise ValueError(f"library {self.library!r} must be 'numpy' or 'torch'.")
+        out_np = np.empty_like(a)
+        return lambda: np.matmul(a, b, out=out_np)
+
+
 # -- the worker process ----------------------------------------------------------------------
 
 

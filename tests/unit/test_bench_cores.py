@@ -15,6 +15,7 @@ from edgecheck.bench.cores import (
     BusyWorkload,
     CoresUnavailable,
     CoreWorker,
+    MatmulWorkload,
     RunnerSpec,
     WorkerError,
     WorkerGroup,
@@ -105,3 +106,13 @@ def test_worker_requests_need_a_started_worker():
     worker = CoreWorker(BusyWorkload(), 1)
     with pytest.raises(WorkerError, match="not running"):
         worker.sample(1)
+
+
+@pytest.mark.parametrize("library", ["numpy", "torch"])
+def test_matmul_reference_workload_counts_its_flops(library):
+    work = MatmulWorkload(64, library)
+    assert work.flops == 2 * 64**3
+    call = work(1)
+    call()
+    with pytest.raises(ValueError, match="'numpy' or 'torch'"):
+        MatmulWorkload(8, "jax")(1)

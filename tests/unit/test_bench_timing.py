@@ -85,6 +85,30 @@ def test_three_targets_rotate_and_blocks_group_calls():
     assert log == ["A", "A", "B", "B"] * 5
 
 
+class ColdFirst:
+    """The first call of every turn is slow (a cold cache after a switch), the rest are not."""
+
+    def __init__(self, name, log):
+        self.name, self.log = name, log
+
+    def sample(self, n):
+        self.log.extend([self.name] * n)
+        return [5_000_000] + [1_000_000] * (n - 1)
+
+
+def test_settle_discards_the_first_call_of_each_turn():
+    log = []
+    a, b = Target("A", ColdFirst("A", log)), Target("B", ColdFirst("B", log))
+    cold_a, cold_b = measure_interleaved([a, b], policy=QUICK)
+    assert cold_a.median == cold_b.median == 5e-3  # strict ABAB: every call is the cold one
+
+    log.clear()
+    warm_a, warm_b = measure_interleaved([a, b], policy=QUICK, block=2, settle=1)
+    assert warm_a.samples == warm_b.samples == [1e-3] * 6  # 3 rounds x 2 timed calls
+    # 2 warm-up + 3 timed rounds; each turn is 1 settling call + 2 timed calls
+    assert log == (["A"] * 3 + ["B"] * 3) * 5
+
+
 def test_rounds_continue_until_min_time_and_min_rounds_for_every_target():
     log = []
     fast = Target("fast", Scripted("fast", log, ns=1_000_000))  # 1 ms
@@ -164,7 +188,8 @@ def test_results_record_config_environment_throughput_and_policy():
     assert m.config_dict() == config.as_dict()
     d = m.as_dict()
     json.dumps(d)
-    assert d["config"]["threads"] == 2 and d["extra"] == {"cores": 2}
+    assert d["config"]["threads"] == 2 and d["extra"]["cores"] == 2
+    assert len(d["extra"]["load_average"]) == 2  # before and after, where the OS has one
     assert d["samples"] == [2e-3] * 3 and d["policy"]["min_rounds"] == 3
     assert "samples" not in m.as_dict(include_samples=False)
 
