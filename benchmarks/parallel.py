@@ -134,6 +134,29 @@ def parallel_ceiling(n_cores: int, policy: Any) -> float:
     return speedup(a, b).value
 
 
+def runner_check_cost(backend: str) -> tuple[float, float]:
+    """Seconds `Runner.infer`'s checks add to one FQA batch-1 call, and the call's median.
+
+    Measured in this process, interleaved: the public `infer` against the bare `_infer_impl`.
+    """
+    from edgecheck.backends import make_runner
+    from edgecheck.bench.timing import CallSampler, Target, TimingPolicy, measure_interleaved
+
+    policy = TimingPolicy(warmup_rounds=20, min_rounds=200, min_time=0.3, max_rel_ci_width=1.0)
+    with make_runner("fqa", backend, batch_size=1, threads=1, device="cpu") as runner:
+        batch = runner.example_input()
+        checked, bare = measure_interleaved(
+            [
+                Target("infer", CallSampler(lambda: runner.infer(batch))),
+                Target("_infer_impl", CallSampler(lambda: runner._infer_impl(batch))),
+            ],
+            policy=policy,
+            block=5,
+            settle=1,
+        )
+    return checked.median - bare.median, bare.median
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     from edgecheck.backends import fastest_cpu_backend
@@ -195,6 +218,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     checks.append(
         ("harness overhead < 1 % of a 1 ms call", share < TARGET_OVERHEAD, f"{share:.4%}")
+    )
+    check_cost, call = runner_check_cost(backend)
+    print(
+        f"Runner.infer's input/output checks: {check_cost * 1e6:+.1f} us per call on FQA "
+        f"batch 1 ({check_cost / call:+.2%} of its {call * 1e3:.3f} ms)"
     )
     print()
 
