@@ -1,0 +1,96 @@
+"""prune.macs on the model He et al.'s pruning produces, and what reconstruction buys.
+
+Table VI is checked on the model the SURGERY returned (its convs as they are after pruning),
+not on a model built from the plan. Kept channel counts and MACs do not depend on the images
+pruning samples from, so VGG16 is pruned from four 64x64 synthetic images here (about 4 s;
+the same plan at 224x224 with 256 images is `benchmarks/pruning.py`'s job) and counted at
+224x224, the paper's resolution.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from edgecheck.export import export_onnx
+from edgecheck.macs import count_macs
+from edgecheck.models import (
+    FQA_INPUT_SHAPE,
+    VGG16_CONV_NAMES,
+    VGG16_INPUT_SHAPE,
+    VGG16_PAPER_PLAN,
+    build_model,
+)
+from edgecheck.prune import compare_methods, prune_model, synthetic_images
+
+pytestmark = [pytest.mark.accuracy, pytest.mark.cpu]
+
+FQA_PLAN = {"conv1": 8, "conv2": 48}
+
+
+@pytest.fixture(scope="module")
+def vgg16_pair():
+    original = build_model("vgg16")
+    result = prune_model(original, "paper", synthetic_images(4, (3, 64, 64), seed=1))
+    return original, result
+
+
+@pytest.mark.claim("prune.macs")
+def test_table6_on_the_pruned_model(vgg16_pair, check_claim):
+    """Every conv layer's GMACs after pruning, totals and ratio, counted on the surgery's model."""
+    original, result = vgg16_pair
+    before = count_macs(original, VGG16_INPUT_SHAPE)
+    after = count_macs(result.model, VGG16_INPUT_SHAPE)
+    for name in VGG16_CONV_NAMES:
+        check_claim.expect("prune.macs", after.gmacs(f"features.{name}"), key=f"after.{name}")
+    check_claim.expect("prune.macs", after.conv_total / 1e9, key="after.total")
+    check_claim.expect("prune.macs", before.conv_total / after.conv_total, key="ratio")
+    check_claim.assert_all()
+    assert after.conv_total == 3_391_649_856  # Eq. 1 exactly (field notes)
+
+
+def test_pruned_vgg16_has_table6_kernel_counts_and_is_vgg16_of_that_plan(vgg16_pair):
+    original, result = vgg16_pair
+    assert result.plan.short() == dict(VGG16_PAPER_PLAN)
+    assert {k.rsplit(".", 1)[-1]: v for k, v in result.kept().items()} == dict(VGG16_PAPER_PLAN)
+    assert result.model.plan == dict(VGG16_PAPER_PLAN)
+    # The state dict loads, strictly, into VGG16 built from the plan: same layers, same shapes.
+    rebuilt = build_model("vgg16", plan="paper")
+    rebuilt.load_state_dict(result.model.state_dict(), strict=True)
+    x = synthetic_images(1, VGG16_INPUT_SHAPE, seed=3)
+    with torch.no_grad():
+        assert torch.equal(rebuilt(x), result.model(x))
+    assert original.features.conv1_1.out_channels == 64  # the input model is left alone
+    assert all(layer.channels_after < layer.channels_before for layer in result.layers)
+
+
+def test_pruned_vgg16_runs_in_onnxruntime_with_matching_outputs(vgg16_pair, tmp_path):
+    import onnxruntime
+
+    _, result = vgg16_pair
+    path = export_onnx(result.model, VGG16_INPUT_SHAPE, tmp_path / "vgg16-pruned.onnx")
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    x = synthetic_images(2, VGG16_INPUT_SHAPE, seed=4)
+    with torch.no_grad():
+        expected = result.model(x).numpy()
+    got = session.run(None, {session.get_inputs()[0].name: x.numpy()})[0]
+    assert got.shape == expected.shape == (2, 1000)
+    scale = float(abs(expected).max())
+    assert float(abs(got - expected).max()) <= 1e-4 * scale
+
+
+def test_reconstruction_beats_magnitude_pruning_on_fqa():
+    """LASSO + least squares vs L1 without reconstruction, same kept counts, held-out images.
+
+    The FQA weights are the deterministic random init (the trained model is not available
+    yet); the images are synthetic, the evaluation set disjoint from the sampling set.
+    """
+    model = build_model("fqa")
+    errors = compare_methods(
+        model, FQA_PLAN, synthetic_images(160, FQA_INPUT_SHAPE, seed=10),
+        synthetic_images(32, FQA_INPUT_SHAPE, seed=11),
+    )  # fmt: skip
+    by_label = {e.label: e for e in errors}
+    lasso, l1 = by_label["lasso+ls"], by_label["l1"]
+    assert lasso.layer_error < 0.5 * l1.layer_error, (lasso, l1)
+    assert lasso.output_error < l1.output_error
