@@ -45,6 +45,7 @@ class ModelSource:
 
     @property
     def is_onnx(self) -> bool:
+        """True when the model was given as an ONNX file."""
         return self.onnx_path is not None
 
     def build_torch(self) -> Any:

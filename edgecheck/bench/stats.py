@@ -236,18 +236,22 @@ class SampleStats:
 
     @cached_property
     def median(self) -> float:
+        """The median (the location statistic edgecheck decides on)."""
         return float(np.median(self.data))
 
     @cached_property
     def mean(self) -> float:
+        """The arithmetic mean (kept for pytest-benchmark's tables)."""
         return float(np.mean(self.data))
 
     @cached_property
     def min(self) -> float:
+        """The smallest sample."""
         return float(np.min(self.data))
 
     @cached_property
     def max(self) -> float:
+        """The largest sample."""
         return float(np.max(self.data))
 
     @cached_property
@@ -269,10 +273,12 @@ class SampleStats:
 
     @cached_property
     def q1(self) -> float:
+        """First quartile (25th percentile)."""
         return self.percentile(25)
 
     @cached_property
     def q3(self) -> float:
+        """Third quartile (75th percentile)."""
         return self.percentile(75)
 
     @cached_property

@@ -160,6 +160,20 @@ def test_onnxruntime_session_uses_the_configured_threads_and_cpu_provider():
         assert options.intra_op_num_threads == 2 and options.inter_op_num_threads == 1
 
 
+def test_provider_choice_prefers_gpu_providers_and_keeps_the_cpu_fallback():
+    from edgecheck.backends.onnxruntime_backend import choose_providers
+
+    everything = ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"]
+    assert choose_providers("cuda", everything) == everything
+    assert choose_providers("cpu", everything) == ["CPUExecutionProvider"]
+    assert choose_providers("cpu", ["ACLExecutionProvider", "CPUExecutionProvider"]) == [
+        "ACLExecutionProvider",
+        "CPUExecutionProvider",
+    ]
+    with pytest.raises(BackendError, match="no GPU execution provider.*onnxruntime-gpu"):
+        choose_providers("cuda", ["CPUExecutionProvider"])
+
+
 def test_onnx_file_runs_with_its_own_input_shape(tmp_path):
     path = export_onnx(build_model("fqa", seed=0), (1, 64, 64), tmp_path / "fqa.onnx")
     with (
