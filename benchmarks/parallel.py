@@ -122,18 +122,6 @@ def _fmt(x: float | None, digits: int = 3) -> str:
     return "-" if x is None else f"{x:.{digits}f}"
 
 
-def parallel_ceiling(n_cores: int, policy: Any) -> float:
-    """Speedup of an FP32 matmul on `n_cores` over 1 core, measured now (the machine's
-    ceiling for a compute-bound model while other jobs share it)."""
-    from edgecheck.bench.cores import MatmulWorkload, WorkerGroup
-    from edgecheck.bench.timing import measure_interleaved, speedup
-
-    work = MatmulWorkload(1024, "torch")
-    with WorkerGroup([(work, 1), (work, n_cores)]) as (one, many):
-        a, b = measure_interleaved([one.target(), many.target()], policy=policy)
-    return speedup(a, b).value
-
-
 def runner_check_cost(backend: str) -> tuple[float, float]:
     """Seconds `Runner.infer`'s checks add to one FQA batch-1 call, and the call's median.
 
@@ -165,6 +153,7 @@ def main(argv: list[str] | None = None) -> int:
         RunnerSpec,
         WorkerGroup,
         cores_unavailable_reason,
+        parallel_ceiling,
         usable_cores,
     )
     from edgecheck.bench.timing import (
@@ -228,7 +217,9 @@ def main(argv: list[str] | None = None) -> int:
 
     t_start = time.perf_counter()
     if "3" in tables:
-        ceiling_before = parallel_ceiling(usable, ceiling_policy) if usable > 1 else 1.0
+        ceiling_before = (
+            parallel_ceiling(usable, policy=ceiling_policy).value if usable > 1 else 1.0
+        )
         specs = [(RunnerSpec("fqa", backend, batch_size=b), c) for b in BATCHES for c in cores]
         with WorkerGroup(specs) as workers:
             # FQA calls are sub-millisecond: one untimed call per turn absorbs the cost of
@@ -251,7 +242,7 @@ def main(argv: list[str] | None = None) -> int:
                         [w.target() for w in pair], policy=fqa_policy, block=5, settle=1
                     )
                     repeat_speedups.append(speedup(one, many).value)
-        ceiling_after = parallel_ceiling(usable, ceiling_policy) if usable > 1 else 1.0
+        ceiling_after = parallel_ceiling(usable, policy=ceiling_policy).value if usable > 1 else 1.0
         measured += results
         print(f"Table III: FQA CNN on {backend} (fixed workload: {FQA_WORKLOAD:,} faces)")
         print(
@@ -319,7 +310,9 @@ def main(argv: list[str] | None = None) -> int:
         from edgecheck.macs import count_macs
         from edgecheck.models import build_model
 
-        ceiling_before = parallel_ceiling(usable, ceiling_policy) if usable > 1 else 1.0
+        ceiling_before = (
+            parallel_ceiling(usable, policy=ceiling_policy).value if usable > 1 else 1.0
+        )
         vgg_macs = count_macs(build_model("vgg16", device="meta"), (3, 224, 224)).total
         sgemm = MatmulWorkload(2048, "torch")
         specs4: list[tuple[Any, int]] = [
@@ -331,7 +324,7 @@ def main(argv: list[str] | None = None) -> int:
             results = measure_interleaved(
                 [w.target() for w in workers], policy=vgg_policy, environment=env
             )
-        ceiling_after = parallel_ceiling(usable, ceiling_policy) if usable > 1 else 1.0
+        ceiling_after = parallel_ceiling(usable, policy=ceiling_policy).value if usable > 1 else 1.0
         vgg = dict(zip([(s.batch_size, c) for s, c in specs4], results[:-1], strict=True))
         sgemm_m = results[-1]
         measured += results

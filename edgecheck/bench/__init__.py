@@ -39,6 +39,7 @@ _EXPORTS = {
     "WorkerError": "cores",
     "WorkerGroup": "cores",
     "choose_cores": "cores",
+    "parallel_ceiling": "cores",
     "cores_unavailable_reason": "cores",
     "usable_cores": "cores",
     "benchmark_json": "benchmark_json",

@@ -602,6 +602,33 @@ class WorkerGroup:
         return iter(self.workers)
 
 
+def parallel_ceiling(cores: int, *, policy: Any = None, n: int = 1024) -> Any:
+    """The speedup an FP32 matrix product gets on `cores` cores over 1, measured now.
+
+    A compute-bound model cannot scale better than this; when other jobs hold some of the
+    cores, it drops towards 1 and tells a report why a speedup came out low. Both workers
+    are measured interleaved.
+
+    Args:
+        cores: cores of the parallel side (must be usable).
+        policy: a `TimingPolicy`. Default: 3 warm-up rounds, at least 20 rounds and 0.3 s.
+        n: matrix size. Default 1024 (a few milliseconds per product on one core).
+
+    Returns:
+        An `edgecheck.bench.stats.Estimate` of the speedup.
+
+    Raises:
+        CoresUnavailable: `cores` exceeds the usable cores.
+    """
+    from edgecheck.bench.timing import TimingPolicy, measure_interleaved, speedup
+
+    policy = policy or TimingPolicy(warmup_rounds=3, warmup_time=0.1, min_rounds=20, min_time=0.3)
+    work = MatmulWorkload(n, "torch")
+    with WorkerGroup([(work, 1), (work, cores)]) as (one, many):
+        a, b = measure_interleaved([one.target(), many.target()], policy=policy)
+    return speedup(a, b)
+
+
 def _unique_names(items: Sequence[tuple[WorkloadFactory, int]]) -> list[str]:
     names: list[str] = []
     for workload, cores in items:

@@ -21,6 +21,7 @@ from edgecheck.bench.cores import (
     WorkerGroup,
     choose_cores,
     cores_unavailable_reason,
+    parallel_ceiling,
     usable_cores,
 )
 from edgecheck.bench.timing import TimingPolicy, measure_interleaved
@@ -116,3 +117,11 @@ def test_matmul_reference_workload_counts_its_flops(library):
     call()
     with pytest.raises(ValueError, match="'numpy' or 'torch'"):
         MatmulWorkload(8, "jax")(1)
+
+
+def test_parallel_ceiling_refuses_missing_cores_and_measures_a_ratio():
+    with pytest.raises(CoresUnavailable):
+        parallel_ceiling(USABLE + 1)
+    quick = TimingPolicy(warmup_rounds=1, warmup_time=0.0, min_rounds=5, min_time=0.0)
+    ceiling = parallel_ceiling(USABLE, policy=quick, n=128)
+    assert ceiling.value > 0 and ceiling.low <= ceiling.value <= ceiling.high  # no speed bound
