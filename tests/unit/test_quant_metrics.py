@@ -196,3 +196,24 @@ def test_tensorrt_engine_without_tensorrt_says_what_to_install(tiny_fp32, tmp_pa
     with pytest.raises(BackendError, match="pip install edgecheck\\[trt\\]|TensorRT"):
         tensorrt_fp16_engine(tiny_fp32, tmp_path / "m.engine")
     assert not (tmp_path / "m.engine").exists()
+
+
+def test_entropy_ranges_clip_long_tails_within_minmax(tiny_fp32, tmp_path):
+    """Entropy (2048 bins, as TensorRT) narrows a long-tailed range; MinMax keeps the extremes."""
+    from edgecheck.quantize.int8 import ArrayCalibrationReader, entropy_ranges
+    from edgecheck.quantize.reference import qdq_tensors
+
+    rng = np.random.default_rng(3)
+    x = rng.random((32, 1, 16, 16), dtype=np.float32) * 0.2
+    x[0, 0, 0, 0] = 1.0  # one outlier pixel: the tail Entropy should cut
+    ranges = entropy_ranges(tiny_fp32, ArrayCalibrationReader(x, "input", 8), tmp_path)
+    lo, hi = ranges["input"]
+    assert 0.0 <= lo < 1e-3 and hi < 0.5
+    from edgecheck.quantize import quantize_int8
+
+    by_minmax = qdq_tensors(quantize_int8(tiny_fp32, tmp_path / "m.onnx", x).path)
+    by_entropy = qdq_tensors(
+        quantize_int8(tiny_fp32, tmp_path / "e.onnx", x, method="entropy").path
+    )
+    assert float(by_minmax["input"].scale) == pytest.approx(1.0 / 255, rel=1e-3)
+    assert float(by_entropy["input"].scale) < 0.5 * float(by_minmax["input"].scale)
