@@ -314,19 +314,23 @@ def main(argv: list[str] | None = None) -> int:
             parallel_ceiling(usable, policy=ceiling_policy).value if usable > 1 else 1.0
         )
         vgg_macs = count_macs(build_model("vgg16", device="meta"), (3, 224, 224)).total
-        sgemm = MatmulWorkload(2048, "torch")
+        references = [MatmulWorkload(2048, lib) for lib in ("onnxruntime", "torch", "numpy")]
         specs4: list[tuple[Any, int]] = [
             (RunnerSpec("vgg16", backend, batch_size=b), c) for b in BATCHES for c in cores
         ]
         # The machine's FP32 matmul rate on one core, interleaved with the models it judges.
-        items = [*specs4, (sgemm, 1)]
+        items = [*specs4, *((ref, 1) for ref in references)]
         with WorkerGroup(items) as workers:
             results = measure_interleaved(
                 [w.target() for w in workers], policy=vgg_policy, environment=env
             )
         ceiling_after = parallel_ceiling(usable, policy=ceiling_policy).value if usable > 1 else 1.0
-        vgg = dict(zip([(s.batch_size, c) for s, c in specs4], results[:-1], strict=True))
-        sgemm_m = results[-1]
+        n_models = len(specs4)
+        vgg = dict(zip([(s.batch_size, c) for s, c in specs4], results[:n_models], strict=True))
+        rates = {
+            ref.library: ref.flops / m.median / 1e9
+            for ref, m in zip(references, results[n_models:], strict=True)
+        }
         measured += results
         print(f"Table IV: VGG16 (full width, {vgg_macs / 1e9:.2f} GMACs/image) on {backend}")
         print(
@@ -357,12 +361,14 @@ def main(argv: list[str] | None = None) -> int:
                     f"  {b:>5} {c:>5} | {m.median:>11.4f} {sp:>17} {m.stats.relative_ci_width:>7.2%} | {paper}{flag}"
                 )
         gflops = 2 * vgg_macs / vgg[(1, 1)].median / 1e9
-        sgemm_rate = sgemm.flops / sgemm_m.median / 1e9
-        fraction = gflops / sgemm_rate
+        # The machine's rate is the best sgemm available here, so the yardstick is strict.
+        best = max(rates, key=lambda lib: rates[lib])
+        fraction = gflops / rates[best]
+        listed = ", ".join(f"{lib} {rate:.1f}" for lib, rate in rates.items())
         print(
             f"  VGG16 FP32 batch-1 1-thread: {gflops:.1f} GFLOP/s achieved vs this machine's "
-            f"FP32 matmul rate {sgemm_rate:.1f} GFLOP/s (torch sgemm 2048, 1 core, same run) "
-            f"= {fraction:.1%}"
+            f"FP32 matmul rate {rates[best]:.1f} GFLOP/s (best 1-core sgemm 2048 of: {listed}; "
+            f"same interleaved run) = {fraction:.1%}"
         )
         checks.append(
             (

@@ -230,9 +230,10 @@ class MatmulWorkload:
 
     Attributes:
         n: matrix size. Default 1024.
-        library: ``"numpy"`` (its BLAS) or ``"torch"``. Default ``"numpy"``. numpy's BLAS
-            reads its thread count (set by the worker) when numpy is first imported, so
-            a worker's ``__main__`` module must not import numpy at top level.
+        library: ``"numpy"`` (its BLAS), ``"torch"``, or ``"onnxruntime"`` (a one-node
+            MatMul graph: MLAS, the GEMM behind onnxruntime's convolutions). Default
+            ``"numpy"``. numpy's BLAS reads its thread count (set by the worker) when numpy
+            is first imported, so a worker's ``__main__`` must not import numpy at top level.
         seed: seed of the random operands. Default 0.
     """
 
@@ -258,10 +259,36 @@ class MatmulWorkload:
             ta, tb = torch.from_numpy(a), torch.from_numpy(b)
             out = torch.empty_like(ta)
             return lambda: torch.mm(ta, tb, out=out)
+        if self.library == "onnxruntime":
+            return _onnxruntime_matmul(a, b, threads)
         if self.library != "numpy":
-            raise ValueError(f"library {self.library!r} must be 'numpy' or 'torch'.")
+            raise ValueError(f"library {self.library!r} must be 'numpy', 'torch' or 'onnxruntime'.")
         out_np = np.empty_like(a)
         return lambda: np.matmul(a, b, out=out_np)
+
+
+def _onnxruntime_matmul(a: Any, b: Any, threads: int) -> Callable[[], object]:
+    from edgecheck._imports import require
+
+    onnx = require("onnx", "an onnxruntime matmul reference")
+    ort = require("onnxruntime", "an onnxruntime matmul reference")
+    helper, TensorProto = onnx.helper, onnx.TensorProto
+    n = a.shape[0]
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["a", "b"], ["c"])],
+        "matmul",
+        [helper.make_tensor_value_info(x, TensorProto.FLOAT, [n, n]) for x in ("a", "b")],
+        [helper.make_tensor_value_info("c", TensorProto.FLOAT, [n, n])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    session = ort.InferenceSession(
+        model.SerializeToString(), options, providers=["CPUExecutionProvider"]
+    )
+    feeds = {"a": a, "b": b}
+    return lambda: session.run(None, feeds)
 
 
 # -- the worker process ----------------------------------------------------------------------

@@ -109,13 +109,13 @@ def test_worker_requests_need_a_started_worker():
         worker.sample(1)
 
 
-@pytest.mark.parametrize("library", ["numpy", "torch"])
+@pytest.mark.parametrize("library", ["numpy", "torch", "onnxruntime"])
 def test_matmul_reference_workload_counts_its_flops(library):
     work = MatmulWorkload(64, library)
     assert work.flops == 2 * 64**3
     call = work(1)
     call()
-    with pytest.raises(ValueError, match="'numpy' or 'torch'"):
+    with pytest.raises(ValueError, match="'numpy', 'torch' or 'onnxruntime'"):
         MatmulWorkload(8, "jax")(1)
 
 
