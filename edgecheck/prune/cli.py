@@ -18,7 +18,7 @@ from typing import Any
 from edgecheck.errors import EdgecheckError, ModelError, PlanError
 
 COMMANDS = ("prune",)
-DEFAULT_IMAGES = 256
+DEFAULT_IMAGES = 512
 
 
 def _plan_arg(text: str) -> Any:

@@ -342,6 +342,7 @@ class MethodError:
         layer_error: relative error of the last pruned layer's consumers' outputs.
         output_error: relative error of the model's output.
         seconds: pruning time.
+        result: the `PruneResult` (pruned model and per-layer reports).
     """
 
     label: str
@@ -350,10 +351,11 @@ class MethodError:
     layer_error: float
     output_error: float
     seconds: float
+    result: PruneResult | None = field(default=None, repr=False, compare=False)
 
     def as_dict(self) -> dict[str, Any]:
-        """JSON-friendly fields."""
-        return dict(self.__dict__)
+        """JSON-friendly fields (without the pruned model)."""
+        return {k: v for k, v in self.__dict__.items() if k != "result"}
 
 
 # (label, method, reconstruct): He et al. vs plain magnitude pruning, and the two halves.
@@ -401,7 +403,7 @@ def compare_methods(
             MethodError(
                 label=label, method=method, reconstruct=reconstruct,
                 layer_error=errors["layers"], output_error=errors["output"],
-                seconds=result.seconds,
+                seconds=result.seconds, result=result,
             )
         )  # fmt: skip
     return results

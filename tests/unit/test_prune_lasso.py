@@ -35,8 +35,9 @@ def test_statistics_equal_the_explicit_contribution_matrix():
         z_parts.append(z.reshape(-1, s.in_channels))
         y_parts.append(s.targets.double().reshape(-1))
     z, y = torch.cat(z_parts), torch.cat(y_parts)
-    assert torch.allclose(gram, z.T @ z, rtol=1e-10)
-    assert torch.allclose(zty, z.T @ y, rtol=1e-10)
+    # W^T W is taken in float32 (it only ranks channels): agreement to float32 precision.
+    assert torch.allclose(gram, z.T @ z, rtol=1e-5, atol=1e-5 * float(gram.abs().max()))
+    assert torch.allclose(zty, z.T @ y, rtol=1e-5, atol=1e-5 * float(zty.abs().max()))
     assert yty == pytest.approx(float(y @ y))
 
 
