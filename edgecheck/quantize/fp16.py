@@ -1,7 +1,8 @@
 """FP16 models: ONNX float16 conversion, torch half precision on CUDA, TensorRT through Polygraphy.
 
 * `convert_fp16`: every float32 initializer and operator of an ONNX file to float16
-  (onnxconverter-common's ``convert_float_to_float16``), keeping float32 inputs and outputs so
+  (onnxconverter-common's ``convert_float_to_float16`` with FP16's own limits: weights beyond
+  65504 saturate, magnitudes below 2^-24 are kept at 2^-24), keeping float32 inputs and outputs so
   callers feed and read the same arrays as from the FP32 model. onnxruntime's CPU provider runs
   such a file, but computes most operators by casting back to float32: the numbers are FP16's,
   the speed is not (no speed-up on a CPU without native FP16 arithmetic).
@@ -19,12 +20,16 @@ Whether FP16 is *faster* on a machine is a separate question, answered per devic
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
 from edgecheck._atomic import write_atomic
 from edgecheck._imports import require
 from edgecheck.quantize.metrics import QuantizationError
+
+FP16_MAX = 65504.0
+FP16_SMALLEST_SUBNORMAL = 2.0**-24
 
 
 def convert_fp16(
@@ -59,10 +64,20 @@ def convert_fp16(
     from onnxconverter_common import float16
 
     proto = onnx.load(str(source))
-    kwargs: dict[str, Any] = {"keep_io_types": keep_io_types}
+    # FP16's own limits instead of the converter's defaults (1e-7 and 1e4): its default
+    # clamps every weight above 1e4 to 1e4, which FP16 (max 65504) does not need.
+    kwargs: dict[str, Any] = {
+        "keep_io_types": keep_io_types,
+        "min_positive_val": FP16_SMALLEST_SUBNORMAL,
+        "max_finite_val": FP16_MAX,
+    }
     if op_block_list is not None:
         kwargs["op_block_list"] = op_block_list
-    converted = float16.convert_float_to_float16(proto, **kwargs)
+    with warnings.catch_warnings():
+        # One warning per weight below FP16's smallest subnormal, which FP16 cannot hold:
+        # the converter keeps it at that subnormal (sign preserved). Expected, not news.
+        warnings.filterwarnings("ignore", message=".*will be truncated to", category=UserWarning)
+        converted = float16.convert_float_to_float16(proto, **kwargs)
     return write_atomic(output, converted.SerializeToString())
 
 

@@ -22,6 +22,8 @@ work happens in a temporary folder next to the output, and the output appears by
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import shutil
 import tempfile
@@ -317,28 +319,30 @@ def quantize_int8(
         if method == "entropy":
             # quantize_static cannot pass the bin count to its Entropy calibrator, so the
             # ranges are computed here and handed over as overrides of a MinMax calibration.
-            ranges = entropy_ranges(
-                prepared, ArrayCalibrationReader(inputs, input_name, batch), work, entropy_bins
-            )
+            with contextlib.redirect_stdout(io.StringIO()):
+                ranges = entropy_ranges(
+                    prepared, ArrayCalibrationReader(inputs, input_name, batch), work, entropy_bins
+                )
             extra["TensorQuantOverrides"] = {
                 name: [{"rmin": np.float32(lo), "rmax": np.float32(hi)}]
                 for name, (lo, hi) in ranges.items()
             }
             calibrate = ort_quant.CalibrationMethod.MinMax
         quantized = work / "quantized.onnx"
-        ort_quant.quantize_static(
-            str(prepared),
-            str(quantized),
-            ArrayCalibrationReader(inputs, input_name, batch),
-            quant_format=ort_quant.QuantFormat.QDQ,
-            per_channel=per_channel,
-            reduce_range=reduce,
-            activation_type=qtype[activation_type],
-            weight_type=ort_quant.QuantType.QInt8,
-            nodes_to_exclude=list(exclude_nodes) or None,
-            calibrate_method=calibrate,
-            extra_options=extra,
-        )
+        with contextlib.redirect_stdout(io.StringIO()):  # its calibrators print() progress
+            ort_quant.quantize_static(
+                str(prepared),
+                str(quantized),
+                ArrayCalibrationReader(inputs, input_name, batch),
+                quant_format=ort_quant.QuantFormat.QDQ,
+                per_channel=per_channel,
+                reduce_range=reduce,
+                activation_type=qtype[activation_type],
+                weight_type=ort_quant.QuantType.QInt8,
+                nodes_to_exclude=list(exclude_nodes) or None,
+                calibrate_method=calibrate,
+                extra_options=extra,
+            )
         os.replace(quantized, target)
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -1,0 +1,125 @@
+"""quant.error (IV-D-2) and quant.memory (II-B-2), measured live on the shipped trained FQA CNN.
+
+The split is the paper's: 100 calibration images, 2573 test images (`edgecheck.data`). The
+FP32 reference, the INT8 models (onnxruntime QDQ, per-channel weights) and the FP16 model all
+run on onnxruntime through the backend runners; `FQAQuantization` is the same code the report
+uses. The last tests show that the error check has teeth: calibrating on blank or wrongly
+scaled images makes the measured error fail the claim.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pytest
+
+pytest.importorskip("onnxruntime")
+pytest.importorskip("onnxconverter_common")
+
+from edgecheck.data import N_CALIBRATION, N_TEST
+from edgecheck.evaluation.quantization import FQAQuantization, memory_ratios
+from edgecheck.quantize import CALIBRATION_METHODS
+
+pytestmark = [pytest.mark.accuracy, pytest.mark.cpu]
+
+logging.getLogger().setLevel(logging.ERROR)  # onnxruntime's quantizer is chatty
+
+
+@pytest.fixture(scope="module")
+def experiment(tmp_path_factory):
+    return FQAQuantization(tmp_path_factory.mktemp("quant"))
+
+
+@pytest.fixture(scope="module")
+def minmax(experiment):
+    return experiment.int8("minmax")
+
+
+def test_split_and_reference_outputs_actually_vary(experiment):
+    """The trained model ranks the held-out images like their true scores (not ~0.507 for all)."""
+    from scipy.stats import spearmanr
+
+    assert len(experiment.calibration) == N_CALIBRATION == 100
+    assert len(experiment.test) == N_TEST == 2573
+    ref = experiment.reference
+    assert ref.std() > 0.1
+    rho = spearmanr(ref, experiment.test.require_scores()).statistic
+    assert rho >= 0.9, f"shipped FQA weights: Spearman {rho:.3f} on the test images"
+
+
+@pytest.mark.claim("quant.error")
+def test_int8_error_minmax_100_calibration_images(minmax, check_claim):
+    assert minmax.n_calibration == 100 and minmax.n_test == 2573
+    check_claim("quant.error", minmax.difference.mean_relative_percent, model=minmax.label)
+
+
+@pytest.mark.claim("quant.error")
+def test_int8_error_percentile_100_calibration_images(experiment, check_claim):
+    row = experiment.int8("percentile")
+    check_claim("quant.error", row.difference.mean_relative_percent, model=row.label)
+
+
+# Entropy (KL) calibration is measured in the report and the benchmark, not checked against the
+# claim: with TensorRT's 2048-bin histogram it clips the activation ranges of this regression
+# model and its error is several percent (tests/unit/test_quant_metrics.py checks the
+# clipping itself on a small model). Everything the three methods share is tested here.
+assert "entropy" in CALIBRATION_METHODS
+
+
+@pytest.mark.claim("quant.error")
+def test_fp16_error(experiment, check_claim):
+    row = experiment.fp16()
+    # FP16 keeps 11 significant bits: far below INT8's error, and far below the claim.
+    assert row.difference.max_absolute < 5e-3
+    check_claim("quant.error", row.difference.mean_relative_percent, model=row.label)
+
+
+@pytest.mark.claim("quant.memory")
+def test_parameter_bytes_at_16_and_8_bits(experiment, check_claim):
+    sizes = experiment.parameter_bytes()
+    ratios = memory_ratios(sizes)
+    check_claim.expect("quant.memory", ratios["fp16"], key="fp16")
+    check_claim.expect("quant.memory", ratios["int8"], key="int8")
+    check_claim.assert_all()
+    assert sizes["int8"].by_dtype.get("int8", 0) > 0.95 * sizes["fp32"].total / 4
+
+
+BAD_CALIBRATIONS = {
+    # All-zero images: every activation range collapses to (nearly) nothing.
+    "blank": lambda x: np.zeros_like(x),
+    # Pixel values 0-255 where the model takes 0-1: ranges 255x too wide.
+    "scaled_x255": lambda x: x * 255.0,
+    # One mid-gray image: the ranges of a single, featureless input.
+    "one_gray_image": lambda x: np.full_like(x[:1], 0.5),
+}
+
+
+@pytest.mark.parametrize("kind", list(BAD_CALIBRATIONS))
+def test_error_check_fails_with_wrong_calibration(experiment, minmax, edgecheck_claims,
+                                                  edgecheck_device, kind):  # fmt: skip
+    """Calibrated on the wrong images, the same measurement FAILS quant.error."""
+    claim = edgecheck_claims["quant.error"]
+    good = claim.check(minmax.difference.mean_relative_percent, profile=edgecheck_device.profile)
+    assert good.verdict == "pass", good.message
+    bad_inputs = BAD_CALIBRATIONS[kind](experiment.calibration.inputs())
+    row = experiment.int8("minmax", calibration=bad_inputs, label=kind)
+    bad = claim.check(row.difference.mean_relative_percent, profile=edgecheck_device.profile)
+    assert bad.verdict == "FAIL", f"{kind}: {bad.message}"
+    assert row.difference.mean_relative_percent > 2 * minmax.difference.mean_relative_percent
+
+
+def test_calibration_from_an_image_folder_equals_calibration_from_arrays(
+    experiment, minmax, tmp_path
+):
+    """The folder loader feeds the calibrator the same 100 images: the same quantized model."""
+    folder = tmp_path / "calibration"
+    folder.mkdir()
+    for name, image in zip(experiment.calibration.names, experiment.calibration.images,
+                           strict=True):  # fmt: skip
+        np.save(folder / f"{name.rsplit('/', 1)[-1]}.npy", image)
+    row = experiment.int8("minmax", calibration=folder, label="folder")
+    assert row.n_calibration == 100
+    assert row.difference.mean_relative_percent == pytest.approx(
+        minmax.difference.mean_relative_percent, rel=1e-9
+    )
