@@ -11,6 +11,8 @@ from edgecheck.claims import ClaimRegistry
 from edgecheck.evaluation import pruning
 from edgecheck.evaluation.pruning import SamplingSettings, SpeedCell, Table7, judge_table7
 
+TOY_VGG16_PLAN = {"conv1_1": 16, "conv1_2": 16}
+
 
 def timing(name: str, seconds: float, batch: int = 1) -> Measurement:
     samples = [seconds] * 6
@@ -57,19 +59,20 @@ def tiny_errors():
 
     vgg = SamplingSettings(images=2, shape=(3, 32, 32), samples_per_image=10, eval_images=2)
     fqa = SamplingSettings(images=8, shape=(1, 64, 64), samples_per_image=10, eval_images=4)
+    fqa_errors = pruning.reconstruction_errors(build_model("fqa"), pruning.FQA_PLAN, fqa)
+    metrics = {"unpruned": {"spearman": 0.97, "mae": 0.04}}
+    metrics.update({e.label: {"spearman": 0.9, "mae": 0.05} for e in fqa_errors})
     return {
-        "VGG16": pruning.reconstruction_errors(build_model("vgg16"), "paper", vgg),
-        "FQACNN": pruning.reconstruction_errors(build_model("fqa"), pruning.FQA_PLAN, fqa),
+        # Two layers are enough to check the assembly (Table VI's plan: tests/accuracy).
+        "vgg16": pruning.reconstruction_errors(build_model("vgg16"), TOY_VGG16_PLAN, vgg),
+        "fqa": pruning.FQAComparison(fqa_errors, metrics, "toy FQA"),
     }
 
 
 @pytest.fixture
 def fast_errors(monkeypatch, tiny_errors):
-    monkeypatch.setattr(
-        pruning,
-        "reconstruction_errors",
-        lambda model, plan, settings: tiny_errors[type(model).__name__],
-    )
+    monkeypatch.setattr(pruning, "reconstruction_errors", lambda *a, **k: tiny_errors["vgg16"])
+    monkeypatch.setattr(pruning, "fqa_comparison", lambda *a, **k: tiny_errors["fqa"])
 
 
 def test_section_assembles_reconstruction_and_table7(
@@ -85,12 +88,13 @@ def test_section_assembles_reconstruction_and_table7(
     section = pruning.section(ClaimRegistry(), edgecheck_device)
     assert section.title.startswith("Table VII")
     assert [r.key for r in section.results] == ["1c", "2c", "4c"]
-    assert seen["widths"]["conv4_3"] == 228  # the surgery's model is what gets timed
+    assert seen["widths"]["conv1_2"] == 16  # the surgery's model is what gets timed
     assert "He et al.: LASSO + least squares" in section.body
     assert "L1 magnitude, no refit" in section.body and "FQA" in section.body
     labels = [e["label"] for e in section.data["reconstruction"]["vgg16"]]
     assert labels == ["lasso+ls", "l1"]
     assert section.data["table7"]["cells"][0]["speedup"] == pytest.approx(4.2, rel=1e-3)
+    assert "| unpruned | 0.9700 | 0.0400 |" in section.body and "toy FQA" in section.body
 
 
 def test_section_without_onnxruntime_says_why(monkeypatch, fast_errors, edgecheck_device):
