@@ -27,7 +27,7 @@ Per image, in this order:
 
        score = (1 - 0.75 b) (1 - 0.60 n) (1 - 0.70 |e|) (1 - 0.60 o)
 
-   in [0.0126, 1]: 1 for an undegraded face, and each degradation alone can take at most
+   in [0.012, 1]: 1 for an undegraded face, and each degradation alone can take at most
    75 / 60 / 70 / 60 % off. About one image in sixteen is undegraded.
 
 The paper's split (Section IV-D-2): 2673 images, of which 100 calibrate the quantization and
@@ -129,7 +129,7 @@ def quality_score(
         occlusion: occlusion strength in [0, 1] (half the image at full strength). Default 0.
 
     Returns:
-        The score in [0.0126, 1]; 1 means undegraded.
+        The score in [0.012, 1]; 1 means undegraded.
 
     Raises:
         ConfigError: a strength outside its range.
