@@ -10,7 +10,7 @@ import torch
 
 from edgecheck.errors import EdgecheckError, ModelError, PlanError
 from edgecheck.macs import count_macs
-from edgecheck.models import FQA_INPUT_SHAPE, VGG16_PAPER_PLAN, build_model
+from edgecheck.models import FQA_INPUT_SHAPE, build_model
 from edgecheck.prune import cli
 
 
@@ -103,21 +103,3 @@ def test_weights_errors_say_what_to_give(tmp_path):
         cli.run(parse("fqa", "--weights", str(tmp_path / "wrong.pt"), "--out", str(tmp_path)))
     with pytest.raises(EdgecheckError, match="contradict"):
         cli.run(parse("fqa", "--reconstruct", "--no-reconstruct", "--out", str(tmp_path)))
-
-
-def test_prune_vgg16_paper_plan_has_table6_counts_and_macs(tmp_path, capsys):
-    """The acceptance check of the issue, from the command line (small sampling images: the
-    kept counts and MACs do not depend on them; ONNX agreement is tests/accuracy's)."""
-    args = parse(
-        "vgg16", "--plan", "paper", "--images", "2", "--sample-shape", "3,32,32", "--no-onnx",
-        "--out", str(tmp_path), "--no-progress",
-    )  # fmt: skip
-    assert cli.run(args) == 0
-    out = capsys.readouterr().out
-    assert "Conv total" in out and "15.347" in out and "3.392" in out and "4.525x" in out
-    summary = json.loads((tmp_path / "vgg16-pruned.json").read_text())
-    assert summary["conv_macs_after"] == 3_391_649_856
-    kept = {name.rsplit(".", 1)[-1]: n for name, n in summary["kept"].items()}
-    assert kept == dict(VGG16_PAPER_PLAN)
-    state = torch.load(tmp_path / "vgg16-pruned.pt", weights_only=True)
-    build_model("vgg16", plan="paper").load_state_dict(state)  # strict: same shapes
