@@ -92,36 +92,49 @@ def _layer_of(node: str) -> str:
     return "reorder" if node.startswith("Reorder") else "other"
 
 
-def profile_layers(path: str, batch: int, runs: int = 4) -> tuple[float, dict[str, float]]:
-    """Median seconds per call and seconds per layer of one onnxruntime session, 1 thread."""
+def profile_layers(
+    paths: dict[str, str], batch: int, rounds: int = 5
+) -> dict[str, tuple[float, dict[str, float]]]:
+    """Per model: median seconds per call and seconds per layer, onnxruntime on 1 thread.
+
+    The models run interleaved, one profiled call each per round, and every node's time is
+    its minimum over the rounds: another job that takes the core for a while then slows one
+    round of every model, not one model's whole measurement.
+    """
     import numpy as np
     import onnxruntime as ort
 
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
-    options.inter_op_num_threads = 1
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.enable_profiling = True
-    options.profile_file_prefix = os.path.join(os.path.dirname(path), "profile")
-    session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+    sessions = {}
+    for key, path in paths.items():
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = 1
+        options.inter_op_num_threads = 1
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.enable_profiling = True
+        options.profile_file_prefix = os.path.join(os.path.dirname(path), f"profile-{key}")
+        sessions[key] = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
     x = np.random.default_rng(0).random((batch, 3, 224, 224), dtype=np.float32)
-    name = session.get_inputs()[0].name
-    session.run(None, {name: x})
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        session.run(None, {name: x})
-        times.append(time.perf_counter() - start)
-    with open(session.end_profiling()) as fh:
-        events = json.load(fh)
-    per_layer: dict[str, list[float]] = {}
-    for event in events:
-        if event.get("cat") == "Node" and event["name"].endswith("_kernel_time"):
-            layer = _layer_of(event["name"])
-            per_layer.setdefault(layer, []).append(event["dur"] / 1e6)
-    # Every run adds the same nodes: total over the timed runs (and the warm-up), per run.
-    calls = runs + 1
-    return float(np.median(times)), {k: sum(v) / calls for k, v in per_layer.items()}
+    times: dict[str, list[float]] = {key: [] for key in sessions}
+    for round_ in range(rounds + 1):  # round 0 warms up
+        for key, session in sessions.items():
+            start = time.perf_counter()
+            session.run(None, {session.get_inputs()[0].name: x})
+            if round_:
+                times[key].append(time.perf_counter() - start)
+    result = {}
+    for key, session in sessions.items():
+        with open(session.end_profiling()) as fh:
+            events = json.load(fh)
+        per_node: dict[str, list[float]] = {}
+        for event in events:
+            if event.get("cat") == "Node" and event["name"].endswith("_kernel_time"):
+                per_node.setdefault(event["name"], []).append(event["dur"] / 1e6)
+        per_layer: dict[str, float] = {}
+        for node, durations in per_node.items():
+            layer = _layer_of(node)
+            per_layer[layer] = per_layer.get(layer, 0.0) + min(durations[1:] or durations)
+        result[key] = (float(np.median(times[key])), per_layer)
+    return result
 
 
 def investigate(full: Any, pruned: Any, tmp: str, batch: int = 4) -> dict[str, Any]:
@@ -137,14 +150,14 @@ def investigate(full: Any, pruned: Any, tmp: str, batch: int = 4) -> dict[str, A
     }
     models = {"full": full, "pruned": pruned, "rounded16": build_model("vgg16", plan=rounded_plan)}
     macs = {k: count_macs(m, VGG16_INPUT_SHAPE) for k, m in models.items()}
-    profiles = {}
+    paths = {
+        key: str(export_onnx(model, VGG16_INPUT_SHAPE, os.path.join(tmp, f"{key}.onnx")))
+        for key, model in models.items()
+    }
     saved = os.sched_getaffinity(0)
-    os.sched_setaffinity(0, {min(saved)})  # one core: per-layer times without contention
+    os.sched_setaffinity(0, {min(saved)})  # one core, one thread: per-layer times
     try:
-        for key, model in models.items():
-            path = str(export_onnx(model, VGG16_INPUT_SHAPE, os.path.join(tmp, f"{key}.onnx")))
-            profiles[key] = profile_layers(path, batch)
-            os.remove(path)
+        profiles = profile_layers(paths, batch)
     finally:
         os.sched_setaffinity(0, saved)
     layers = [*(n for n in VGG16_CONV_NAMES), "fc6", "fc7", "fc8"]
@@ -174,7 +187,10 @@ def investigate(full: Any, pruned: Any, tmp: str, batch: int = 4) -> dict[str, A
     return {
         "batch": batch,
         "rows": rows,
-        "total": {k: v[0] for k, v in profiles.items()},
+        # Sum of the per-node minima: the same basis as the per-layer rows (the median wall
+        # time of a whole call, "wall", is printed too but moves with other jobs).
+        "total": {k: sum(v[1].values()) for k, v in profiles.items()},
+        "wall": {k: v[0] for k, v in profiles.items()},
         "conv_ratio": {k: macs["full"].conv_total / m.conv_total for k, m in macs.items()},
         "all_ratio": {k: macs["full"].total / m.total for k, m in macs.items()},
         "other": other,
@@ -185,7 +201,10 @@ def investigate(full: Any, pruned: Any, tmp: str, batch: int = 4) -> dict[str, A
 
 def print_investigation(inv: dict[str, Any]) -> None:
     b = inv["batch"]
-    print(f"Per-layer profile (onnxruntime, 1 thread, batch {b}; ms per batch):")
+    print(
+        f"Per-layer profile (onnxruntime, 1 thread, batch {b}; ms per batch, each node's "
+        f"minimum over 5 interleaved runs):"
+    )
     print(
         f"  {'layer':<8} {'GMAC full':>9} {'pruned':>7} | {'ms full':>8} {'pruned':>7} "
         f"{'MAC ratio':>9} {'time ratio':>10} | {'GMAC/s full':>11} {'pruned':>7} {'lost ms':>8}"
@@ -207,10 +226,13 @@ def print_investigation(inv: dict[str, Any]) -> None:
         f"  pools, reorders, other: {other_full * 1e3:.2f} ms full, {other_pruned * 1e3:.2f} ms "
         f"pruned ({', '.join(f'{k} {v * 1e3:.2f}' for k, v in sorted(inv['other']['pruned'].items()))})"
     )
+    wall = inv["wall"]
     print(
-        f"  total: full {total['full'] * 1e3:.1f} ms, pruned {total['pruned'] * 1e3:.1f} ms "
-        f"-> {total['full'] / total['pruned']:.2f}x (theory {inv['conv_ratio']['pruned']:.3f}x "
-        f"conv, {inv['all_ratio']['pruned']:.2f}x all layers)"
+        f"  total (sum of the rows): full {total['full'] * 1e3:.1f} ms, pruned "
+        f"{total['pruned'] * 1e3:.1f} ms -> {total['full'] / total['pruned']:.2f}x (theory "
+        f"{inv['conv_ratio']['pruned']:.3f}x conv, {inv['all_ratio']['pruned']:.2f}x all "
+        f"layers); median wall time per call {wall['full'] * 1e3:.1f} / "
+        f"{wall['pruned'] * 1e3:.1f} ms"
     )
     print(
         f"  the pruned model's time: FC head {fc_pruned * 1e3:.1f} ms "
