@@ -30,6 +30,7 @@ import os
 import platform
 import sys
 import time
+from dataclasses import dataclass, field
 from typing import Any
 
 # Paper, Table III (FQA CNN on the TX2's ARM cores): (batch, cores) -> (s, faces/s, speedup)
@@ -145,68 +146,293 @@ def runner_check_cost(backend: str) -> tuple[float, float]:
     return checked.median - bare.median, bare.median
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    from edgecheck.backends import fastest_cpu_backend
+@dataclass
+class Check:
+    """One target of the issue: met, missed, or undecided when its inputs were unstable."""
+
+    what: str
+    ok: bool
+    value: str
+    inputs: list[Any] = field(default_factory=list)
+
+    def line(self) -> str:
+        unstable = [m for m in self.inputs if m.unstable]
+        if unstable:
+            return f"  [undecided] {self.what}: {self.value} ({unstable[0].name}: {unstable[0].reason})"
+        return f"  [{'met' if self.ok else 'MISS'}] {self.what}: {self.value}"
+
+
+@dataclass
+class Run:
+    """What one invocation measures and collects."""
+
+    backend: str
+    usable: int
+    quick: bool
+    environment: dict[str, Any]
+    repeats: int
+    measured: list[Any] = field(default_factory=list)
+    checks: list[Check] = field(default_factory=list)
+
+    @property
+    def cores(self) -> list[int]:
+        return list(range(1, self.usable + 1))
+
+    @property
+    def shown_cores(self) -> list[int]:
+        return sorted(set(self.cores) | set(PAPER_CORES))
+
+    def ceiling(self) -> float:
+        from edgecheck.bench.cores import parallel_ceiling
+        from edgecheck.bench.timing import TimingPolicy
+
+        if self.usable < 2:
+            return 1.0
+        policy = TimingPolicy(warmup_rounds=3, warmup_time=0.1, min_rounds=20, min_time=0.3)
+        return float(parallel_ceiling(self.usable, policy=policy).value)
+
+
+def _speedup_cell(base: Any, m: Any) -> str:
+    from edgecheck.bench.timing import speedup
+
+    e = speedup(base, m)
+    return f"{e.value:.3f} [{e.low:.2f},{e.high:.2f}]"
+
+
+def _noise_cells(m: Any) -> str:
+    wait = "-" if m.contention is None else f"{m.contention:.1%}"
+    return f"{m.stats.relative_ci_width:>7.2%} {wait:>6}"
+
+
+def table3(run: Run) -> None:
+    """Measure and print Table III (FQA CNN), add its checks to `run`."""
+    from edgecheck.bench.cores import RunnerSpec, WorkerGroup, cores_unavailable_reason
+    from edgecheck.bench.timing import TimingPolicy, measure_interleaved, speedup
+
+    policy = TimingPolicy(
+        warmup_rounds=5,
+        warmup_time=0.2 if run.quick else 0.5,
+        min_rounds=20,
+        min_time=0.3 if run.quick else 1.5,
+        max_rel_ci_width=0.03,
+    )
+    ceiling_before = run.ceiling()
+    specs = [(RunnerSpec("fqa", run.backend, batch_size=b), c) for b in BATCHES for c in run.cores]
+    keys = [(spec.batch_size, c) for spec, c in specs]
+    repeats: list[tuple[float, Any, Any]] = []
+    with WorkerGroup(specs) as workers:
+        # FQA calls are sub-millisecond: one untimed call per turn absorbs the cost of
+        # switching workers (cold caches, a sleeping thread pool), then 5 timed calls.
+        results = measure_interleaved(
+            [w.target() for w in workers],
+            policy=policy,
+            environment=run.environment,
+            block=5,
+            settle=1,
+        )
+        if run.usable > 1:
+            by_worker = dict(zip(keys, workers, strict=True))
+            pair = [by_worker[(4, 1)].target(), by_worker[(4, run.usable)].target()]
+            for _ in range(run.repeats):
+                one, many = measure_interleaved(pair, policy=policy, block=5, settle=1)
+                repeats.append((speedup(one, many).value, one, many))
+    ceiling_after = run.ceiling()
+    run.measured += results
+    by_key = dict(zip(keys, results, strict=True))
+
+    print(f"Table III: FQA CNN on {run.backend} (fixed workload: {FQA_WORKLOAD:,} faces)")
+    print(
+        f"  machine's parallel ceiling now (FP32 matmul, {run.usable} cores vs 1): "
+        f"{ceiling_before:.2f}x before, {ceiling_after:.2f}x after"
+    )
+    header = (
+        f"  {'batch':>5} {'cores':>5} | {'time (s)':>9} {'faces/s':>9} {'speedup [95% CI]':>17} "
+        f"{'rel CI':>7} {'wait':>6} | {'paper s':>8} {'faces/s':>8} {'speedup':>8}"
+    )
+    print(header)
+    print("  " + "-" * (len(header) - 2))
+    for b in BATCHES:
+        for c in run.shown_cores:
+            p_time, p_fps, p_speed = PAPER_TABLE3.get((b, c), (None, None, None))
+            paper = f"{_fmt(p_time):>8} {_fmt(p_fps, 1):>8} {_fmt(p_speed):>8}"
+            m = by_key.get((b, c))
+            if m is None:
+                print(f"  {b:>5} {c:>5} | {cores_unavailable_reason(c):>52} | {paper}")
+                continue
+            sp = "-" if c == 1 else _speedup_cell(by_key[(b, 1)], m)
+            flag = " UNSTABLE" if m.unstable else ""
+            print(
+                f"  {b:>5} {c:>5} | {FQA_WORKLOAD / m.throughput:>9.3f} {m.throughput:>9.1f} "
+                f"{sp:>17} {_noise_cells(m)} | {paper}{flag}"
+            )
+    b4 = by_key[(4, 1)]
+    run.checks.append(
+        Check(
+            f"FQA b4 1 core >= {TARGET_FQA_B4_1C:,.0f} faces/s",
+            b4.throughput >= TARGET_FQA_B4_1C,
+            f"{b4.throughput:,.0f} faces/s",
+            [b4],
+        )
+    )
+    if run.usable > 1:
+        b4_2 = by_key[(4, 2)]
+        s2 = speedup(b4, b4_2).value
+        run.checks.append(
+            Check(
+                f"FQA b4 2-core speedup >= {TARGET_FQA_B4_2C_SPEEDUP}",
+                s2 >= TARGET_FQA_B4_2C_SPEEDUP,
+                f"{s2:.3f}x",
+                [b4, b4_2],
+            )
+        )
+        values = [v for v, _, _ in repeats]
+        spread = (max(values) - min(values)) / min(values)
+        print(
+            f"  repeatability: FQA b4 {run.usable}-core speedup, {len(values)} repeats: "
+            f"{', '.join(f'{v:.3f}' for v in values)} (spread {spread:.1%})"
+        )
+        run.checks.append(
+            Check(
+                f"{len(values)} repeats of a speedup agree within 5 %",
+                spread <= TARGET_REPEAT_AGREEMENT,
+                f"{spread:.1%}",
+                [m for _, one, many in repeats for m in (one, many)],
+            )
+        )
+    print()
+
+
+def table4(run: Run) -> None:
+    """Measure and print Table IV (VGG16) and the sgemm comparison, add checks to `run`."""
     from edgecheck.bench.cores import (
         MatmulWorkload,
         RunnerSpec,
         WorkerGroup,
         cores_unavailable_reason,
-        parallel_ceiling,
-        usable_cores,
     )
-    from edgecheck.bench.timing import (
-        TimingPolicy,
-        harness_overhead,
-        measure_interleaved,
-        speedup,
-    )
+    from edgecheck.bench.timing import TimingPolicy, measure_interleaved, speedup
+    from edgecheck.macs import count_macs
+    from edgecheck.models import build_model
 
-    backend = args.backend or fastest_cpu_backend()
-    usable = len(usable_cores())
-    cores = list(range(1, usable + 1))
-    shown_cores = sorted(set(cores) | set(PAPER_CORES))
-    tables = {t.strip() for t in args.tables.split(",")}
-    env = environment(backend)
-    measured: list[Any] = []
-    checks: list[tuple[str, bool, str]] = []
-
-    quick = args.quick
-    fqa_policy = TimingPolicy(
-        warmup_rounds=5,
-        warmup_time=0.2 if quick else 0.5,
-        min_rounds=20,
-        min_time=0.3 if quick else 1.5,
-        max_rel_ci_width=0.03,
-    )
-    vgg_policy = TimingPolicy(
-        warmup_rounds=1 if quick else 2,
+    policy = TimingPolicy(
+        warmup_rounds=1 if run.quick else 2,
         warmup_time=0.0,
-        min_rounds=5 if quick else 12,
+        min_rounds=5 if run.quick else 12,
         min_time=0.0,
         max_rel_ci_width=0.05,
     )
-    ceiling_policy = TimingPolicy(warmup_rounds=3, warmup_time=0.1, min_rounds=20, min_time=0.3)
+    vgg_macs = count_macs(build_model("vgg16", device="meta"), (3, 224, 224)).total
+    references = [MatmulWorkload(2048, lib) for lib in ("onnxruntime", "torch", "numpy")]
+    specs: list[tuple[Any, int]] = [
+        (RunnerSpec("vgg16", run.backend, batch_size=b), c) for b in BATCHES for c in run.cores
+    ]
+    ceiling_before = run.ceiling()
+    # The machine's FP32 matmul rate on one core, interleaved with the models it judges.
+    with WorkerGroup([*specs, *((ref, 1) for ref in references)]) as workers:
+        results = measure_interleaved(
+            [w.target() for w in workers], policy=policy, environment=run.environment
+        )
+    ceiling_after = run.ceiling()
+    run.measured += results
+    vgg = dict(zip([(s.batch_size, c) for s, c in specs], results[: len(specs)], strict=True))
+    ref_results = results[len(specs) :]
 
+    print(f"Table IV: VGG16 (full width, {vgg_macs / 1e9:.2f} GMACs/image) on {run.backend}")
+    print(
+        f"  machine's parallel ceiling now (FP32 matmul, {run.usable} cores vs 1): "
+        f"{ceiling_before:.2f}x before, {ceiling_after:.2f}x after"
+    )
+    header = (
+        f"  {'batch':>5} {'cores':>5} | {'latency (s)':>11} {'speedup [95% CI]':>17} "
+        f"{'rel CI':>7} {'wait':>6} | {'paper s':>8} {'speedup':>8}"
+    )
+    print(header)
+    print("  " + "-" * (len(header) - 2))
+    for b in BATCHES:
+        for c in run.shown_cores:
+            p_time, p_speed = PAPER_TABLE4.get((b, c), (None, None))
+            paper = f"{_fmt(p_time):>8} {_fmt(p_speed, 2):>8}"
+            m = vgg.get((b, c))
+            if m is None:
+                print(f"  {b:>5} {c:>5} | {cores_unavailable_reason(c):>44} | {paper}")
+                continue
+            sp = "-" if c == 1 else _speedup_cell(vgg[(b, 1)], m)
+            flag = " UNSTABLE" if m.unstable else ""
+            print(f"  {b:>5} {c:>5} | {m.median:>11.4f} {sp:>17} {_noise_cells(m)} | {paper}{flag}")
+
+    gflops = 2 * vgg_macs / vgg[(1, 1)].median / 1e9
+    rates = {
+        ref.library: ref.flops / m.median / 1e9
+        for ref, m in zip(references, ref_results, strict=True)
+    }
+    # The machine's rate is the best sgemm available here, so the yardstick is strict.
+    best = max(rates, key=lambda lib: rates[lib])
+    fraction = gflops / rates[best]
+    listed = ", ".join(f"{lib} {rate:.1f}" for lib, rate in rates.items())
+    print(
+        f"  VGG16 FP32 batch-1 1-thread: {gflops:.1f} GFLOP/s achieved vs this machine's FP32 "
+        f"matmul rate {rates[best]:.1f} GFLOP/s (best 1-core sgemm 2048 of: {listed}; same "
+        f"interleaved run) = {fraction:.1%}"
+    )
+    best_ref = ref_results[list(rates).index(best)]
+    run.checks.append(
+        Check(
+            f"VGG16 b1 1 thread >= {TARGET_VGG_SGEMM_FRACTION:.0%} of sgemm",
+            fraction >= TARGET_VGG_SGEMM_FRACTION,
+            f"{fraction:.1%}",
+            [vgg[(1, 1)], best_ref],
+        )
+    )
+    if run.usable > 1:
+        s2 = speedup(vgg[(1, 1)], vgg[(1, 2)]).value
+        run.checks.append(
+            Check(
+                f"VGG16 b1 2-core speedup >= {TARGET_VGG_2C_SPEEDUP}",
+                s2 >= TARGET_VGG_2C_SPEEDUP,
+                f"{s2:.3f}x",
+                [vgg[(1, 1)], vgg[(1, 2)]],
+            )
+        )
+    print()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    from edgecheck.backends import fastest_cpu_backend
+    from edgecheck.bench.cores import usable_cores
+    from edgecheck.bench.timing import harness_overhead
+
+    backend = args.backend or fastest_cpu_backend()
+    run = Run(
+        backend=backend,
+        usable=len(usable_cores()),
+        quick=args.quick,
+        environment=environment(backend),
+        repeats=args.repeats,
+    )
+    tables = {t.strip() for t in args.tables.split(",")}
+    env = run.environment
     print("edgecheck: Tables III and IV of Qi & Liu, measured on this machine")
-    print(f"  cpu: {env['cpu']}, {usable} usable core(s); backend: {backend}")
+    print(f"  cpu: {env['cpu']}, {run.usable} usable core(s); backend: {backend}")
     print(
         f"  python {env['python']}, numpy {env['numpy']}, torch {env['torch']}, "
         f"onnxruntime {env['onnxruntime']}; load average at start: {_load()}"
     )
-    print(f"  mode: {'quick' if quick else 'full'}")
+    print(f"  mode: {'quick' if args.quick else 'full'}")
+    print(
+        "  columns: rel CI = width of the median's 95 % interval over the median; wait = "
+        "share of the\n  configuration's core-time its threads waited for a CPU (other jobs)"
+    )
     print()
 
-    # -- the harness's own cost ------------------------------------------------------------
     overhead = harness_overhead()
     share = overhead.median / 1e-3
     print(
         f"Harness overhead: {overhead.median * 1e9:.0f} ns per timed call (p99 "
         f"{overhead.percentile(99) * 1e9:.0f} ns) = {share:.4%} of a 1 ms call"
     )
-    checks.append(
-        ("harness overhead < 1 % of a 1 ms call", share < TARGET_OVERHEAD, f"{share:.4%}")
+    run.checks.append(
+        Check("harness overhead < 1 % of a 1 ms call", share < TARGET_OVERHEAD, f"{share:.4%}")
     )
     check_cost, call = runner_check_cost(backend)
     print(
@@ -217,190 +443,24 @@ def main(argv: list[str] | None = None) -> int:
 
     t_start = time.perf_counter()
     if "3" in tables:
-        ceiling_before = (
-            parallel_ceiling(usable, policy=ceiling_policy).value if usable > 1 else 1.0
-        )
-        specs = [(RunnerSpec("fqa", backend, batch_size=b), c) for b in BATCHES for c in cores]
-        with WorkerGroup(specs) as workers:
-            # FQA calls are sub-millisecond: one untimed call per turn absorbs the cost of
-            # switching workers (cold caches, a sleeping thread pool), then 5 timed calls.
-            results = measure_interleaved(
-                [w.target() for w in workers],
-                policy=fqa_policy,
-                environment=env,
-                block=5,
-                settle=1,
-            )
-            keys = [(spec.batch_size, c) for spec, c in specs]
-            by_key = dict(zip(keys, results, strict=True))
-            worker_by_key = dict(zip(keys, workers, strict=True))
-            repeat_speedups: list[float] = []
-            if usable > 1:
-                pair = [worker_by_key[(4, 1)], worker_by_key[(4, usable)]]
-                for _ in range(args.repeats):
-                    one, many = measure_interleaved(
-                        [w.target() for w in pair], policy=fqa_policy, block=5, settle=1
-                    )
-                    repeat_speedups.append(speedup(one, many).value)
-        ceiling_after = parallel_ceiling(usable, policy=ceiling_policy).value if usable > 1 else 1.0
-        measured += results
-        print(f"Table III: FQA CNN on {backend} (fixed workload: {FQA_WORKLOAD:,} faces)")
-        print(
-            f"  machine's parallel ceiling now (FP32 matmul, {usable} cores vs 1): "
-            f"{ceiling_before:.2f}x before, {ceiling_after:.2f}x after"
-        )
-        header = (
-            f"  {'batch':>5} {'cores':>5} | {'time (s)':>9} {'faces/s':>9} {'speedup [95% CI]':>17} "
-            f"{'rel CI':>7} | {'paper s':>8} {'faces/s':>8} {'speedup':>8}"
-        )
-        print(header)
-        print("  " + "-" * (len(header) - 2))
-        for b in BATCHES:
-            for c in shown_cores:
-                p_time, p_fps, p_speed = PAPER_TABLE3.get((b, c), (None, None, None))
-                paper = f"{_fmt(p_time):>8} {_fmt(p_fps, 1):>8} {_fmt(p_speed):>8}"
-                m = by_key.get((b, c))
-                if m is None:
-                    print(f"  {b:>5} {c:>5} | {cores_unavailable_reason(c):>45} | {paper}")
-                    continue
-                fps = m.throughput
-                if c == 1:
-                    sp = "-"
-                else:
-                    e = speedup(by_key[(b, 1)], m)
-                    sp = f"{e.value:.3f} [{e.low:.2f},{e.high:.2f}]"
-                flag = " UNSTABLE" if m.unstable else ""
-                print(
-                    f"  {b:>5} {c:>5} | {FQA_WORKLOAD / fps:>9.3f} {fps:>9.1f} {sp:>17} "
-                    f"{m.stats.relative_ci_width:>7.2%} | {paper}{flag}"
-                )
-        b4_1c = by_key[(4, 1)].throughput
-        checks.append(
-            (
-                f"FQA b4 1 core >= {TARGET_FQA_B4_1C:,.0f} faces/s",
-                b4_1c >= TARGET_FQA_B4_1C,
-                f"{b4_1c:,.0f} faces/s",
-            )
-        )
-        if usable > 1:
-            s2 = speedup(by_key[(4, 1)], by_key[(4, 2)]).value
-            checks.append(
-                (
-                    f"FQA b4 2-core speedup >= {TARGET_FQA_B4_2C_SPEEDUP}",
-                    s2 >= TARGET_FQA_B4_2C_SPEEDUP,
-                    f"{s2:.3f}x",
-                )
-            )
-            lo, hi = min(repeat_speedups), max(repeat_speedups)
-            spread = (hi - lo) / lo
-            print(
-                f"  repeatability: FQA b4 {usable}-core speedup over {len(repeat_speedups)} "
-                f"repeats: {', '.join(f'{s:.3f}' for s in repeat_speedups)} (spread {spread:.1%})"
-            )
-            checks.append(
-                (
-                    f"{len(repeat_speedups)} repeats of a speedup agree within 5 %",
-                    spread <= TARGET_REPEAT_AGREEMENT,
-                    f"{spread:.1%}",
-                )
-            )
-        print()
-
+        table3(run)
     if "4" in tables:
-        from edgecheck.macs import count_macs
-        from edgecheck.models import build_model
-
-        ceiling_before = (
-            parallel_ceiling(usable, policy=ceiling_policy).value if usable > 1 else 1.0
-        )
-        vgg_macs = count_macs(build_model("vgg16", device="meta"), (3, 224, 224)).total
-        references = [MatmulWorkload(2048, lib) for lib in ("onnxruntime", "torch", "numpy")]
-        specs4: list[tuple[Any, int]] = [
-            (RunnerSpec("vgg16", backend, batch_size=b), c) for b in BATCHES for c in cores
-        ]
-        # The machine's FP32 matmul rate on one core, interleaved with the models it judges.
-        items = [*specs4, *((ref, 1) for ref in references)]
-        with WorkerGroup(items) as workers:
-            results = measure_interleaved(
-                [w.target() for w in workers], policy=vgg_policy, environment=env
-            )
-        ceiling_after = parallel_ceiling(usable, policy=ceiling_policy).value if usable > 1 else 1.0
-        n_models = len(specs4)
-        vgg = dict(zip([(s.batch_size, c) for s, c in specs4], results[:n_models], strict=True))
-        rates = {
-            ref.library: ref.flops / m.median / 1e9
-            for ref, m in zip(references, results[n_models:], strict=True)
-        }
-        measured += results
-        print(f"Table IV: VGG16 (full width, {vgg_macs / 1e9:.2f} GMACs/image) on {backend}")
-        print(
-            f"  machine's parallel ceiling now (FP32 matmul, {usable} cores vs 1): "
-            f"{ceiling_before:.2f}x before, {ceiling_after:.2f}x after"
-        )
-        header = (
-            f"  {'batch':>5} {'cores':>5} | {'latency (s)':>11} {'speedup [95% CI]':>17} {'rel CI':>7} | "
-            f"{'paper s':>8} {'speedup':>8}"
-        )
-        print(header)
-        print("  " + "-" * (len(header) - 2))
-        for b in BATCHES:
-            for c in shown_cores:
-                p_time, p_speed = PAPER_TABLE4.get((b, c), (None, None))
-                paper = f"{_fmt(p_time):>8} {_fmt(p_speed, 2):>8}"
-                m = vgg.get((b, c))
-                if m is None:
-                    print(f"  {b:>5} {c:>5} | {cores_unavailable_reason(c):>37} | {paper}")
-                    continue
-                if c == 1:
-                    sp = "-"
-                else:
-                    e = speedup(vgg[(b, 1)], m)
-                    sp = f"{e.value:.3f} [{e.low:.2f},{e.high:.2f}]"
-                flag = " UNSTABLE" if m.unstable else ""
-                print(
-                    f"  {b:>5} {c:>5} | {m.median:>11.4f} {sp:>17} {m.stats.relative_ci_width:>7.2%} | {paper}{flag}"
-                )
-        gflops = 2 * vgg_macs / vgg[(1, 1)].median / 1e9
-        # The machine's rate is the best sgemm available here, so the yardstick is strict.
-        best = max(rates, key=lambda lib: rates[lib])
-        fraction = gflops / rates[best]
-        listed = ", ".join(f"{lib} {rate:.1f}" for lib, rate in rates.items())
-        print(
-            f"  VGG16 FP32 batch-1 1-thread: {gflops:.1f} GFLOP/s achieved vs this machine's "
-            f"FP32 matmul rate {rates[best]:.1f} GFLOP/s (best 1-core sgemm 2048 of: {listed}; "
-            f"same interleaved run) = {fraction:.1%}"
-        )
-        checks.append(
-            (
-                f"VGG16 b1 1 thread >= {TARGET_VGG_SGEMM_FRACTION:.0%} of sgemm",
-                fraction >= TARGET_VGG_SGEMM_FRACTION,
-                f"{fraction:.1%}",
-            )
-        )
-        if usable > 1:
-            s2 = speedup(vgg[(1, 1)], vgg[(1, 2)]).value
-            checks.append(
-                (
-                    f"VGG16 b1 2-core speedup >= {TARGET_VGG_2C_SPEEDUP}",
-                    s2 >= TARGET_VGG_2C_SPEEDUP,
-                    f"{s2:.3f}x",
-                )
-            )
-        print()
+        table4(run)
 
     print(
-        f"Targets from the issue (measured in {time.perf_counter() - t_start:.0f} s; load average now {_load()}):"
+        f"Targets from the issue (measured in {time.perf_counter() - t_start:.0f} s; load "
+        f"average now {_load()}):"
     )
-    for what, ok, value in checks:
-        print(f"  [{'met ' if ok else 'MISS'}] {what}: {value}")
-    unstable = [m.name for m in measured if m.unstable]
+    for check in run.checks:
+        print(check.line())
+    unstable = [m.name for m in run.measured if m.unstable]
     if unstable:
-        print(f"  unstable (too noisy to decide): {', '.join(unstable)}")
+        print(f"  unstable measurements (not decided on): {', '.join(unstable)}")
 
     if args.json:
         from edgecheck.bench.benchmark_json import write_benchmark_json
 
-        path = write_benchmark_json(args.json, measured, group="parallel", environment=env)
+        path = write_benchmark_json(args.json, run.measured, group="parallel", environment=env)
         print(f"pytest-benchmark JSON: {path}")
     return 0
 

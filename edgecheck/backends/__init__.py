@@ -174,7 +174,7 @@ def make_runner(
         input_shape: per-example input shape; default: the registry's, or the ONNX file's.
         slowdown: test-only: wrap the runner in `SlowedRunner` with this factor when > 1.
         backend_options: extra keyword arguments for the backend's loader (onnxruntime:
-            ``spinning``, ``providers``).
+            ``providers``, ``spinning``, ``spin_between_runs``; see `SessionFromOnnx`).
 
     Returns:
         An inactive `Runner`.
@@ -261,6 +261,9 @@ def _check_onnx_precision(source: Any, config: RunnerConfig, *, need_qdq: bool) 
         )
 
 
+ORT_OPTIONS = ("providers", "spinning", "spin_between_runs")
+
+
 def _make_onnxruntime(source: Any, config: RunnerConfig, options: dict[str, Any]) -> Runner:
     from edgecheck.backends._source import TemporaryOnnx
     from edgecheck.backends.onnxruntime_backend import (
@@ -270,25 +273,20 @@ def _make_onnxruntime(source: Any, config: RunnerConfig, options: dict[str, Any]
     )
 
     _check_onnx_precision(source, config, need_qdq=False)
-    unknown = set(options) - {"spinning", "providers"}
+    unknown = set(options) - set(ORT_OPTIONS)
     if unknown:
         raise BackendError(
             f"{config.describe()}: unknown onnxruntime backend_options {sorted(unknown)}; "
-            f"it takes 'spinning' and 'providers'."
+            f"it takes {', '.join(ORT_OPTIONS)}."
         )
-    providers = options.get("providers") or choose_providers(config.device)
+    providers = options.pop("providers", None) or choose_providers(config.device)
     if source.is_onnx:
         loader = SessionFromOnnx(
-            source.onnx_path,
-            threads=config.threads,
-            providers=providers,
-            spinning=options.get("spinning", True),
+            source.onnx_path, threads=config.threads, providers=providers, **options
         )
         return OnnxruntimeRunner(loader, config, source.input_shape)
     export = TemporaryOnnx(source)
-    loader = SessionFromOnnx(
-        export, threads=config.threads, providers=providers, spinning=options.get("spinning", True)
-    )
+    loader = SessionFromOnnx(export, threads=config.threads, providers=providers, **options)
     return OnnxruntimeRunner(loader, config, source.input_shape, on_loaded=export.cleanup)
 
 

@@ -194,6 +194,7 @@ def _extra_info(m: Measurement) -> dict[str, Any]:
         "extended": m.extended,
         "unstable": m.unstable,
         "unstable_reason": m.reason,
+        "contention": m.contention,
         "config": m.config_dict(),
         "environment": dict(m.environment),
     }

@@ -374,7 +374,8 @@ def _worker_main(conn: Any, payload: bytes, cpu_ids: tuple[int, ...] | None, thr
             return
         try:
             if command == "sample":
-                conn.send(("ok", sampler.sample(int(message[1]))))
+                durations = sampler.sample(int(message[1]))
+                conn.send(("ok", (durations, sampler.last_wait_ns, sampler.last_wall_ns)))
             elif command == "info":
                 conn.send(("ok", _worker_info(threads, pinned)))
             else:
@@ -429,6 +430,8 @@ class CoreWorker:
         self.name = name
         self.start_timeout = start_timeout
         self.ready_info: dict[str, Any] = {}
+        self.last_wait_ns: int | None = None
+        self.last_wall_ns = 0
         self._process: Any = None
         self._conn: Any = None
         self._finalizer: Any = None
@@ -514,8 +517,14 @@ class CoreWorker:
         return self._reply(message[0])
 
     def sample(self, n: int) -> list[int]:
-        """Time `n` consecutive calls in the worker; nanoseconds per call."""
-        result: list[int] = self._request("sample", n)
+        """Time `n` consecutive calls in the worker; nanoseconds per call.
+
+        Also sets ``last_wait_ns`` / ``last_wall_ns``: how long the worker's threads waited
+        for a CPU, and the wall time, over those calls; from them the harness sees whether
+        the worker had its cores.
+        """
+        durations, self.last_wait_ns, self.last_wall_ns = self._request("sample", n)
+        result: list[int] = durations
         return result
 
     def info(self) -> dict[str, Any]:
@@ -534,6 +543,7 @@ class CoreWorker:
             batch_size=spec.batch_size if spec else 1,
             config=spec.config(self.cores) if spec else {"cores": self.cores},
             extra={"cores": self.cores, "cpu_ids": list(self.cpu_ids), "worker": self.ready_info},
+            cores=self.cores,
         )
 
     def __repr__(self) -> str:

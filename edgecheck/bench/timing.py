@@ -51,6 +51,11 @@ class Sampler(Protocol):
 
     `sample` returns ``n`` durations in nanoseconds, one per call. `CallSampler` does it in
     this process; `edgecheck.bench.cores.CoreWorker` does it in a worker pinned to N cores.
+
+    A sampler may also set ``last_wait_ns`` and ``last_wall_ns`` after each `sample`: how
+    long its process's threads waited, runnable, for a CPU (the kernel's run-queue delay)
+    and how long the call took. The harness turns them into the measurement's contention
+    (see `Measurement.contention`).
     """
 
     def sample(self, n: int) -> list[int]: ...
@@ -61,22 +66,70 @@ class CallSampler:
 
     Args:
         fn: the workload, e.g. ``lambda: runner.infer(batch)``.
-        clock: nanosecond clock. Default ``time.perf_counter_ns``; inject a fake one in tests.
+        clock: nanosecond wall clock. Default ``time.perf_counter_ns``; inject a fake one
+            in tests.
+        wait_clock: nanoseconds this process's threads have waited for a CPU so far, or
+            ``None`` where unknown; read once before and once after each `sample`, never
+            inside a timed call. Default `run_queue_wait_ns` (Linux schedstat).
+
+    Attributes:
+        last_wait_ns, last_wall_ns: run-queue wait (``None`` when unknown) and wall time of
+            the last `sample` call.
     """
 
-    def __init__(self, fn: Callable[[], object], clock: Clock = time.perf_counter_ns) -> None:
+    def __init__(
+        self,
+        fn: Callable[[], object],
+        clock: Clock = time.perf_counter_ns,
+        wait_clock: Callable[[], int | None] | None = None,
+    ) -> None:
         self.fn = fn
         self.clock = clock
+        self.wait_clock = wait_clock or run_queue_wait_ns
+        self.last_wait_ns: int | None = None
+        self.last_wall_ns = 0
 
     def sample(self, n: int) -> list[int]:
         fn = self.fn  # locals: attribute lookups inside the loop would be timed overhead
         clock = self.clock
         out = [0] * n  # allocated before timing starts; the loop only stores into it
+        wait_start = self.wait_clock()
+        wall_start = clock()
         for i in range(n):
             start = clock()
             fn()
             out[i] = clock() - start
+        self.last_wall_ns = clock() - wall_start
+        wait_end = self.wait_clock()
+        if wait_start is None or wait_end is None:
+            self.last_wait_ns = None
+        else:
+            self.last_wait_ns = wait_end - wait_start
         return out
+
+
+def run_queue_wait_ns() -> int | None:
+    """Total nanoseconds this process's threads have spent runnable but not running.
+
+    The kernel's run-queue delay (second field of ``/proc/self/task/*/schedstat``). Idle
+    and blocked threads add nothing, so it stays near 0 however a runtime's thread pool
+    waits, and it grows exactly when other jobs take the CPUs this process wants. ``None``
+    where the kernel does not expose it.
+    """
+    total = 0
+    try:
+        tasks = os.listdir("/proc/self/task")
+    except OSError:
+        return None
+    for tid in tasks:
+        try:
+            with open(f"/proc/self/task/{tid}/schedstat", "rb") as fh:
+                total += int(fh.read().split()[1])
+        except FileNotFoundError:
+            continue  # the thread ended since listdir: its waiting is over
+        except (OSError, ValueError, IndexError):
+            return None
+    return total
 
 
 @dataclass(frozen=True)
@@ -94,6 +147,11 @@ class TimingPolicy:
             unstable. Default 300.
         max_rel_ci_width: the median's interval may be this wide relative to the median
             (0.05: about +-2.5 %). Default 0.05.
+        max_contention: a target with known `Target.cores` may have waited for a CPU at
+            most this share of its cores' time while timed (`Measurement.contention`);
+            more means other jobs were running on its cores, and it is flagged unstable.
+            Default 0.10: measured here, a worker alone on its cores waits under 8 % (the
+            kernel's own work), one sharing a core with another job 20-60 %.
         extend: measure once more (as many rounds again) when too wide. Default True.
         confidence, n_boot, seed: the bootstrap's (see `edgecheck.bench.stats`).
     """
@@ -105,6 +163,7 @@ class TimingPolicy:
     max_rounds: int = 100_000
     max_time: float = 300.0
     max_rel_ci_width: float = 0.05
+    max_contention: float = 0.10
     extend: bool = True
     confidence: float = DEFAULT_CONFIDENCE
     n_boot: int = DEFAULT_N_BOOT
@@ -115,7 +174,7 @@ class TimingPolicy:
             value = getattr(self, name)
             if not isinstance(value, int) or value < (0 if name == "warmup_rounds" else 1):
                 raise TimingError(f"TimingPolicy.{name} = {value!r} must be a positive integer.")
-        for name in ("warmup_time", "min_time", "max_time", "max_rel_ci_width"):
+        for name in ("warmup_time", "min_time", "max_time", "max_rel_ci_width", "max_contention"):
             if not getattr(self, name) >= 0:
                 raise TimingError(f"TimingPolicy.{name} = {getattr(self, name)!r} must be >= 0.")
         if self.max_rounds < self.min_rounds:
@@ -139,6 +198,9 @@ class Target:
         batch_size: items per call, for throughput. Default 1.
         config: what is measured (a `RunnerConfig` or a plain mapping), recorded as is.
         extra: anything else to record (e.g. the worker's affinity).
+        cores: cores the workload owns (a pinned worker's); with a sampler that reports its
+            run-queue wait, the harness checks that the workload really had them. Default
+            ``None`` (not checked).
     """
 
     name: str
@@ -146,6 +208,7 @@ class Target:
     batch_size: int = 1
     config: Any = None
     extra: Mapping[str, Any] = field(default_factory=dict)
+    cores: int | None = None
 
 
 @dataclass
@@ -162,9 +225,13 @@ class Measurement:
         policy: the `TimingPolicy` used.
         warmup_rounds: rounds run before timing.
         extended: the measurement was extended once because it was too noisy.
-        unstable: still too noisy (or cut short) after that; do not decide on it.
+        unstable: still too noisy, cut short, or its cores were busy with other jobs; do not
+            decide on it.
         reason: why it is unstable ('' when stable).
         extra: the target's extra information.
+        contention: run-queue wait of the workload's threads over (wall time x
+            `Target.cores`) while timed: about 0 when it had its cores to itself, 0.5 when
+            another job took half of them. ``None`` when unknown.
     """
 
     name: str
@@ -179,6 +246,7 @@ class Measurement:
     unstable: bool = False
     reason: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    contention: float | None = None
 
     @property
     def rounds(self) -> int:
@@ -222,6 +290,7 @@ class Measurement:
             "extended": self.extended,
             "unstable": self.unstable,
             "reason": self.reason,
+            "contention": self.contention,
             "policy": self.policy.as_dict(),
             "environment": dict(self.environment),
             "extra": dict(self.extra),
@@ -335,6 +404,16 @@ def measure_interleaved(
         timed.run_until(goal, 0.0, goal)
         stats = [timed.stats(i, policy) for i in range(len(targets))]
         too_wide = [s.relative_ci_width > policy.max_rel_ci_width for s in stats]
+    contention = [timed.contention(i) for i in range(len(targets))]
+    for name, busy, target in zip(names, contention, targets, strict=True):
+        if busy is not None and busy > policy.max_contention and name not in reasons:
+            # A ratio of core counts cannot be trusted when a core was busy with other
+            # work: interleaving cancels slow drift, not a neighbour holding one core.
+            reasons[name] = (
+                f"its threads waited for a CPU {busy:.1%} of its {target.cores} core(s)' "
+                f"time, above max_contention {policy.max_contention:.1%}: other jobs were "
+                f"running on its cores"
+            )
     for name, st, wide in zip(names, stats, too_wide, strict=True):
         if wide and name not in reasons:
             reasons[name] = (
@@ -360,6 +439,7 @@ def measure_interleaved(
             unstable=t.name in reasons,
             reason=reasons.get(t.name, ""),
             extra={**load, **t.extra},
+            contention=contention[i],
         )
         for i, t in enumerate(targets)
     ]
@@ -393,6 +473,9 @@ class _Runner:
         self.on_round = on_round
         self.samples: list[list[int]] = [[] for _ in targets]
         self.totals = [0] * len(targets)
+        # Run-queue wait and wall time reported by the samplers; None once one reports none.
+        self.wait_ns: list[int | None] = [0] * len(targets)
+        self.wall_ns = [0] * len(targets)
         self.rounds = 0
         self.timed_out = False
 
@@ -411,6 +494,10 @@ class _Runner:
                         f"target {target.name!r}: its sampler returned {len(durations)} "
                         f"durations for {calls} calls."
                     )
+                wait = getattr(target.sampler, "last_wait_ns", None)
+                waited = self.wait_ns[i]
+                self.wait_ns[i] = None if wait is None or waited is None else waited + wait
+                self.wall_ns[i] += getattr(target.sampler, "last_wall_ns", 0) or 0
                 if self.settle:
                     durations = durations[self.settle :]
                 self.samples[i].extend(durations)
@@ -418,6 +505,13 @@ class _Runner:
             self.rounds += 1
             if self.on_round is not None:
                 self.on_round(self.rounds)
+
+    def contention(self, i: int) -> float | None:
+        """Run-queue wait over (wall time x cores) for target `i`, when both are known."""
+        cores, wait, wall = self.targets[i].cores, self.wait_ns[i], self.wall_ns[i]
+        if not cores or wait is None or wall <= 0:
+            return None
+        return round(wait / (wall * cores), 4)
 
     def stats(self, i: int, policy: TimingPolicy) -> SampleStats:
         if not self.samples[i]:

@@ -158,6 +158,17 @@ def test_onnxruntime_session_uses_the_configured_threads_and_cpu_provider():
         assert runner.providers[-1] == "CPUExecutionProvider"  # type: ignore[attr-defined]
         options = runner.session.get_session_options()  # type: ignore[attr-defined]
         assert options.intra_op_num_threads == 2 and options.inter_op_num_threads == 1
+        assert options.get_session_config_entry("session.intra_op.allow_spinning") == "1"
+        assert options.get_session_config_entry("session.force_spinning_stop") == "0"
+
+
+def test_onnxruntime_spinning_options_reach_the_session():
+    options = {"spinning": True, "spin_between_runs": False}
+    with make_runner("fqa", "onnxruntime", device="cpu", backend_options=options) as runner:
+        session_options = runner.session.get_session_options()  # type: ignore[attr-defined]
+        assert session_options.get_session_config_entry("session.force_spinning_stop") == "1"
+    with pytest.raises(BackendError, match="unknown onnxruntime backend_options \\['spin'\\]"):
+        make_runner("fqa", "onnxruntime", device="cpu", backend_options={"spin": False})
 
 
 def test_provider_choice_prefers_gpu_providers_and_keeps_the_cpu_fallback():

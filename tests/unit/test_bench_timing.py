@@ -18,6 +18,7 @@ from edgecheck.bench.timing import (
     harness_overhead,
     measure,
     measure_interleaved,
+    run_queue_wait_ns,
     speedup,
 )
 
@@ -58,12 +59,13 @@ class Ticking:
 
 
 def test_call_sampler_times_each_call_with_the_injected_clock():
-    reads = iter([10, 15, 100, 130, 1000, 1001])
+    # one read before the loop and one after it (for the turn's wall time), two per call
+    reads = iter([0, 10, 15, 100, 130, 1000, 1001, 2000])
     calls = []
     sampler = CallSampler(lambda: calls.append(1), clock=lambda: next(reads))
     assert isinstance(sampler, Sampler)
     assert sampler.sample(3) == [5, 30, 1]
-    assert len(calls) == 3
+    assert len(calls) == 3 and sampler.last_wall_ns == 2000
 
 
 def test_interleaving_order_is_abab_for_warmup_and_timed_rounds():
@@ -172,6 +174,46 @@ def test_wall_clock_cap_stops_and_flags_a_short_measurement():
     m = measure_interleaved([Target("A", Scripted("A", log))], policy=policy, clock=clock)[0]
     assert m.unstable and m.rounds < 10
     assert "stopped by max_time 3.5 s" in m.reason
+
+
+class Contended:
+    """A sampler on `cores` cores whose threads waited `share` of that core-time for a CPU."""
+
+    def __init__(self, share, cores=2):
+        self.share, self.cores = share, cores
+        self.last_wait_ns, self.last_wall_ns = None, 0
+
+    def sample(self, n):
+        self.last_wall_ns = n * 1_000_000
+        self.last_wait_ns = int(self.share * self.cores * self.last_wall_ns)
+        return [1_000_000] * n
+
+
+def test_a_target_whose_cores_were_busy_is_flagged_with_its_contention():
+    busy = Target("busy", Contended(0.4), cores=2)
+    free = Target("free", Contended(0.02), cores=2)
+    unknown = Target("unknown", Contended(0.9))  # cores not given: not judged
+    b, f, u = measure_interleaved([busy, free, unknown], policy=QUICK)
+    assert b.contention == 0.4 and b.unstable
+    assert "waited for a CPU 40.0% of its 2 core(s)' time, above max_contention 10.0%" in b.reason
+    assert f.contention == 0.02 and not f.unstable
+    assert u.contention is None and not u.unstable
+    assert b.as_dict()["contention"] == 0.4
+
+
+def test_call_sampler_reports_run_queue_wait_from_its_wait_clock():
+    waits = iter([100, 350])
+    sampler = CallSampler(lambda: None, clock=Ticking(10), wait_clock=lambda: next(waits))
+    sampler.sample(2)
+    assert sampler.last_wait_ns == 250 and sampler.last_wall_ns > 0
+    unknown = CallSampler(lambda: None, wait_clock=lambda: None)
+    unknown.sample(1)
+    assert unknown.last_wait_ns is None
+
+
+def test_run_queue_wait_is_read_from_the_kernel_where_it_can_be():
+    wait = run_queue_wait_ns()
+    assert wait is None or wait >= 0
 
 
 def test_results_record_config_environment_throughput_and_policy():
