@@ -146,6 +146,8 @@ class RunnerSpec:
         input_seed: seed of the input batch. Default 0.
         onnx_path: a ready export of `model` to load instead of exporting again (set by
             `WorkerGroup` so that six VGG16 workers share one export).
+        pin_threads: in a worker on N cores running N onnxruntime threads, pin each
+            thread to its own core. Default True.
     """
 
     model: str
@@ -158,6 +160,7 @@ class RunnerSpec:
     backend_options: Mapping[str, Any] = field(default_factory=dict)
     input_seed: int = 0
     onnx_path: str | None = None
+    pin_threads: bool = True
 
     def __call__(self, threads: int) -> Callable[[], object]:
         from edgecheck.backends import make_runner
@@ -167,6 +170,13 @@ class RunnerSpec:
             # Workers take turns on shared cores: a thread pool still spinning after its
             # turn would steal the next worker's core (4 ms of a 1.4 ms call, measured).
             options.setdefault("spin_between_runs", False)
+            cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+            if self.pin_threads and threads > 1 and len(cpus) == threads:
+                # One thread per core, as on a dedicated board: left to the kernel, both
+                # threads of a 2-core worker were stacked on one core after a 1-core
+                # worker's turn (measured: 25 % run-queue wait, no speedup at all).
+                options.setdefault("thread_affinities", cpus[1:])
+                os.sched_setaffinity(0, {cpus[0]})  # this (the caller's) thread only
         runner = make_runner(
             self.onnx_path or self.model,
             self.backend,
@@ -300,29 +310,32 @@ def _onnxruntime_matmul(a: Any, b: Any, threads: int) -> Callable[[], object]:
 # -- the worker process ----------------------------------------------------------------------
 
 
-def _thread_affinities() -> list[int]:
-    """Union of the CPUs every thread of this process may run on (Linux)."""
-    cpus: set[int] = set()
+def _per_thread_affinities() -> list[list[int]]:
+    """The CPUs each thread of this process may run on (Linux), one sorted list per thread."""
     try:
         tasks = os.listdir("/proc/self/task")
     except OSError:
-        return sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+        return [sorted(os.sched_getaffinity(0))] if hasattr(os, "sched_getaffinity") else []
+    result = []
     for tid in tasks:
         with contextlib.suppress(OSError, ValueError):
-            cpus |= os.sched_getaffinity(int(tid))
-    return sorted(cpus)
+            result.append(sorted(os.sched_getaffinity(int(tid))))
+    return sorted(result)
 
 
 def _pin_all_threads(cpu_ids: tuple[int, ...]) -> None:
-    """Pin every thread of this process, including pools started before the pinning.
+    """Pin every thread of this process that may run outside `cpu_ids` to `cpu_ids`.
 
     The spawn start method imports the parent's ``__main__`` module before the worker code
     runs; a thread pool that import started would otherwise keep the full CPU mask.
+    Threads already placed inside `cpu_ids` (one per core, by the runtime) keep their place.
     """
+    allowed = set(cpu_ids)
     with contextlib.suppress(OSError):
         for tid in os.listdir("/proc/self/task"):
             with contextlib.suppress(OSError, ValueError):
-                os.sched_setaffinity(int(tid), cpu_ids)
+                if not os.sched_getaffinity(int(tid)) <= allowed:
+                    os.sched_setaffinity(int(tid), cpu_ids)
 
 
 def _worker_info(threads: int, pinned: bool) -> dict[str, Any]:
@@ -331,8 +344,10 @@ def _worker_info(threads: int, pinned: bool) -> dict[str, Any]:
         "threads": threads,
         "pinned": pinned,
         "affinity": sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else [],
-        "thread_affinity": _thread_affinities(),
     }
+    per_thread = _per_thread_affinities()
+    info["thread_affinity"] = sorted({cpu for cpus in per_thread for cpu in cpus})
+    info["per_thread_affinity"] = per_thread
     with contextlib.suppress(OSError):
         info["os_threads"] = len(os.listdir("/proc/self/task"))
     if "torch" in sys.modules:
@@ -350,6 +365,9 @@ def _worker_main(conn: Any, payload: bytes, cpu_ids: tuple[int, ...] | None, thr
     # inherit the affinity of the thread that creates them.
     for var in _THREAD_ENV:
         os.environ[var] = str(threads)
+    if cpu_ids is not None:
+        # libgomp (torch's OpenMP) places its thread i on the i-th CPU listed: one per core.
+        os.environ.setdefault("GOMP_CPU_AFFINITY", " ".join(str(c) for c in cpu_ids))
     pinned = False
     if cpu_ids is not None and hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, cpu_ids)

@@ -167,6 +167,15 @@ def test_onnxruntime_spinning_options_reach_the_session():
     with make_runner("fqa", "onnxruntime", device="cpu", backend_options=options) as runner:
         session_options = runner.session.get_session_options()  # type: ignore[attr-defined]
         assert session_options.get_session_config_entry("session.force_spinning_stop") == "1"
+    pinned = {"thread_affinities": [0]}
+    with make_runner("fqa", "onnxruntime", threads=2, device="cpu", backend_options=pinned) as r:
+        entry = r.session.get_session_options().get_session_config_entry(  # type: ignore[attr-defined]
+            "session.intra_op_thread_affinities"
+        )
+        assert entry == "1"  # onnxruntime counts processors from 1
+    with pytest.raises(BackendError, match="threads - 1 = 1 CPU"):
+        make_runner("fqa", "onnxruntime", threads=2, device="cpu",
+                    backend_options={"thread_affinities": [0, 1]}).activate()  # fmt: skip
     with pytest.raises(BackendError, match="unknown onnxruntime backend_options \\['spin'\\]"):
         make_runner("fqa", "onnxruntime", device="cpu", backend_options={"spin": False})
 

@@ -80,13 +80,17 @@ def test_runner_workers_get_their_cores_and_threads_and_interleave():
     with WorkerGroup(specs) as (one, two):
         assert len(one.info()["thread_affinity"]) == 1
         info = two.info()
-        assert len(info["affinity"]) == 2 and info["threads"] == 2
+        assert len(info["thread_affinity"]) == 2 and info["threads"] == 2
+        # one compute thread per core: the worker's own thread and onnxruntime's pool thread
+        first, second = two.cpu_ids
+        assert info["affinity"] == [first]
+        assert [second] in info["per_thread_affinity"]
         a, b = measure_interleaved([one.target(), two.target()], policy=QUICK)
     assert (a.name, b.name) == ("fqa-onnxruntime-fp32-b2-1c", "fqa-onnxruntime-fp32-b2-2c")
     assert a.rounds == b.rounds and a.rounds in (3, 6)  # 6: extended once, too noisy at 3
     assert a.batch_size == 2
     assert a.config.describe() == "fqa on onnxruntime fp32, batch 2, 1 thread"
-    assert b.extra["cores"] == 2 and len(b.extra["worker"]["affinity"]) == 2
+    assert b.extra["cores"] == 2 and len(b.extra["worker"]["thread_affinity"]) == 2
 
 
 def test_a_configuration_that_cannot_build_fails_at_start_with_its_reason():
