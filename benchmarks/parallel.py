@@ -287,9 +287,11 @@ def table3(run: Run) -> None:
         )
         values = [v for v, _, _ in repeats]
         spread = (max(values) - min(values)) / min(values)
+        waits = [max(m.contention or 0.0 for m in (one, many)) for _, one, many in repeats]
         print(
             f"  repeatability: FQA b4 {run.usable}-core speedup, {len(values)} repeats: "
-            f"{', '.join(f'{v:.3f}' for v in values)} (spread {spread:.1%})"
+            f"{', '.join(f'{v:.3f}' for v in values)} (spread {spread:.1%}; wait "
+            f"{', '.join(f'{w:.1%}' for w in waits)})"
         )
         run.checks.append(
             Check(
@@ -421,7 +423,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  mode: {'quick' if args.quick else 'full'}")
     print(
         "  columns: rel CI = width of the median's 95 % interval over the median; wait = "
-        "share of the\n  configuration's core-time its threads waited for a CPU (other jobs)"
+        "time its threads\n  waited for a CPU (other jobs on its cores) over its wall time"
     )
     print()
 

@@ -148,10 +148,10 @@ class TimingPolicy:
         max_rel_ci_width: the median's interval may be this wide relative to the median
             (0.05: about +-2.5 %). Default 0.05.
         max_contention: a target with known `Target.cores` may have waited for a CPU at
-            most this share of its cores' time while timed (`Measurement.contention`);
+            most this share of its wall time while timed (`Measurement.contention`);
             more means other jobs were running on its cores, and it is flagged unstable.
-            Default 0.10: measured here, a worker alone on its cores waits under 8 % (the
-            kernel's own work), one sharing a core with another job 20-60 %.
+            Default 0.05: measured here, a worker alone on its pinned cores waits under
+            1.5 %, one sharing a core with another job 20-120 %.
         extend: measure once more (as many rounds again) when too wide. Default True.
         confidence, n_boot, seed: the bootstrap's (see `edgecheck.bench.stats`).
     """
@@ -163,7 +163,7 @@ class TimingPolicy:
     max_rounds: int = 100_000
     max_time: float = 300.0
     max_rel_ci_width: float = 0.05
-    max_contention: float = 0.10
+    max_contention: float = 0.05
     extend: bool = True
     confidence: float = DEFAULT_CONFIDENCE
     n_boot: int = DEFAULT_N_BOOT
@@ -229,9 +229,11 @@ class Measurement:
             decide on it.
         reason: why it is unstable ('' when stable).
         extra: the target's extra information.
-        contention: run-queue wait of the workload's threads over (wall time x
-            `Target.cores`) while timed: about 0 when it had its cores to itself, 0.5 when
-            another job took half of them. ``None`` when unknown.
+        contention: run-queue wait of the workload's threads, summed, over the wall time
+            while timed: about 0 when it had its cores to itself; 1.0 when, say, one of two
+            threads waited all along. Summed, not averaged over cores, because threads
+            that meet at barriers all stop when one of them waits: a wait of 10 % of the
+            wall time can cost a 2-thread call up to 10 %. ``None`` when unknown.
     """
 
     name: str
@@ -410,9 +412,9 @@ def measure_interleaved(
             # A ratio of core counts cannot be trusted when a core was busy with other
             # work: interleaving cancels slow drift, not a neighbour holding one core.
             reasons[name] = (
-                f"its threads waited for a CPU {busy:.1%} of its {target.cores} core(s)' "
-                f"time, above max_contention {policy.max_contention:.1%}: other jobs were "
-                f"running on its cores"
+                f"its threads waited for a CPU for {busy:.1%} of its wall time on "
+                f"{target.cores} core(s), above max_contention {policy.max_contention:.1%}: "
+                f"other jobs were running on its cores"
             )
     for name, st, wide in zip(names, stats, too_wide, strict=True):
         if wide and name not in reasons:
@@ -507,11 +509,11 @@ class _Runner:
                 self.on_round(self.rounds)
 
     def contention(self, i: int) -> float | None:
-        """Run-queue wait over (wall time x cores) for target `i`, when both are known."""
+        """Run-queue wait over wall time for target `i`, when its cores are known."""
         cores, wait, wall = self.targets[i].cores, self.wait_ns[i], self.wall_ns[i]
         if not cores or wait is None or wall <= 0:
             return None
-        return round(wait / (wall * cores), 4)
+        return round(wait / wall, 4)
 
     def stats(self, i: int, policy: TimingPolicy) -> SampleStats:
         if not self.samples[i]:

@@ -177,15 +177,15 @@ def test_wall_clock_cap_stops_and_flags_a_short_measurement():
 
 
 class Contended:
-    """A sampler on `cores` cores whose threads waited `share` of that core-time for a CPU."""
+    """A sampler whose threads, together, waited `share` of its wall time for a CPU."""
 
-    def __init__(self, share, cores=2):
-        self.share, self.cores = share, cores
+    def __init__(self, share):
+        self.share = share
         self.last_wait_ns, self.last_wall_ns = None, 0
 
     def sample(self, n):
         self.last_wall_ns = n * 1_000_000
-        self.last_wait_ns = int(self.share * self.cores * self.last_wall_ns)
+        self.last_wait_ns = int(self.share * self.last_wall_ns)
         return [1_000_000] * n
 
 
@@ -195,7 +195,10 @@ def test_a_target_whose_cores_were_busy_is_flagged_with_its_contention():
     unknown = Target("unknown", Contended(0.9))  # cores not given: not judged
     b, f, u = measure_interleaved([busy, free, unknown], policy=QUICK)
     assert b.contention == 0.4 and b.unstable
-    assert "waited for a CPU 40.0% of its 2 core(s)' time, above max_contention 10.0%" in b.reason
+    assert (
+        "waited for a CPU for 40.0% of its wall time on 2 core(s), above max_contention 5.0%"
+        in b.reason
+    )
     assert f.contention == 0.02 and not f.unstable
     assert u.contention is None and not u.unstable
     assert b.as_dict()["contention"] == 0.4
