@@ -13,7 +13,18 @@ rebuilding anything. Each `CoreWorker` is a `Sampler` and gives a ready `Target`
 
     specs = [(RunnerSpec("fqa", batch_size=4), n) for n in (1, 2)]
     with WorkerGroup(specs) as workers:
-        one, two = measure_interleaved([w.target() for w in workers])
+        one, two = measure_interleaved([w.target() for w in workers], block=5, settle=1)
+
+Workers that take turns on the same cores can disturb each other; three measures keep them
+apart (each found necessary by measurement on this project's 2-core machine):
+
+* one thread per core: the worker's thread and each runtime pool thread are pinned to
+  distinct cores (left to the kernel, both threads of a 2-core worker were stacked on one
+  core after a 1-core worker's turn: no speedup at all);
+* onnxruntime pools stop spinning when a run returns (a still-spinning pool stole 4 ms of
+  the next worker's 1.4 ms call);
+* each worker reports its threads' run-queue wait, so a measurement disturbed anyway (by
+  another job on the machine) is flagged instead of trusted (`Measurement.contention`).
 """
 
 from __future__ import annotations
