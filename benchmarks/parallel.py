@@ -9,7 +9,7 @@ this machine has 2"). Each configuration runs in its own worker process pinned t
 by round, so drift on a shared machine cancels from the speedups.
 
 Also printed: the timing harness's own overhead against a 1 ms call, the machine's parallel
-ceiling right now (an FP32 matrix product on 1 vs N cores, before and after each table), and
+ceiling (an FP32 matrix product on 1 vs N cores, interleaved with each table's models), and
 VGG16's achieved GFLOP/s at batch 1 on 1 thread against this machine's FP32 matmul rate
 measured in the same interleaved run.
 
@@ -30,6 +30,7 @@ import os
 import platform
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -182,14 +183,22 @@ class Run:
     def shown_cores(self) -> list[int]:
         return sorted(set(self.cores) | set(PAPER_CORES))
 
-    def ceiling(self) -> float:
-        from edgecheck.bench.cores import parallel_ceiling
-        from edgecheck.bench.timing import TimingPolicy
+    def references(self, n: int) -> list[tuple[Any, int]]:
+        """A matmul on 1 and on all cores: the parallel ceiling, timed with the models."""
+        from edgecheck.bench.cores import MatmulWorkload
 
-        if self.usable < 2:
-            return 1.0
-        policy = TimingPolicy(warmup_rounds=3, warmup_time=0.1, min_rounds=20, min_time=0.3)
-        return float(parallel_ceiling(self.usable, policy=policy).value)
+        work = MatmulWorkload(n, "onnxruntime")
+        return [(work, 1), (work, self.usable)] if self.usable > 1 else []
+
+
+def _ceiling(pair: Sequence[Any]) -> str:
+    """``"1.93x"`` for a (1-core, N-core) pair of matmul measurements, with their wait."""
+    from edgecheck.bench.timing import speedup
+
+    if len(pair) < 2:
+        return "n/a (1 core)"
+    wait = max(m.contention or 0.0 for m in pair)
+    return f"{speedup(pair[0], pair[1]).value:.2f}x (wait {wait:.1%})"
 
 
 def _speedup_cell(base: Any, m: Any) -> str:
@@ -216,11 +225,11 @@ def table3(run: Run) -> None:
         min_time=0.3 if run.quick else 1.5,
         max_rel_ci_width=0.03,
     )
-    ceiling_before = run.ceiling()
     specs = [(RunnerSpec("fqa", run.backend, batch_size=b), c) for b in BATCHES for c in run.cores]
     keys = [(spec.batch_size, c) for spec, c in specs]
-    repeats: list[tuple[float, Any, Any]] = []
-    with WorkerGroup(specs) as workers:
+    refs = run.references(512)
+    repeats: list[tuple[float, Any, Any, str]] = []
+    with WorkerGroup([*specs, *refs]) as workers:
         # FQA calls are sub-millisecond: one untimed call per turn absorbs the cost of
         # switching workers (cold caches, a sleeping thread pool), then 5 timed calls.
         results = measure_interleaved(
@@ -233,17 +242,20 @@ def table3(run: Run) -> None:
         if run.usable > 1:
             by_worker = dict(zip(keys, workers, strict=True))
             pair = [by_worker[(4, 1)].target(), by_worker[(4, run.usable)].target()]
+            ref_targets = [w.target() for w in workers[len(specs) :]]
             for _ in range(run.repeats):
-                one, many = measure_interleaved(pair, policy=policy, block=5, settle=1)
-                repeats.append((speedup(one, many).value, one, many))
-    ceiling_after = run.ceiling()
+                one, many, *ref = measure_interleaved(
+                    [*pair, *ref_targets], policy=policy, block=5, settle=1
+                )
+                repeats.append((speedup(one, many).value, one, many, _ceiling(ref)))
     run.measured += results
-    by_key = dict(zip(keys, results, strict=True))
+    by_key = dict(zip(keys, results[: len(specs)], strict=True))
+    ceiling = _ceiling(results[len(specs) :])
 
     print(f"Table III: FQA CNN on {run.backend} (fixed workload: {FQA_WORKLOAD:,} faces)")
     print(
-        f"  machine's parallel ceiling now (FP32 matmul, {run.usable} cores vs 1): "
-        f"{ceiling_before:.2f}x before, {ceiling_after:.2f}x after"
+        f"  machine's parallel ceiling, timed with the table (onnxruntime matmul 512, "
+        f"{run.usable} cores vs 1): {ceiling}"
     )
     header = (
         f"  {'batch':>5} {'cores':>5} | {'time (s)':>9} {'faces/s':>9} {'speedup [95% CI]':>17} "
@@ -285,20 +297,21 @@ def table3(run: Run) -> None:
                 [b4, b4_2],
             )
         )
-        values = [v for v, _, _ in repeats]
+        values = [v for v, _, _, _ in repeats]
         spread = (max(values) - min(values)) / min(values)
-        waits = [max(m.contention or 0.0 for m in (one, many)) for _, one, many in repeats]
+        waits = [max(m.contention or 0.0 for m in (one, many)) for _, one, many, _ in repeats]
         print(
             f"  repeatability: FQA b4 {run.usable}-core speedup, {len(values)} repeats: "
             f"{', '.join(f'{v:.3f}' for v in values)} (spread {spread:.1%}; wait "
-            f"{', '.join(f'{w:.1%}' for w in waits)})"
+            f"{', '.join(f'{w:.1%}' for w in waits)}; ceiling "
+            f"{', '.join(c for _, _, _, c in repeats)})"
         )
         run.checks.append(
             Check(
                 f"{len(values)} repeats of a speedup agree within 5 %",
                 spread <= TARGET_REPEAT_AGREEMENT,
                 f"{spread:.1%}",
-                [m for _, one, many in repeats for m in (one, many)],
+                [m for _, one, many, _ in repeats for m in (one, many)],
             )
         )
     print()
@@ -328,21 +341,22 @@ def table4(run: Run) -> None:
     specs: list[tuple[Any, int]] = [
         (RunnerSpec("vgg16", run.backend, batch_size=b), c) for b in BATCHES for c in run.cores
     ]
-    ceiling_before = run.ceiling()
-    # The machine's FP32 matmul rate on one core, interleaved with the models it judges.
-    with WorkerGroup([*specs, *((ref, 1) for ref in references)]) as workers:
+    # The machine's FP32 matmul rate on one core, interleaved with the models it judges,
+    # and the parallel ceiling (the same on all cores).
+    items = [*specs, *((ref, 1) for ref in references), *run.references(2048)[1:]]
+    with WorkerGroup(items) as workers:
         results = measure_interleaved(
             [w.target() for w in workers], policy=policy, environment=run.environment
         )
-    ceiling_after = run.ceiling()
     run.measured += results
     vgg = dict(zip([(s.batch_size, c) for s, c in specs], results[: len(specs)], strict=True))
-    ref_results = results[len(specs) :]
+    ref_results = results[len(specs) : len(specs) + len(references)]
+    ceiling = _ceiling([ref_results[0], *results[len(specs) + len(references) :]])
 
     print(f"Table IV: VGG16 (full width, {vgg_macs / 1e9:.2f} GMACs/image) on {run.backend}")
     print(
-        f"  machine's parallel ceiling now (FP32 matmul, {run.usable} cores vs 1): "
-        f"{ceiling_before:.2f}x before, {ceiling_after:.2f}x after"
+        f"  machine's parallel ceiling, timed with the table (onnxruntime matmul 2048, "
+        f"{run.usable} cores vs 1): {ceiling}"
     )
     header = (
         f"  {'batch':>5} {'cores':>5} | {'latency (s)':>11} {'speedup [95% CI]':>17} "

@@ -180,14 +180,9 @@ class RunnerSpec:
         if self.backend == "onnxruntime":
             # Workers take turns on shared cores: a thread pool still spinning after its
             # turn would steal the next worker's core (4 ms of a 1.4 ms call, measured).
-            options.setdefault("spin_between_runs", False)
-            cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
-            if self.pin_threads and threads > 1 and len(cpus) == threads:
-                # One thread per core, as on a dedicated board: left to the kernel, both
-                # threads of a 2-core worker were stacked on one core after a 1-core
-                # worker's turn (measured: 25 % run-queue wait, no speedup at all).
-                options.setdefault("thread_affinities", cpus[1:])
-                os.sched_setaffinity(0, {cpus[0]})  # this (the caller's) thread only
+            pool_cpus = _one_thread_per_core(threads) if self.pin_threads else None
+            if pool_cpus is not None:
+                options.setdefault("thread_affinities", pool_cpus)
         runner = make_runner(
             self.onnx_path or self.model,
             self.backend,
@@ -247,6 +242,10 @@ class BusyWorkload:
 
         return call
 
+    def label(self, cores: int) -> str:
+        """E.g. ``"busy1000us-1c"``."""
+        return f"busy{self.nanoseconds // 1000}us-{cores}c"
+
 
 @dataclass(frozen=True)
 class MatmulWorkload:
@@ -273,6 +272,10 @@ class MatmulWorkload:
         """Floating-point operations per call: ``2 n^3``."""
         return 2 * self.n**3
 
+    def label(self, cores: int) -> str:
+        """E.g. ``"matmul2048-onnxruntime-1c"``."""
+        return f"matmul{self.n}-{self.library}-{cores}c"
+
     def __call__(self, threads: int) -> Callable[[], object]:
         import numpy as np
 
@@ -294,6 +297,24 @@ class MatmulWorkload:
         return lambda: np.matmul(a, b, out=out_np)
 
 
+def _one_thread_per_core(threads: int) -> list[int] | None:
+    """Pin the calling thread to the first of this process's `threads` CPUs; return the rest.
+
+    One thread per core, as on a dedicated board: left to the kernel, both threads of a
+    2-core worker were stacked on one core after a 1-core worker's turn (measured: 25 %
+    run-queue wait, no speedup at all). The returned CPUs are for the runtime's pool
+    threads. ``None`` (nothing pinned) for one thread, or when the process's CPUs do not
+    number exactly `threads`.
+    """
+    if threads < 2 or not hasattr(os, "sched_getaffinity"):
+        return None
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) != threads:
+        return None
+    os.sched_setaffinity(0, {cpus[0]})  # the calling thread only
+    return cpus[1:]
+
+
 def _onnxruntime_matmul(a: Any, b: Any, threads: int) -> Callable[[], object]:
     from edgecheck._imports import require
 
@@ -311,6 +332,13 @@ def _onnxruntime_matmul(a: Any, b: Any, threads: int) -> Callable[[], object]:
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
+    # Placed and quiet between runs like a RunnerSpec's session (see the module docstring).
+    options.add_session_config_entry("session.force_spinning_stop", "1")
+    pool_cpus = _one_thread_per_core(threads)
+    if pool_cpus:
+        options.add_session_config_entry(
+            "session.intra_op_thread_affinities", ";".join(str(c + 1) for c in pool_cpus)
+        )
     session = ort.InferenceSession(
         model.SerializeToString(), options, providers=["CPUExecutionProvider"]
     )
@@ -436,7 +464,8 @@ class CoreWorker:
     Args:
         workload: a `WorkloadFactory` (e.g. a `RunnerSpec`), built once in the worker.
         cores: cores to pin to; the runtime gets as many threads.
-        name: label for results and messages. Default: the spec's label, or ``"workload-Nc"``.
+        name: label for results and messages. Default: the workload's ``label(cores)``,
+            or ``"workload-Nc"``.
         cpu_ids: exact CPU ids to pin to. Default: `choose_cores(cores)`.
         start_timeout: seconds to wait for the workload to build. Default 900.
 
@@ -459,9 +488,7 @@ class CoreWorker:
         if len(self.cpu_ids) != cores:
             raise WorkerError(f"cpu_ids {self.cpu_ids} do not name exactly {cores} cores.")
         if name is None:
-            name = (
-                workload.label(cores) if isinstance(workload, RunnerSpec) else f"workload-{cores}c"
-            )
+            name = _label(workload, cores)
         self.name = name
         self.start_timeout = start_timeout
         self.ready_info: dict[str, Any] = {}
@@ -695,16 +722,22 @@ def parallel_ceiling(cores: int, *, policy: Any = None, n: int = 1024) -> Any:
     from edgecheck.bench.timing import TimingPolicy, measure_interleaved, speedup
 
     policy = policy or TimingPolicy(warmup_rounds=3, warmup_time=0.1, min_rounds=20, min_time=0.3)
-    work = MatmulWorkload(n, "torch")
+    work = MatmulWorkload(n, "onnxruntime")
     with WorkerGroup([(work, 1), (work, cores)]) as (one, many):
         a, b = measure_interleaved([one.target(), many.target()], policy=policy)
     return speedup(a, b)
 
 
+def _label(workload: WorkloadFactory, cores: int) -> str:
+    """The workload's own `label(cores)` where it has one, else ``"workload-Nc"``."""
+    label = getattr(workload, "label", None)
+    return str(label(cores)) if callable(label) else f"workload-{cores}c"
+
+
 def _unique_names(items: Sequence[tuple[WorkloadFactory, int]]) -> list[str]:
     names: list[str] = []
     for workload, cores in items:
-        base = workload.label(cores) if isinstance(workload, RunnerSpec) else f"workload-{cores}c"
+        base = _label(workload, cores)
         name, k = base, 2
         while name in names:
             name, k = f"{base}#{k}", k + 1

@@ -129,3 +129,10 @@ def test_parallel_ceiling_refuses_missing_cores_and_measures_a_ratio():
     quick = TimingPolicy(warmup_rounds=1, warmup_time=0.0, min_rounds=5, min_time=0.0)
     ceiling = parallel_ceiling(USABLE, policy=quick, n=128)
     assert ceiling.value > 0 and ceiling.low <= ceiling.value <= ceiling.high  # no speed bound
+
+
+def test_workers_are_named_by_their_workload():
+    assert CoreWorker(BusyWorkload(200_000), 1).name == "busy200us-1c"
+    assert MatmulWorkload(64, "torch").label(2) == "matmul64-torch-2c"
+    group = WorkerGroup([(MatmulWorkload(64), 1), (MatmulWorkload(64), 1)])
+    assert cores._unique_names(group.items) == ["matmul64-numpy-1c", "matmul64-numpy-1c#2"]
