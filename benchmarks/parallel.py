@@ -240,7 +240,7 @@ def table3(run: Run) -> None:
             settle=1,
         )
         if run.usable > 1:
-            by_worker = dict(zip(keys, workers, strict=True))
+            by_worker = dict(zip(keys, workers[: len(specs)], strict=True))
             pair = [by_worker[(4, 1)].target(), by_worker[(4, run.usable)].target()]
             ref_targets = [w.target() for w in workers[len(specs) :]]
             for _ in range(run.repeats):

@@ -98,6 +98,22 @@ def test_a_configuration_that_cannot_build_fails_at_start_with_its_reason():
         CoreWorker(RunnerSpec("no-such-model"), 1).start()
 
 
+def test_runner_spec_sessions_stop_spinning_between_runs():
+    # Interleaved workers share cores: a pool spinning after its turn steals the next one's.
+    runner = RunnerSpec("fqa").build(1)
+    try:
+        options = runner.session.get_session_options()
+        assert options.get_session_config_entry("session.force_spinning_stop") == "1"
+    finally:
+        runner.deactivate()
+    keep = RunnerSpec("fqa", backend_options={"spin_between_runs": True}).build(1)
+    try:
+        options = keep.session.get_session_options()
+        assert options.get_session_config_entry("session.force_spinning_stop") == "0"
+    finally:
+        keep.deactivate()
+
+
 def test_runner_spec_builds_in_process_and_labels_itself():
     spec = RunnerSpec("fqa", batch_size=1, slowdown=1.3)
     assert spec.label(2) == "fqa-onnxruntime-fp32-b1-2c-slow1.3"
