@@ -54,22 +54,28 @@ def least_squares(samples: ConsumerSamples, kept: torch.Tensor) -> Reconstructio
     mean_y = samples.y_sum / count
     sxx = samples.xtx[cols][:, cols] - count * torch.outer(mean_x, mean_x)
     sxy = samples.xty[cols] - count * torch.outer(mean_x, mean_y)
-    solution = _solve_psd(sxx, sxy)  # (kept * area, n)
+    # The ridge is scaled by the raw second moments: a column that is constant on every sample
+    # (a dead channel behind batch norm) centres to zero, and must then get weight ~0, not NaN.
+    raw_scale = float(samples.xtx[cols, cols].mean())  # mean of the uncentred diagonal
+    solution = _solve_psd(sxx, sxy, raw_scale)  # (kept * area, n)
     bias = mean_y - mean_x @ solution
     n, _, kh, kw = samples.weight.shape
     weight = solution.T.reshape(n, kept.numel(), kh, kw)
     return Reconstruction(weight=weight.float(), bias_delta=bias.float())
 
 
-def _solve_psd(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    scale = float(a.diagonal().mean().clamp_min(1e-300))
+def _solve_psd(a: torch.Tensor, b: torch.Tensor, scale: float) -> torch.Tensor:
+    if not scale > 0.0:  # every kept input is zero on every sample: nothing to fit
+        return torch.zeros((a.shape[0], b.shape[1]), dtype=a.dtype)
     ridge = _RIDGE
     for _ in range(6):
         shifted = a.clone()
         shifted.diagonal().add_(ridge * scale)
         chol, info = torch.linalg.cholesky_ex(shifted)
         if int(info) == 0:
-            return torch.cholesky_solve(b, chol)
+            solution = torch.cholesky_solve(b, chol)
+            if bool(torch.isfinite(solution).all()):
+                return solution
         ridge *= 100.0
     return torch.linalg.lstsq(a, b, driver="gelsd").solution
 

@@ -100,3 +100,20 @@ def test_least_squares_never_does_worse_than_plain_removal(seed, points, data):
     refit, total2 = relative_error(samples, kept, least_squares(samples, kept))
     assert total == total2
     assert refit <= removed * (1 + 1e-7) + 1e-9 * total
+
+
+def test_least_squares_with_constant_or_zero_inputs_stays_finite():
+    """A kept channel that is constant on every sample (dead, behind batch norm) centres to
+    zero: its weights go to zero and the intercept takes its constant contribution."""
+    samples = make_samples(6, channels=3, points=40)
+    samples.inputs[:, samples.columns(torch.tensor([1]))] = 0.7
+    kept = torch.tensor([1])
+    fit = least_squares(samples, kept)
+    assert torch.isfinite(fit.weight).all() and torch.isfinite(fit.bias_delta).all()
+    removed, _ = relative_error(samples, kept)
+    refit, _ = relative_error(samples, kept, fit)
+    assert refit <= removed
+    dead = ConsumerSamples("c", torch.zeros_like(samples.inputs), samples.targets, samples.weight)
+    zero = least_squares(dead, kept)
+    assert torch.equal(zero.weight, torch.zeros_like(zero.weight))
+    assert torch.allclose(zero.bias_delta, samples.targets.mean(0), atol=1e-6)
