@@ -3,7 +3,7 @@
 Table VI is checked on the model the SURGERY returned (its convs as they are after pruning),
 not on a model built from the plan. Kept channel counts and MACs do not depend on the images
 pruning samples from, so VGG16 is pruned from four 64x64 synthetic images here (about 4 s;
-the same plan at 224x224 with 256 images is `benchmarks/pruning.py`'s job) and counted at
+the same plan at 224x224 with 512 images is `benchmarks/pruning.py`'s job) and counted at
 224x224, the paper's resolution.
 """
 
