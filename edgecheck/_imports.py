@@ -17,6 +17,10 @@ from edgecheck.errors import MissingDependencyError
 _KNOWN: dict[str, tuple[str, str]] = {
     "onnx": ("onnx", "cpu"),
     "onnxruntime": ("onnxruntime", "cpu"),
+    "onnxconverter_common": ("onnxconverter-common", "cpu"),
+    "sklearn": ("scikit-learn", "cpu"),
+    "scipy": ("scipy", "cpu"),
+    "matplotlib": ("matplotlib", "cpu"),
     "polygraphy": ("polygraphy", "trt"),
     "tensorrt": ("tensorrt", "trt"),
     "cv2": ("opencv-python-headless<5", "video"),
