@@ -34,20 +34,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-# Paper, Table III (FQA CNN on the TX2's ARM cores): (batch, cores) -> (s, faces/s, speedup)
-PAPER_TABLE3 = {
-    (1, 1): (51.073, 52.4, None), (1, 2): (36.580, 73.1, 1.396), (1, 4): (33.326, 80.2, 1.533),
-    (2, 1): (51.316, 52.1, None), (2, 2): (34.215, 78.1, 1.500), (2, 4): (23.432, 114.1, 2.190),
-    (4, 1): (51.931, 51.5, None), (4, 2): (30.373, 88.0, 1.710), (4, 4): (20.957, 127.5, 2.478),
-}  # fmt: skip
-# Paper, Table IV (VGG16): (batch, cores) -> (s per batch, speedup)
-PAPER_TABLE4 = {
-    (1, 1): (6.10, None), (1, 2): (3.52, 1.73), (1, 4): (2.48, 2.46),
-    (2, 1): (12.09, None), (2, 2): (6.525, 1.85), (2, 4): (4.711, 2.57),
-    (4, 1): (24.22, None), (4, 2): (13.274, 1.82), (4, 4): (8.918, 2.72),
-}  # fmt: skip
-# The paper's fixed FQA workload: its 2,673-image test set (51.073 s x 52.4 faces/s = 2,676).
-FQA_WORKLOAD = 2673
+from edgecheck.claims import TABLE3_PAPER as PAPER_TABLE3
+from edgecheck.claims import TABLE3_WORKLOAD as FQA_WORKLOAD
+from edgecheck.claims import TABLE4_PAPER as PAPER_TABLE4
+
 BATCHES = (1, 2, 4)
 PAPER_CORES = (1, 2, 4)
 # The issue's targets for this machine (2 Zen cores), checked here and printed.

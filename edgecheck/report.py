@@ -22,12 +22,21 @@ if TYPE_CHECKING:
 
 @dataclass
 class Section:
-    """One experiment's part of the report."""
+    """One experiment's part of the report.
+
+    Attributes:
+        title: the section's heading.
+        body: Markdown.
+        results: the claim verdicts, shown in a table under the body.
+        figures: file name -> PNG bytes (`edgecheck.plots`); written next to report.md
+            and shown under the section.
+        data: the measurements, for results.json.
+    """
 
     title: str
     body: str
     results: list[ClaimResult] = field(default_factory=list)
-    plots: list[Path] = field(default_factory=list)
+    figures: dict[str, bytes] = field(default_factory=dict)
     data: dict[str, Any] = field(default_factory=dict)
 
 
@@ -79,14 +88,15 @@ def render_markdown(sections: Sequence[Section], device: DeviceInfo) -> str:
         lines += [f"## {section.title}", "", section.body.rstrip(), ""]
         if section.results:
             lines += ["Verdicts:", "", verdict_table(section.results), ""]
-        for plot in section.plots:
-            lines += [f"![{plot.stem}]({plot.name})", ""]
+        for name in section.figures:
+            lines += [f"![{Path(name).stem}]({name})", ""]
     return "\n".join(lines).rstrip() + "\n"
 
 
 def write_report(sections: Sequence[Section], device: DeviceInfo, out_dir: Path) -> list[Path]:
-    """Write ``report.md`` and ``results.json`` into `out_dir`; returns their paths."""
+    """Write ``report.md``, ``results.json`` and the figures into `out_dir`; returns the paths."""
     out_dir.mkdir(parents=True, exist_ok=True)
+    figures = [write_atomic(out_dir / n, png) for s in sections for n, png in s.figures.items()]
     md = write_atomic(out_dir / "report.md", render_markdown(sections, device))
     payload = {
         "device": device.as_dict(),
@@ -98,4 +108,4 @@ def write_report(sections: Sequence[Section], device: DeviceInfo, out_dir: Path)
     js = write_atomic(
         out_dir / "results.json", json.dumps(payload, indent=2, sort_keys=True) + "\n"
     )
-    return [md, js]
+    return [md, js, *figures]

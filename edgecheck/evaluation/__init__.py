@@ -20,6 +20,6 @@ Experiment = Callable[["ClaimRegistry", "DeviceInfo"], "Section"]
 
 def experiments() -> dict[str, Experiment]:
     """Experiment name -> function, in report order."""
-    from edgecheck.evaluation import table6
+    from edgecheck.evaluation import parallel, table6
 
-    return {"macs": table6.section}
+    return {"macs": table6.section, "parallel": parallel.section}
