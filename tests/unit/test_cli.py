@@ -8,7 +8,7 @@ import pytest
 
 from edgecheck.cli import build_parser, main
 
-COMMANDS = ["evaluate", "macs", "device", "models"]
+COMMANDS = ["evaluate", "macs", "device", "models", "baselines"]
 
 
 @pytest.mark.parametrize("command", [[], *[[c] for c in COMMANDS]])
