@@ -140,8 +140,12 @@ class Entry:
         confidence: float = DEFAULT_CONFIDENCE,
         fingerprint_id: str = "",
         recorded: str | None = None,
+        max_samples: int | None = MAX_STORED_SAMPLES,
     ) -> Entry:
         """An entry from a fresh measurement: one value, or samples (median, IQR, n kept).
+
+        `max_samples` bounds what is kept for storage (quantiles beyond it); ``None`` keeps
+        every sample, for comparisons that are not stored (``edgecheck ab``).
 
         Raises:
             BaselineError: an unknown kind or direction, a bad tolerance, no samples, or a
@@ -162,9 +166,12 @@ class Entry:
         else:
             q1, median, q3 = np.percentile(data, [25, 50, 75])
             value, spread = _round(float(median)), _round(float(q3 - q1))
-            if data.size > MAX_STORED_SAMPLES:
-                data = np.quantile(data, np.linspace(0.0, 1.0, MAX_STORED_SAMPLES))
-            stored = tuple(_round(float(x)) for x in data)
+            if max_samples is None:  # not for storage: keep full precision
+                stored = tuple(float(x) for x in data)
+            else:
+                if data.size > max_samples:
+                    data = np.quantile(data, np.linspace(0.0, 1.0, max_samples))
+                stored = tuple(_round(float(x)) for x in data)
         entry = cls(
             test_id=test_id,
             metric=metric,

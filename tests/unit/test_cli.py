@@ -8,7 +8,7 @@ import pytest
 
 from edgecheck.cli import build_parser, main
 
-COMMANDS = ["evaluate", "macs", "device", "models", "baselines"]
+COMMANDS = ["evaluate", "macs", "device", "models", "baselines", "ab"]
 
 
 @pytest.mark.parametrize("command", [[], *[[c] for c in COMMANDS]])
