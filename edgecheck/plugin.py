@@ -178,6 +178,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.skip(reason="; ".join(reasons)))
 
 
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    # The project's own models ([tool.edgecheck.models]) become parameters of every test that
+    # takes the edgecheck_user_model fixture, one test id per model name.
+    if "edgecheck_user_model" not in metafunc.fixturenames:
+        return
+    models = _state(metafunc.config).project.models
+    metafunc.parametrize("edgecheck_user_model", list(models), ids=[m.name for m in models])
+
+
 def _claim_ids(item: pytest.Item) -> list[str]:
     ids = []
     for marker in item.iter_markers("claim"):
