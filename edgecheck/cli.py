@@ -230,7 +230,12 @@ COMMANDS = {
 
 # Feature packages contribute whole sub-commands: each module has add_parser(subparsers),
 # which registers one command, and run(args) -> int. Their heavy imports stay inside run().
-EXTENSIONS: tuple[str, ...] = ("edgecheck.prune.cli", "edgecheck.training.cli")
+EXTENSIONS: tuple[str, ...] = (
+    "edgecheck.prune.cli",
+    "edgecheck.training.cli",
+    "edgecheck.baselines_cli",
+    "edgecheck.ab_cli",
+)
 
 
 def _extension_modules() -> list[Any]:

@@ -1,7 +1,10 @@
 """A project's ``[tool.edgecheck]`` table in its ``pyproject.toml``.
 
-Today it holds claim overrides (``[tool.edgecheck.claims."<id>"]``, see `edgecheck.claims`).
-Unknown keys are an error naming the file, so a typo never silently disables a check.
+It holds claim overrides (``[tool.edgecheck.claims."<id>"]``, see `edgecheck.claims`), the
+profile, and the project's own models (``[tool.edgecheck.models.<name>]``: an ONNX file or a
+``module:function`` torch factory, and the input shape), over which the plugin parametrizes
+tests that take the ``edgecheck_user_model`` fixture. Unknown keys are an error naming the
+file, so a typo never silently disables a check.
 """
 
 from __future__ import annotations
@@ -22,7 +25,123 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
 
-KNOWN_KEYS = frozenset({"claims", "profile"})
+KNOWN_KEYS = frozenset({"claims", "profile", "models"})
+MODEL_KEYS = frozenset({"onnx", "factory", "input_shape", "description"})
+
+
+@dataclass(frozen=True)
+class UserModel:
+    """One model of ``[tool.edgecheck.models.<name>]``.
+
+    Attributes:
+        name: the table's name, used as the test parameter id.
+        input_shape: one example's shape without the batch axis.
+        onnx: the ONNX file (resolved against the pyproject's folder), or None.
+        factory: ``"package.module:function"`` returning a torch module, or None.
+        root: the pyproject's folder (put on ``sys.path`` to import the factory).
+        description: free text.
+    """
+
+    name: str
+    input_shape: tuple[int, ...]
+    onnx: Path | None = None
+    factory: str | None = None
+    root: Path = Path(".")
+    description: str = ""
+
+    def source(self) -> str:
+        """What `edgecheck.backends.make_runner` takes: the ONNX path or the registered name."""
+        if self.onnx is not None:
+            return str(self.onnx)
+        self._register()
+        return self.name
+
+    def build(self, **options: Any) -> Any:
+        """The torch module (factory models only)."""
+        if self.factory is None:
+            raise ConfigError(
+                f"model '{self.name}' is an ONNX file ({self.onnx}); it has no torch factory."
+            )
+        from edgecheck.models import build_model
+
+        self._register()
+        return build_model(self.name, **options)
+
+    def count_macs(self) -> Any:
+        """MACs by Eq. 1 (`edgecheck.macs.MACReport`), of the ONNX graph or the torch forward."""
+        from edgecheck.macs import count_macs, count_onnx_macs
+
+        if self.onnx is not None:
+            return count_onnx_macs(self.onnx)
+        return count_macs(self.build(), self.input_shape)
+
+    def _register(self) -> None:
+        import importlib
+
+        from edgecheck.errors import ModelError
+        from edgecheck.models import ModelSpec, get_model_spec, register_model
+
+        try:
+            get_model_spec(self.name)
+            return
+        except ModelError:
+            pass
+        module_name, _, function = (self.factory or "").partition(":")
+        if str(self.root) not in sys.path:
+            sys.path.insert(0, str(self.root))
+        try:
+            fn = getattr(importlib.import_module(module_name), function)
+        except (ImportError, AttributeError) as exc:
+            raise ConfigError(
+                f"model '{self.name}': factory '{self.factory}' cannot be imported from "
+                f"{self.root} ({exc}); give 'package.module:function'."
+            ) from None
+
+        def factory(device: str = "cpu", seed: int = 0, **options: Any) -> Any:
+            import torch
+
+            torch.manual_seed(seed)
+            return fn(**options).to(device).eval()
+
+        register_model(ModelSpec(self.name, factory, self.input_shape, self.description,
+                                 source=f"{self.root / 'pyproject.toml'}"))  # fmt: skip
+
+
+def _parse_models(raw: Any, path: Path) -> tuple[UserModel, ...]:
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{path}: [tool.edgecheck.models] must be a table of model names.")
+    models = []
+    for name, table in raw.items():
+        where = f"{path}: [tool.edgecheck.models.{name}]"
+        if not isinstance(table, Mapping):
+            raise ConfigError(f"{where} must be a table with onnx or factory, and input_shape.")
+        unknown = sorted(set(table) - MODEL_KEYS)
+        if unknown:
+            raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)}; known: "
+                              f"{', '.join(sorted(MODEL_KEYS))}.")  # fmt: skip
+        if ("onnx" in table) == ("factory" in table):
+            raise ConfigError(f"{where}: give exactly one of onnx = \"model.onnx\" or "
+                              f"factory = \"package.module:function\".")  # fmt: skip
+        factory = table.get("factory")
+        if factory is not None and (not isinstance(factory, str) or ":" not in factory):
+            raise ConfigError(
+                f"{where}: factory = {factory!r} must read 'package.module:function'."
+            )
+        onnx = table.get("onnx")
+        if onnx is not None and not isinstance(onnx, str):
+            raise ConfigError(f"{where}: onnx = {onnx!r} must be a path to an .onnx file.")
+        shape = table.get("input_shape")
+        if not (isinstance(shape, list) and shape and all(
+            isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in shape
+        )):  # fmt: skip
+            raise ConfigError(f"{where}: input_shape = {shape!r} must be positive sizes without "
+                              f"the batch axis, e.g. [3, 224, 224].")  # fmt: skip
+        models.append(UserModel(
+            name=str(name), input_shape=tuple(shape),
+            onnx=(path.parent / onnx) if onnx is not None else None, factory=factory,
+            root=path.parent, description=str(table.get("description", "")),
+        ))  # fmt: skip
+    return tuple(models)
 
 
 @dataclass(frozen=True)
@@ -32,6 +151,7 @@ class ProjectConfig:
     path: Path | None = None
     claims: Mapping[str, Any] = field(default_factory=dict)
     profile: str | None = None
+    models: tuple[UserModel, ...] = ()
 
     def registry(self) -> ClaimRegistry:
         """The claim registry with this project's overrides applied."""
@@ -79,6 +199,7 @@ def load_config(path: Path | None) -> ProjectConfig:
     profile = table.get("profile")
     if profile is not None and not isinstance(profile, str):
         raise ConfigError(f"{path}: [tool.edgecheck] profile = {profile!r} must be a string.")
-    config = ProjectConfig(path=path, claims=dict(claims), profile=profile)
+    models = _parse_models(table.get("models", {}), path)
+    config = ProjectConfig(path=path, claims=dict(claims), profile=profile, models=models)
     config.registry()  # validate the overrides now, so errors surface at start-up
     return config

@@ -25,3 +25,8 @@ class ModelError(EdgecheckError, ValueError):
 
 class PlanError(ModelError):
     """A channel plan that does not fit the model it is applied to."""
+
+
+class BaselineError(EdgecheckError, ValueError):
+    """A baseline file that cannot be used as it is (corrupt, from a newer edgecheck, for another
+    profile, a duplicated or malformed entry), or a measurement that cannot be recorded."""

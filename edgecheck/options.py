@@ -35,3 +35,49 @@ def add_profile_option(addoption: Callable[..., Any], prefix: str) -> None:
             "EDGECHECK_PROFILE variable (tx2: Jetson; gpu: discrete CUDA GPU; cpu: anything)"
         ),
     )
+
+
+def parse_directory(value: str) -> str:
+    """argparse `type=` for a folder that may not exist yet; rejects an existing file."""
+    from pathlib import Path
+
+    if not value.strip():
+        raise argparse.ArgumentTypeError("the baselines folder must not be empty")
+    if Path(value).is_file():
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is a file; give the folder that holds <profile>.json baseline files"
+        )
+    return value
+
+
+def add_baseline_options(
+    addoption: Callable[..., Any], prefix: str, *, update: bool = True
+) -> None:
+    """``{prefix}baselines DIR`` and (with `update`) ``{prefix}update-baselines``.
+
+    The plugin calls it with ``"--edgecheck-"``, the CLI with ``"--"`` and ``update=False``
+    (``edgecheck baselines update`` is its own sub-command).
+    """
+    addoption(
+        f"{prefix}baselines",
+        dest="edgecheck_baselines",
+        type=parse_directory,
+        default=None,
+        metavar="DIR",
+        help=(
+            "folder of the stored baselines, one <profile>.json per device profile "
+            "(default: baselines/ under the rootdir, or the current folder for the CLI)"
+        ),
+    )
+    if not update:
+        return
+    addoption(
+        f"{prefix}update-baselines",
+        dest="edgecheck_update_baselines",
+        action="store_true",
+        default=False,
+        help=(
+            "write the metrics measured in this run into the baseline file (others are kept); "
+            "refused when any test failed or errored. Regressions are reported, not failed"
+        ),
+    )

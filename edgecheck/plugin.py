@@ -22,9 +22,10 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from edgecheck.options import add_profile_option
+from edgecheck.options import add_baseline_options, add_profile_option
 
 if TYPE_CHECKING:
+    from edgecheck.baselines import BaselineFile, BaselineStore, Entry, Verdict
     from edgecheck.claims import ClaimRegistry, ClaimResult
     from edgecheck.config import ProjectConfig
     from edgecheck.device import DeviceInfo
@@ -62,6 +63,28 @@ class _State:
     results: list[ClaimResult] = field(default_factory=list)
     not_run: list[NotRun] = field(default_factory=list)
     recorded: set[str] = field(default_factory=set)  # node ids whose skip check_claim recorded
+    verdicts: list[Verdict] = field(default_factory=list)  # baseline comparisons, in order
+    measured: list[Entry] = field(default_factory=list)  # what an update would write
+    update_outcome: str = ""  # what --edgecheck-update-baselines did, for the summary
+    _baseline: BaselineFile | None = None
+
+    @property
+    def baseline_dir(self) -> Path:
+        option = self.config.getoption("edgecheck_baselines", None)
+        return Path(option) if option else Path(self.config.rootpath) / "baselines"
+
+    @property
+    def baseline_store(self) -> BaselineStore:
+        from edgecheck.baselines import DirectoryStore
+
+        return DirectoryStore(self.baseline_dir)
+
+    @property
+    def baseline(self) -> BaselineFile:
+        """The stored file for this profile, read once (a bad file raises BaselineError)."""
+        if self._baseline is None:
+            self._baseline = self.baseline_store.fetch(self.device.profile)
+        return self._baseline
 
     @property
     def project(self) -> ProjectConfig:
@@ -101,6 +124,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="PATH",
         help="write every claim verdict of this run (and the device fingerprint) as JSON",
     )
+    add_baseline_options(group.addoption, "--edgecheck-")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -152,6 +176,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         reasons = _unmet_reasons(item, device)
         if reasons:
             item.add_marker(pytest.mark.skip(reason="; ".join(reasons)))
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    # The project's own models ([tool.edgecheck.models]) become parameters of every test that
+    # takes the edgecheck_user_model fixture, one test id per model name.
+    if "edgecheck_user_model" not in metafunc.fixturenames:
+        return
+    models = _state(metafunc.config).project.models
+    metafunc.parametrize("edgecheck_user_model", list(models), ids=[m.name for m in models])
 
 
 def _claim_ids(item: pytest.Item) -> list[str]:
@@ -244,6 +277,98 @@ class ClaimChecker:
             )
 
 
+class BaselineRecorder:
+    """The ``edgecheck_baseline`` fixture: record a metric and judge it against the baseline.
+
+    ``record(metric, samples_or_value, unit=..., direction=..., kind=..., tolerance=...)``
+    compares the measurement with what ``baselines/<profile>.json`` holds for this test and
+    metric (see `edgecheck.baselines.BaselineCheck`), adds the verdict to the summary, keeps the
+    measurement for ``--edgecheck-update-baselines``, and fails the test on a regression
+    (unless the run updates the baselines). ``expect(...)`` does the same without failing and
+    ``assert_all()`` then fails listing every regression.
+    """
+
+    def __init__(self, state: _State, nodeid: str) -> None:
+        self._state = state
+        self._nodeid = nodeid
+        self._pending: list[Verdict] = []
+
+    def expect(
+        self,
+        metric: str,
+        samples_or_value: Any,
+        *,
+        unit: str = "",
+        direction: str = "lower",
+        kind: str = "exact",
+        tolerance: float | None = None,
+        confidence: float | None = None,
+    ) -> Verdict:
+        """Record and judge without failing; returns the `Verdict`.
+
+        Args:
+            metric: name within the test, e.g. ``"conv_macs"``.
+            samples_or_value: one number (exact metrics) or the samples (timings, ratios).
+            unit: shown in messages, e.g. ``"MACs"``, ``"s"``.
+            direction: ``"lower"`` (default) or ``"higher"`` is better.
+            kind: ``"exact"`` (default), ``"ratio"`` (portable across machines of the
+                profile) or ``"timing"`` (compared only on this fingerprint).
+            tolerance: relative change that counts; default 1e-9 for exact, 5 % otherwise.
+                A stored baseline's tolerance is used unless this is given.
+            confidence: of the statistical decision; default 0.99.
+        """
+        __tracebackhide__ = True
+        from edgecheck.baselines import DEFAULT_CONFIDENCE, BaselineCheck, Entry, compare
+        from edgecheck.errors import BaselineError
+
+        device = self._state.device
+        try:
+            entry = Entry.measured(
+                self._nodeid, metric, samples_or_value, kind=kind, direction=direction,
+                unit=unit, tolerance=tolerance,
+                confidence=DEFAULT_CONFIDENCE if confidence is None else confidence,
+                fingerprint_id=device.fingerprint_id,
+            )  # fmt: skip
+            verdict = compare(self._state.baseline, entry, BaselineCheck(tolerance, confidence))
+        except BaselineError as exc:
+            pytest.fail(f"edgecheck baselines: {exc}", pytrace=False)
+        self._state.measured.append(entry)
+        self._state.verdicts.append(verdict)
+        self._pending.append(verdict)
+        return verdict
+
+    def record(self, metric: str, samples_or_value: Any, **kwargs: Any) -> Verdict:
+        """`expect`, then fail the test at once on a regression (see the class docstring)."""
+        __tracebackhide__ = True
+        verdict = self.expect(metric, samples_or_value, **kwargs)
+        if not verdict and not self._updating:
+            pytest.fail(verdict.message, pytrace=False)
+        return verdict
+
+    __call__ = record
+
+    @property
+    def _updating(self) -> bool:
+        return bool(self._state.config.getoption("edgecheck_update_baselines", False))
+
+    def assert_all(self) -> None:
+        """Fail listing every regression recorded since the test started."""
+        __tracebackhide__ = True
+        failed = [v for v in self._pending if not v]
+        if failed and not self._updating:
+            lines = "\n".join(f"  - {v.message}" for v in failed)
+            pytest.fail(
+                f"{len(failed)} of {len(self._pending)} metrics regressed:\n{lines}",
+                pytrace=False,
+            )
+
+
+@pytest.fixture
+def edgecheck_baseline(request: pytest.FixtureRequest) -> BaselineRecorder:
+    """Record a metric and compare it with the stored baseline; see `BaselineRecorder`."""
+    return BaselineRecorder(_state(request.config), request.node.nodeid)
+
+
 @pytest.fixture(scope="session")
 def edgecheck_device(request: pytest.FixtureRequest) -> DeviceInfo:
     """This machine's profile, capabilities and fingerprint (`edgecheck.device.DeviceInfo`)."""
@@ -315,8 +440,44 @@ def format_table(rows: list[dict[str, str]], columns: list[str]) -> str:
     return "\n".join(lines)
 
 
+_BASELINE_ORDER = ("regression", "improvement", "undecided", "other device", "no baseline")
+_BASELINE_HEADINGS = {
+    "regression": "regressions",
+    "improvement": "improvements beyond the tolerance (refresh the baseline)",
+    "undecided": "undecided (too noisy to tell; measure longer)",
+    "other device": "no baseline for this device",
+    "no baseline": "no baseline stored",
+}
+
+
+def _baseline_summary(terminalreporter: Any, state: _State) -> None:
+    if not state.verdicts and not state.update_outcome:
+        return
+    terminalreporter.section("edgecheck baselines")
+    for status in _BASELINE_ORDER:
+        chosen = [v for v in state.verdicts if v.status == status]
+        if not chosen:
+            continue
+        terminalreporter.write_line(f"{_BASELINE_HEADINGS[status]}:")
+        for v in chosen:
+            terminalreporter.write_line(f"  {v.message}")
+    counts = {
+        s: sum(v.status == s for v in state.verdicts) for s in (*_BASELINE_ORDER, "unchanged")
+    }
+    terminalreporter.write_line(
+        f"baselines ({state.baseline_dir / (state.device.profile + '.json')}): "
+        f"{counts['unchanged']} unchanged, {counts['regression']} regressed, "
+        f"{counts['improvement']} improved, {counts['undecided']} undecided, "
+        f"{counts['other device']} with no baseline for this device, "
+        f"{counts['no baseline']} not stored"
+    )
+    if state.update_outcome:
+        terminalreporter.write_line(state.update_outcome)
+
+
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
     state = _state(config)
+    _baseline_summary(terminalreporter, state)
     rows = summary_rows(state)
     if not rows:
         return
@@ -331,16 +492,53 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     )
 
 
-def pytest_sessionfinish(session: pytest.Session) -> None:
+def _update_baselines(session: pytest.Session, exitstatus: int) -> None:
+    """Write this run's measurements, unless any test failed or errored (or the run stopped)."""
+    from edgecheck.errors import BaselineError
+
+    state = _state(session.config)
+    path = state.baseline_dir / f"{state.device.profile}.json"
+    if exitstatus not in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED) or (
+        session.testsfailed
+    ):
+        state.update_outcome = (
+            f"baselines NOT updated: {session.testsfailed} test(s) failed or errored "
+            f"(exit status {int(exitstatus)}); {path} is unchanged. Fix them and run again."
+        )
+        return
+    if not state.measured:
+        state.update_outcome = (
+            f"baselines not updated: no test recorded a metric; {path} unchanged."
+        )
+        return
+    device = state.device
+    try:
+        written = state.baseline_store.save(
+            device.profile, state.measured, {device.fingerprint_id: device.fingerprint}
+        )
+    except BaselineError as exc:
+        state.update_outcome = f"baselines NOT updated: {exc}"
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        return
+    state.update_outcome = (
+        f"baselines updated: {len(state.measured)} metric(s) of this run written to {written}; "
+        f"the other entries are kept"
+    )
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    state = _state(session.config)
+    if session.config.getoption("edgecheck_update_baselines", False):
+        _update_baselines(session, exitstatus)
     path = session.config.getoption("edgecheck_results", None)
     if not path:
         return
     from edgecheck._atomic import write_atomic
 
-    state = _state(session.config)
     payload = {
         "device": state.device.as_dict(),
         "results": [r.as_dict() for r in state.results],
         "not_run": [{"claim": n.claim_id, "key": n.key, "reason": n.reason} for n in state.not_run],
+        "baselines": [v.as_dict() for v in state.verdicts],
     }
     write_atomic(path, json.dumps(payload, indent=2, sort_keys=True) + "\n")

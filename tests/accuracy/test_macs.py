@@ -32,7 +32,7 @@ def test_table6_per_layer_matches_paper(table6, check_claim):
 
 
 @pytest.mark.claim("prune.macs")
-def test_table6_totals_and_ratio(table6, check_claim):
+def test_table6_totals_and_ratio(table6, check_claim, edgecheck_baseline):
     measured = table6.measured()
     for key in ("before.total", "after.total", "ratio"):
         check_claim.expect("prune.macs", measured[key], key=key)
@@ -40,6 +40,14 @@ def test_table6_totals_and_ratio(table6, check_claim):
     # Eq. 1 exactly (field notes): 15,346,630,656 and 3,391,649,856 conv MACs.
     assert table6.before.conv_total == 15_346_630_656
     assert table6.after.conv_total == 3_391_649_856
+    # The merge gate: a change to VGG16 or the paper's plan that adds MACs fails against
+    # baselines/<profile>.json (exact metrics, compared on any machine).
+    edgecheck_baseline.expect("vgg16.conv_macs", table6.before.conv_total, unit="MACs")
+    edgecheck_baseline.expect("vgg16_paper.conv_macs", table6.after.conv_total, unit="MACs")
+    edgecheck_baseline.expect(
+        "vgg16.conv_macs_ratio", measured["ratio"], unit="x", direction="higher"
+    )
+    edgecheck_baseline.assert_all()
 
 
 def test_table6_conv4_3_typo_is_documented(table6, edgecheck_claims):
@@ -65,10 +73,13 @@ def test_vgg16_onnx_count_equals_torch_count(plan, tmp_path):
     assert onnx_count.conv_total == torch_count.conv_total
 
 
-def test_fqa_macs_are_light_and_match_onnx(tmp_path):
+def test_fqa_macs_are_light_and_match_onnx(tmp_path, edgecheck_baseline):
     """Table I's FQA CNN: about 25 M MACs an image (well under 100 MFLOPs), torch == ONNX."""
     model = build_model("fqa")
     report = count_macs(model, FQA_INPUT_SHAPE)
+    edgecheck_baseline.record("fqa.macs", report.total, unit="MACs")
+    params = sum(p.numel() for p in model.parameters())
+    edgecheck_baseline.record("fqa.parameters", params, unit="parameters")
     assert 20e6 <= report.total <= 30e6, f"FQA CNN has {report.total / 1e6:.1f} M MACs"
     assert 2 * report.total < 100e6
     conv_names = [layer.name for layer in report.layers if layer.kind == "conv"]

@@ -49,9 +49,13 @@ def test_split_and_reference_outputs_actually_vary(experiment):
 
 
 @pytest.mark.claim("quant.error")
-def test_int8_error_minmax_100_calibration_images(minmax, check_claim):
+def test_int8_error_minmax_100_calibration_images(minmax, check_claim, edgecheck_baseline):
     assert minmax.n_calibration == 100 and minmax.n_test == 2573
     check_claim("quant.error", minmax.difference.mean_relative_percent, model=minmax.label)
+    # Less faithful than the stored baseline by more than 10 % (relative) fails the merge gate;
+    # a portable ratio, compared on any machine of the profile.
+    edgecheck_baseline.record("fqa.int8_minmax.error", minmax.difference.mean_relative_percent,
+                              unit="%", kind="ratio", tolerance=0.10)  # fmt: skip
 
 
 @pytest.mark.claim("quant.error")
@@ -76,12 +80,17 @@ def test_fp16_error(experiment, check_claim):
 
 
 @pytest.mark.claim("quant.memory")
-def test_parameter_bytes_at_16_and_8_bits(experiment, check_claim):
+def test_parameter_bytes_at_16_and_8_bits(experiment, check_claim, edgecheck_baseline):
     sizes = experiment.parameter_bytes()
     ratios = memory_ratios(sizes)
     check_claim.expect("quant.memory", ratios["fp16"], key="fp16")
     check_claim.expect("quant.memory", ratios["int8"], key="int8")
     check_claim.assert_all()
+    # Bigger parameter files than the stored baseline fail the merge gate (exact bytes).
+    for precision in ("fp32", "fp16", "int8"):
+        edgecheck_baseline.expect(f"fqa.{precision}.parameter_bytes", sizes[precision].total,
+                                  unit="bytes")  # fmt: skip
+    edgecheck_baseline.assert_all()
     assert sizes["int8"].by_dtype.get("int8", 0) > 0.95 * sizes["fp32"].total / 4
 
 

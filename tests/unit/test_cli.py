@@ -8,7 +8,7 @@ import pytest
 
 from edgecheck.cli import build_parser, main
 
-COMMANDS = ["evaluate", "macs", "device", "models", "prune", "train"]
+COMMANDS = ["evaluate", "macs", "device", "models", "prune", "train", "baselines", "ab"]
 
 
 @pytest.mark.parametrize("command", [[], *[[c] for c in COMMANDS]])

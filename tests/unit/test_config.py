@@ -55,3 +55,39 @@ def test_bad_config_names_the_file(tmp_path, text, fragment):
     with pytest.raises(ConfigError, match=fragment) as info:
         load_config(path)
     assert str(path) in str(info.value)
+
+
+def test_models_table_is_parsed_with_paths_relative_to_the_file(tmp_path):
+    config = load_config(write(tmp_path, (
+        "[tool.edgecheck.models.a]\nonnx = 'm/a.onnx'\ninput_shape = [1, 64, 64]\n"
+        "[tool.edgecheck.models.b]\nfactory = 'pkg.mod:build'\ninput_shape = [3, 32, 32]\n"
+    )))  # fmt: skip
+    a, b = config.models
+    assert (a.name, a.onnx, a.input_shape) == ("a", tmp_path / "m" / "a.onnx", (1, 64, 64))
+    assert (b.name, b.factory, b.onnx, b.root) == ("b", "pkg.mod:build", None, tmp_path)
+    assert a.source() == str(tmp_path / "m" / "a.onnx")
+
+
+@pytest.mark.parametrize(
+    ("table", "message"),
+    [
+        ("onnx = 'a.onnx'\nfactory = 'p:f'\ninput_shape = [1]", "give exactly one of onnx"),
+        ("factory = 'nocolon'\ninput_shape = [1]", "must read 'package.module:function'"),
+        ("onnx = 'a.onnx'", "input_shape = None must be positive sizes"),
+        ("onnx = 'a.onnx'\ninput_shape = [1]\nshape = 2", "unknown key(s) shape"),
+    ],
+)  # fmt: skip
+def test_bad_model_tables_name_file_model_and_field(tmp_path, table, message):
+    path = write(tmp_path, f"[tool.edgecheck.models.mine]\n{table}\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert f"{path}: [tool.edgecheck.models.mine]" in str(info.value)
+    assert message in str(info.value)
+
+
+def test_factory_that_cannot_be_imported_is_a_clear_error(tmp_path):
+    config = load_config(write(tmp_path, (
+        "[tool.edgecheck.models.ghost]\nfactory = 'nowhere_pkg.mod:build'\ninput_shape = [1, 8, 8]\n"
+    )))  # fmt: skip
+    with pytest.raises(ConfigError, match="factory 'nowhere_pkg.mod:build' cannot be imported"):
+        config.models[0].build()

@@ -1,0 +1,185 @@
+"""``edgecheck baselines show | diff | update``: read, compare and refresh the stored baselines.
+
+`add_parser` registers the command on the ``edgecheck`` sub-parsers; `run` executes it. Reading
+and diffing never write; ``update`` runs pytest with ``--edgecheck-update-baselines``, so the
+plugin's rules apply (only measured metrics are written, nothing when a test fails).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from edgecheck.errors import BaselineError
+from edgecheck.options import add_baseline_options, add_profile_option
+
+COMMANDS = ("baselines",)
+
+DESCRIPTION = """\
+Stored baselines are what the merge gate compares against: baselines/<profile>.json holds, per
+test and metric, the value measured when the baseline was recorded, its spread and samples, the
+unit, which direction is better, the tolerance, and the environment fingerprint.
+
+Verdicts: exact metrics (MACs, parameters, bytes) compare with a tiny tolerance anywhere;
+ratios (speedups, errors) compare on any machine of the profile; timings compare only on the
+machine whose fingerprint recorded them, elsewhere they are "no baseline for this device".
+With samples on both sides a regression needs the slowdown to exceed the tolerance with the
+stated confidence (one-sided Mann-Whitney U against the stored samples scaled by 1 +
+tolerance); an improvement beyond the tolerance is reported so that the baseline gets refreshed.
+"""
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Register ``baselines`` (with show / diff / update) on the ``edgecheck`` sub-parsers."""
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "baselines",
+        help="show, diff or update the stored baselines (baselines/<profile>.json)",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="Examples: edgecheck baselines show; edgecheck baselines diff old.json "
+        "baselines/cpu.json; edgecheck baselines update -- tests/accuracy -m cpu",
+    )
+    actions = parser.add_subparsers(dest="baselines_action", metavar="ACTION", required=True)
+
+    show = actions.add_parser(
+        "show",
+        help="print the entries of a baseline file",
+        description="Print every entry of FILE (default: DIR/<profile>.json for this "
+        "machine's profile): test id and metric, kind, value with spread and sample count, "
+        "tolerance, fingerprint id and when it was recorded.",
+    )
+    show.add_argument("file", nargs="?", type=Path, metavar="FILE", help="a baseline file")
+    add_baseline_options(show.add_argument, "--", update=False)
+    add_profile_option(show.add_argument, "--")
+    show.add_argument("--json", action="store_true", help="print the parsed file as JSON")
+
+    diff = actions.add_parser(
+        "diff",
+        help="what changed between two baseline files",
+        description="List the entries added, removed and changed from OLD to NEW, each "
+        "changed one with its old and new value, the relative change and the verdict the "
+        "merge gate would give (regression, improvement, unchanged, undecided). Exits with "
+        "status 1 when any change is a regression.",
+    )
+    diff.add_argument("old", type=Path, metavar="OLD", help="the earlier baseline file")
+    diff.add_argument("new", type=Path, metavar="NEW", help="the later baseline file")
+    diff.add_argument("--json", action="store_true", help="print JSON")
+
+    update = actions.add_parser(
+        "update",
+        help="run pytest and record what it measures into the baselines",
+        description="Run 'pytest --edgecheck-update-baselines' with PYTEST_ARGS (after '--'). "
+        "Only the metrics measured in that run are written, every other entry is kept; the "
+        "file is written atomically under a lock and not at all when any test fails.",
+    )
+    add_baseline_options(update.add_argument, "--", update=False)
+    update.add_argument(
+        "pytest_args", nargs=argparse.REMAINDER, metavar="PYTEST_ARGS",
+        help="arguments for pytest, e.g. -- tests/accuracy -m cpu",
+    )  # fmt: skip
+    return parser
+
+
+def _read(path: Path, profile: str | None = None) -> Any:
+    from edgecheck.baselines import parse_baseline
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise BaselineError(f"{path}: no such baseline file.") from None
+    except UnicodeDecodeError:
+        raise BaselineError(f"{path}: not UTF-8 text; is it a baseline file?") from None
+    return parse_baseline(text, path=path, profile=profile)
+
+
+def _value(entry: Any) -> str:
+    from edgecheck.baselines import _fmt
+
+    text = _fmt(entry.value, entry.unit)
+    if entry.n > 1:
+        text += f" (IQR {entry.spread:.3g}, n={entry.n})"
+    return text
+
+
+def _show(args: argparse.Namespace) -> int:
+    if args.file is not None:
+        stored = _read(args.file)
+    else:
+        from edgecheck.baselines import DirectoryStore
+        from edgecheck.device import detect_device
+
+        profile = detect_device(args.edgecheck_profile, profile_flag="--profile").profile
+        store = DirectoryStore(args.edgecheck_baselines or "baselines")
+        path = store.path(profile)
+        if not path.exists():
+            print(f"{path}: no baselines stored for profile {profile} yet.")
+            return 0
+        stored = _read(path, profile)
+    entries = [stored.entries[k] for k in sorted(stored.entries)]
+    if args.json:
+        payload = {
+            "path": str(stored.path),
+            "profile": stored.profile,
+            "entries": [e.as_dict() for e in entries],
+            "fingerprints": stored.fingerprints,
+        }
+        print(json.dumps(payload, indent=2))
+        return 0
+    print(f"{stored.path}: profile {stored.profile}, {len(entries)} entries")
+    for e in entries:
+        where = f", fingerprint {e.fingerprint_id}" if e.kind == "timing" else ""
+        print(
+            f"  {e.label}: {_value(e)}, {e.kind}, {e.direction} is better, tolerance "
+            f"{e.tolerance:.3g}{where}, recorded {e.recorded}"
+        )
+    return 0
+
+
+def _diff(args: argparse.Namespace) -> int:
+    from edgecheck.baselines import BaselineCheck, diff_files
+
+    old, new = _read(args.old), _read(args.new)
+    rows = []
+    regressions = 0
+    for change, a, b in diff_files(old, new):
+        either = a or b
+        assert either is not None  # diff_files gives at least one side
+        row: dict[str, Any] = {"change": change, "entry": either.label}
+        if change == "changed" and a is not None and b is not None:
+            verdict = BaselineCheck().check(a, b) if a.kind == b.kind else None
+            row.update(old=a.as_dict(), new=b.as_dict())
+            row["verdict"] = verdict.status if verdict is not None else "kind changed"
+            row["message"] = verdict.message if verdict is not None else f"{a.kind} -> {b.kind}"
+            regressions += row["verdict"] == "regression"
+        else:
+            row["value"] = _value(either)
+        rows.append(row)
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    elif not rows:
+        print(f"{args.old} and {args.new} hold the same measurements.")
+    else:
+        for row in rows:
+            if row["change"] == "changed":
+                print(f"changed  {row['message']}")
+            else:
+                print(f"{row['change']:<8} {row['entry']}: {row['value']}")
+        print(f"{len(rows)} change(s), {regressions} regression(s)")
+    return 1 if regressions else 0
+
+
+def _update(args: argparse.Namespace) -> int:
+    pytest_args = [a for a in args.pytest_args if a != "--"]
+    command = [sys.executable, "-m", "pytest", "--edgecheck-update-baselines"]
+    if args.edgecheck_baselines:
+        command += ["--edgecheck-baselines", args.edgecheck_baselines]
+    return subprocess.call(command + pytest_args)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Execute ``edgecheck baselines ACTION``; returns the exit status."""
+    return {"show": _show, "diff": _diff, "update": _update}[args.baselines_action](args)

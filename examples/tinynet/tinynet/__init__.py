@@ -1,0 +1,1 @@
+"""An example model for edgecheck's merge gate."""

@@ -1,0 +1,293 @@
+"""edgecheck.baselines: the file format, its errors, the store, and the regression check.
+
+The statistics are tested on literal, deterministic samples: a sine-wave jitter of 2 % around
+1 ms, scaled by known factors, so each verdict and ratio is known in advance.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from edgecheck.baselines import (
+    SCHEMA_VERSION,
+    BaselineCheck,
+    BaselineFile,
+    DirectoryStore,
+    Entry,
+    ReadOnlyStore,
+    compare,
+    diff_files,
+    parse_baseline,
+)
+from edgecheck.errors import BaselineError, EdgecheckError
+
+FP = "0123456789ab"
+OTHER_FP = "ba9876543210"
+# 40 timings around 1 ms, +-2 %, deterministic.
+OLD = 1e-3 * (1.0 + 0.02 * np.sin(np.arange(40) * 1.7))
+T = "tests/test_m.py::test_speed"
+
+
+def timing(samples, fp=FP, **kw):
+    return Entry.measured(T, "latency", samples, kind="timing", unit="s", fingerprint_id=fp, **kw)
+
+
+def macs(value, test_id="tests/test_m.py::test_macs", **kw):
+    return Entry.measured(
+        test_id, "conv_macs", value, unit="MACs", recorded="2026-01-01T00:00:00Z", **kw
+    )
+
+
+# ------------------------------------------------------------------------------- the verdicts
+
+
+@pytest.mark.parametrize(
+    ("factor", "status", "ratio"),
+    [(1.10, "regression", 1.10), (1.02, "unchanged", 1.02), (1.0, "unchanged", 1.0),
+     (0.90, "improvement", 0.90)],
+)  # fmt: skip
+def test_timing_verdicts_on_scaled_samples(factor, status, ratio):
+    verdict = BaselineCheck().check(timing(OLD), timing(OLD * factor))
+    assert verdict.status == status
+    assert verdict.ratio == pytest.approx(ratio, rel=1e-6)
+    assert verdict.ci_low <= verdict.ratio <= verdict.ci_high
+    assert bool(verdict) is (status != "regression")
+    if status in ("regression", "improvement"):
+        assert verdict.p_value < 0.01
+
+
+def test_regression_message_has_metric_old_new_tolerance_and_confidence():
+    verdict = BaselineCheck().check(timing(OLD), timing(OLD * 1.10))
+    msg = verdict.message
+    assert msg.startswith(
+        f"{T} :: latency: REGRESSION: 0.00100041 s -> 0.00110045 s (+10 %; lower is better)"
+    )
+    assert "1.1x as bad [99% CI" in msg
+    assert "tolerance 5.00%, confidence 99% (Mann-Whitney p = " in msg
+    assert "n = 40 vs 40" in msg
+
+
+def test_slowdown_inside_the_tolerance_is_not_a_regression_even_when_certain():
+    # 3 % slower: certain that it moved, and certain that it moved less than 5 %.
+    verdict = BaselineCheck().check(timing(OLD), timing(OLD * 1.03))
+    assert verdict.status == "unchanged"
+    assert verdict.ci_high <= 1.05
+
+
+def test_few_noisy_samples_are_undecided_not_a_verdict():
+    old = [1.0, 2.0, 1.5]
+    new = [1.3, 2.2, 1.6]
+    verdict = BaselineCheck().check(timing(old), timing(new))
+    assert verdict.status == "undecided"
+    assert "too noisy" in verdict.message
+    assert verdict  # undecided does not fail
+
+
+def test_higher_is_better_throughput():
+    fps = 30.0 * (1.0 + 0.02 * np.sin(np.arange(40) * 1.7))
+    old = timing(fps, direction="higher")
+    assert BaselineCheck().check(old, timing(fps * 0.85, direction="higher")).status == "regression"
+    better = BaselineCheck().check(old, timing(fps * 1.2, direction="higher"))
+    assert better.status == "improvement"
+    assert better.ratio == pytest.approx(1 / 1.2)
+
+
+def test_tighter_tolerance_catches_a_smaller_slowdown():
+    assert BaselineCheck().check(timing(OLD), timing(OLD * 1.03)).status == "unchanged"
+    # 4 %: the interval reaches past 5 %, so it is neither cleared nor convicted.
+    assert BaselineCheck().check(timing(OLD), timing(OLD * 1.04)).status == "undecided"
+    check = BaselineCheck.parse("1%@0.99")
+    assert (check.tolerance, check.confidence) == (0.01, 0.99)
+    verdict = check.check(timing(OLD), timing(OLD * 1.03))
+    assert verdict.status == "regression"
+    assert verdict.p_value == pytest.approx(4.96e-07, rel=0.01)
+
+
+@pytest.mark.parametrize("text", ["5", "-1%", "abc", "5%@2"])
+def test_bad_tolerance_text_is_an_error(text):
+    with pytest.raises(BaselineError, match="tolerance"):
+        BaselineCheck.parse(text)
+
+
+def test_exact_metric_compares_with_a_tiny_tolerance():
+    base = macs(15_346_630_656)
+    assert BaselineCheck().check(base, macs(15_346_630_656)).status == "unchanged"
+    # One more 3x3 conv of 64 -> 64 channels at 224x224: 1.85 G MACs more.
+    bigger = BaselineCheck().check(base, macs(15_346_630_656 + 1_849_688_064))
+    assert bigger.status == "regression" and not bigger
+    assert "15,346,630,656 MACs -> 17,196,318,720 MACs (+12.1 %; lower is better)" in bigger.message
+    assert "tolerance 1e-09 (exact comparison)" in bigger.message
+    assert BaselineCheck().check(base, macs(3_391_649_856)).status == "improvement"
+
+
+def test_ratio_value_without_samples_compares_by_tolerance():
+    base = Entry.measured("t::r", "speedup", 2.40, kind="ratio", direction="higher")
+    assert BaselineCheck().check(base, Entry.measured("t::r", "speedup", 2.35, kind="ratio",
+                                                      direction="higher")).status == "unchanged"  # fmt: skip
+    assert BaselineCheck().check(base, Entry.measured("t::r", "speedup", 2.0, kind="ratio",
+                                                      direction="higher")).status == "regression"  # fmt: skip
+
+
+def test_timing_compares_only_on_its_fingerprint():
+    stored = BaselineFile("cpu").merged([timing(OLD, fp=OTHER_FP)], {})
+    verdict = compare(stored, timing(OLD * 2.0))
+    assert verdict.status == "other device" and verdict
+    assert "no baseline for this device" in verdict.message
+    stored = stored.merged([timing(OLD)], {})
+    assert compare(stored, timing(OLD * 2.0)).status == "regression"
+    assert compare(BaselineFile("cpu"), macs(1)).status == "no baseline"
+
+
+def test_changing_the_kind_of_a_metric_is_an_error():
+    base = Entry.measured(T, "latency", 1.0, kind="ratio")
+    with pytest.raises(BaselineError, match="re-record it"):
+        BaselineCheck().check(base, timing(OLD))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [({"kind": "fast"}, "kind"), ({"direction": "up"}, "direction"),
+     ({"tolerance": 1.5}, "tolerance"), ({"kind": "timing"}, "fingerprint_id")],
+)  # fmt: skip
+def test_bad_measurement_names_the_field(kwargs, field):
+    with pytest.raises(BaselineError, match=f"t::x :: m: {field}"):
+        Entry.measured("t::x", "m", 1.0, **kwargs)
+
+
+def test_nan_measurement_is_refused():
+    with pytest.raises(BaselineError, match="NaN"):
+        Entry.measured("t::x", "m", [1.0, float("nan")])
+
+
+def test_many_samples_are_stored_as_quantiles():
+    entry = timing(np.linspace(1.0, 2.0, 1001))
+    assert entry.n == 1001 and len(entry.samples) == 201
+    assert entry.samples[0] == 1.0 and entry.samples[-1] == 2.0 and entry.value == 1.5
+
+
+# --------------------------------------------------------------------------------- the format
+
+
+def test_file_round_trips_sorted_with_one_field_per_line():
+    f = BaselineFile("cpu").merged(
+        [macs(5, test_id="b::t"), macs(7, test_id="a::t"), timing([1.0, 2.0])], {FP: {"cores": "2"}}
+    )
+    text = f.to_json()
+    assert parse_baseline(text, path="cpu.json", profile="cpu").to_json() == text
+    raw = json.loads(text)
+    assert raw["schema"] == SCHEMA_VERSION and raw["profile"] == "cpu"
+    assert [e["test_id"] for e in raw["entries"]] == ["a::t", "b::t", T]
+    assert list(raw) == sorted(raw) and all(list(e) == sorted(e) for e in raw["entries"])
+    assert '      "samples": [1.0, 2.0],\n' in text  # one line: a new timing is a one-line diff
+    assert raw["fingerprints"] == {FP: {"cores": "2"}}
+
+
+def _file(entries, **top):
+    return json.dumps({"schema": SCHEMA_VERSION, "profile": "cpu", "entries": entries, **top})
+
+
+GOOD = macs(5).as_dict()
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('{"schema": 1, "profile": "cpu", "entries": [', "bl.json: not valid JSON"),
+        (_file([], schema=SCHEMA_VERSION + 1), "bl.json: schema 2 is newer than this edgecheck"),
+        (_file([], profile="tx2"), "bl.json: this baseline is for profile 'tx2'"),
+        (_file([GOOD, GOOD]), "bl.json, entry 1 (tests/test_m.py::test_macs :: conv_macs): "
+                              "duplicated test id and metric"),
+        (_file([{**GOOD, "value": "big"}]), "bl.json, entry 0 (tests/test_m.py::test_macs :: "
+                                           "conv_macs): field 'value' must be a number"),
+        (_file([{**GOOD, "kind": "fast"}]), "field 'kind' 'fast' is not one of exact"),
+        (_file([{k: v for k, v in GOOD.items() if k != "n"}]), "missing field(s) n"),
+        (_file([{**GOOD, "colour": 1}]), "unknown field(s) colour"),
+        (json.dumps({"profile": "cpu", "entries": []}), "field 'schema' is None"),
+    ],
+)  # fmt: skip
+def test_bad_files_are_errors_naming_file_entry_and_field(text, expected):
+    with pytest.raises(BaselineError) as info:
+        parse_baseline(text, path="bl.json", profile="cpu")
+    assert expected in str(info.value)
+    assert isinstance(info.value, EdgecheckError)
+
+
+def test_same_test_and_metric_timed_on_two_devices_is_not_a_duplicate():
+    f = BaselineFile("cpu").merged([timing(OLD), timing(OLD, fp=OTHER_FP)], {})
+    assert len(parse_baseline(f.to_json(), path="x", profile="cpu").entries) == 2
+
+
+# ---------------------------------------------------------------------------------- the store
+
+
+def test_save_merges_and_keeps_unchanged_entries_byte_identical(tmp_path):
+    store = DirectoryStore(tmp_path)
+    path = store.save("cpu", [macs(5, test_id="a::t"), macs(7, test_id="b::t")])
+    first = path.read_text()
+    # Re-recording an unchanged value at a later time leaves the file as it was.
+    store.save("cpu", [Entry.measured("a::t", "conv_macs", 5, unit="MACs")])
+    assert path.read_text() == first
+    store.save("cpu", [macs(6, test_id="a::t")])
+    stored = store.fetch("cpu")
+    assert {k[0]: e.value for k, e in stored.entries.items()} == {"a::t": 6.0, "b::t": 7.0}
+    store.delete("cpu", [("b::t", "conv_macs", "")])
+    assert list(store.fetch("cpu").entries) == [("a::t", "conv_macs", "")]
+    assert [p.name for p in tmp_path.iterdir() if p.suffix == ".tmp"] == []
+
+
+def test_corrupt_file_is_never_rewritten(tmp_path):
+    path = tmp_path / "cpu.json"
+    path.write_text('{"schema": 1, "entr')
+    store = DirectoryStore(tmp_path)
+    with pytest.raises(BaselineError, match="cpu.json: not valid JSON"):
+        store.save("cpu", [macs(5)])
+    assert path.read_text() == '{"schema": 1, "entr'
+
+
+def test_read_only_store_refuses_to_write(tmp_path):
+    store = ReadOnlyStore(DirectoryStore(tmp_path))
+    assert store.fetch("cpu").entries == {}
+    with pytest.raises(BaselineError, match="read-only"):
+        store.save("cpu", [macs(5)])
+    assert not (tmp_path / "cpu.json").exists()
+
+
+WRITER = textwrap.dedent(
+    """
+    import sys, time
+    from edgecheck.baselines import DirectoryStore, Entry
+    root, name, start = sys.argv[1], sys.argv[2], float(sys.argv[3])
+    while time.time() < start:
+        pass
+    store = DirectoryStore(root)
+    for i in range(40):
+        store.save("cpu", [Entry.measured(f"{name}::t{i}", "m", i)])
+    """
+)
+
+
+def test_two_processes_updating_one_file_lose_no_entry(tmp_path):
+    import time
+
+    start = str(time.time() + 1.5)  # both start writing at the same moment
+    procs = [
+        subprocess.Popen([sys.executable, "-c", WRITER, str(tmp_path), name, start])
+        for name in ("a", "b")
+    ]
+    assert [p.wait(timeout=120) for p in procs] == [0, 0]
+    entries = DirectoryStore(tmp_path).fetch("cpu").entries
+    assert len(entries) == 80
+    assert {k[0].split("::")[0] for k in entries} == {"a", "b"}
+
+
+def test_diff_lists_added_removed_and_changed():
+    old = BaselineFile("cpu").merged([macs(5, test_id="a::t"), macs(7, test_id="b::t")], {})
+    new = BaselineFile("cpu").merged([macs(6, test_id="a::t"), macs(1, test_id="c::t")], {})
+    changes = [(c, (a or b).test_id) for c, a, b in diff_files(old, new)]
+    assert changes == [("changed", "a::t"), ("removed", "b::t"), ("added", "c::t")]
