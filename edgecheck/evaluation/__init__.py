@@ -20,6 +20,10 @@ Experiment = Callable[["ClaimRegistry", "DeviceInfo"], "Section"]
 
 def experiments() -> dict[str, Experiment]:
     """Experiment name -> function, in report order."""
-    from edgecheck.evaluation import table6
+    from edgecheck.evaluation import pruning, quantization, table6
 
-    return {"macs": table6.section}
+    return {
+        "macs": table6.section,
+        "quantization": quantization.section,
+        "pruning": pruning.section,
+    }

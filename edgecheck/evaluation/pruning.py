@@ -351,7 +351,9 @@ def judge_table7(table: Table7, registry: ClaimRegistry, profile: str) -> list[C
         if cell is not None:
             results.append(claim.check(cell.speedup.value, profile=profile, key=key))
             continue
-        results.append(_not_run(claim, key, profile, table.missing.get(cores, "not measured")))
+        results.append(
+            claim.not_run(profile=profile, key=key, reason=table.missing.get(cores, "not measured"))
+        )
     return results
 
 
@@ -468,8 +470,8 @@ def section(registry: ClaimRegistry, device: DeviceInfo) -> Section:
     else:
         lines.append(f"Table VII not measured here: {reason}.")
         results = [
-            _not_run(claim, f"{c}c", device.profile, reason) for c in PAPER_CORES
-        ]  # fmt: skip
+            claim.not_run(profile=device.profile, key=f"{c}c", reason=reason) for c in PAPER_CORES
+        ]
     lines += [
         "",
         "What reconstruction buys: relative error of the last pruned layer's consumer output "
@@ -500,12 +502,3 @@ def section(registry: ClaimRegistry, device: DeviceInfo) -> Section:
         results=results,
         data=data,
     )
-
-
-def _not_run(claim: Any, key: str, profile: str, reason: str) -> ClaimResult:
-    from edgecheck.claims import ClaimResult
-
-    return ClaimResult(
-        claim=claim, key=key, measured=None, profile=profile, threshold="",
-        verdict="not run here", message=f"{claim.id}[{key}]: not run here: {reason}",
-    )  # fmt: skip
