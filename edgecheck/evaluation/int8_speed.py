@@ -317,16 +317,32 @@ def judge_int8_speed(speed: Int8Speed, registry: ClaimRegistry, profile: str) ->
 
     The trend is judged on the upper end of its interval: it fails only when the speedup at
     the largest batch is below the one at the smallest beyond noise (the paper's "grows with
-    batch" read as "growing or flat").
+    batch" read as "growing or flat"). A timing the harness flagged unstable is not judged:
+    its verdict is "not run here" with the harness's reason.
     """
     claim = registry[CLAIM_ID]
-    results = [
-        claim.check(c.speedup.value, profile=profile, key=batch_key(c.batch))
-        for c in speed.cells
-        if claim.rule_for(profile, batch_key(c.batch)) is not None
-    ]
+    results = []
+    for c in speed.cells:
+        key = batch_key(c.batch)
+        if claim.rule_for(profile, key) is None:
+            continue
+        results.append(
+            claim.not_run(
+                profile=profile, key=key, reason=f"timing too noisy to decide: {c.reason}"
+            )
+            if c.unstable
+            else claim.check(c.speedup.value, profile=profile, key=key)
+        )
+    ends = (speed.cells[0], speed.cells[-1]) if speed.cells else ()
     if len(speed.cells) > 1 and claim.rule_for(profile, TREND_KEY) is not None:
-        results.append(claim.check(speed.trend.high, profile=profile, key=TREND_KEY))
+        noisy = next((f"batch {c.batch}: {c.reason}" for c in ends if c.unstable), "")
+        results.append(
+            claim.not_run(
+                profile=profile, key=TREND_KEY, reason=f"timing too noisy to decide: {noisy}"
+            )
+            if noisy
+            else claim.check(speed.trend.high, profile=profile, key=TREND_KEY)
+        )
     return results
 
 

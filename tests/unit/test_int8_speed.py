@@ -83,3 +83,15 @@ def test_figure_names_are_plain_and_unique(tmp_path, edgecheck_device):
              Section("b", "", figures=[Figure("x.png", b"2")])]  # fmt: skip
     with pytest.raises(EdgecheckError, match="same figure file"):
         write_report(twice, edgecheck_device, tmp_path)
+
+
+def test_unstable_timings_are_not_judged():
+    from dataclasses import replace
+
+    speed = table({1: 3.8, 2: 3.6, 4: 3.4})
+    noisy = replace(speed.cells[2].int8, unstable=True, reason="its core was busy")
+    speed.cells[2] = replace(speed.cells[2], int8=noisy)
+    results = judge_int8_speed(speed, ClaimRegistry(), "cpu")
+    assert [r.verdict for r in results] == ["pass", "pass", "not run here", "not run here"]
+    assert "too noisy to decide: its core was busy" in results[2].message
+    assert "batch 4: its core was busy" in results[3].message
