@@ -190,16 +190,19 @@ def prepare_vgg16_int8(
 
 
 def quick_policy() -> TimingPolicy:
-    """Short timing for the report and the tests: 1 warm-up round, at least 6 timed rounds.
+    """Short timing for the report and the tests: 1 warm-up round, at least 8 timed rounds.
 
-    VGG16's calls take 0.1-1 s here, so 6 rounds of all batch sizes are about 15 s; one
-    extension when an interval is wider than 6 % of its median.
+    VGG16's calls take 0.1-1 s here, so 8 rounds of all batch sizes are about 20 s; one
+    extension when a median's interval is wider than 15 % of it. 15 % (not the harness's
+    5 %) because the cpu thresholds sit about 40 % below the ratios measured, so a median
+    known to +-7 % still decides them; on this project's shared 2-core machine the medians'
+    intervals came out 7-24 % wide after 12 rounds.
     """
     from edgecheck.bench.timing import TimingPolicy
 
     return TimingPolicy(
-        warmup_rounds=1, warmup_time=0.0, min_rounds=6, min_time=0.0, max_time=240.0,
-        max_rel_ci_width=0.06,
+        warmup_rounds=1, warmup_time=0.0, min_rounds=8, min_time=0.0, max_time=240.0,
+        max_rel_ci_width=0.15,
     )  # fmt: skip
 
 
