@@ -428,7 +428,7 @@ _CLAIMS: tuple[Claim, ...] = (
                 # On a CPU the FC head (fc6-fc8: 494 MB of weights read once per batch,
                 # unchanged by pruning) is memory-bound and takes ~40 % of the pruned
                 # model's batch-1 time; with the pruned convs' odd channel counts it holds
-                # the whole-model ratio near half of Eq. 1's: 2.26-2.41x measured on 1 and 2
+                # the whole-model ratio near half of Eq. 1's: 2.26-2.52x measured on 1 and 2
                 # cores of this project's Xeon (conv part alone 3.0-3.1x; see the report's
                 # Table VII). The TX2's slow cores hid the head, hence the paper's 94 %.
                 # 0.4 x the MAC ratio (1.81x) leaves room for other CPUs and still fails a
