@@ -342,18 +342,24 @@ def measure_table7(
 
 
 def judge_table7(table: Table7, registry: ClaimRegistry, profile: str) -> list[ClaimResult]:
-    """A verdict per paper core count: the batch-1 speedup, or "not run here" and why."""
+    """A verdict per paper core count: the batch-1 speedup, or "not run here" and why.
+
+    A cell the harness flagged unstable (too noisy, or its cores busy with other jobs) is not
+    judged either: its verdict is "not run here" with the harness's reason.
+    """
     claim = registry[CLAIM_ID]
     results = []
     for cores in PAPER_CORES:
         cell = table.cell(cores, PAPER_BATCH)
         key = f"{cores}c"
-        if cell is not None:
+        if cell is None:
+            reason = table.missing.get(cores, "not measured")
+        elif cell.unstable:
+            reason = f"timing too noisy to decide: {cell.full.reason or cell.pruned.reason}"
+        else:
             results.append(claim.check(cell.speedup.value, profile=profile, key=key))
             continue
-        results.append(
-            claim.not_run(profile=profile, key=key, reason=table.missing.get(cores, "not measured"))
-        )
+        results.append(claim.not_run(profile=profile, key=key, reason=reason))
     return results
 
 

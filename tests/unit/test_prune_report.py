@@ -114,3 +114,13 @@ def test_section_without_onnxruntime_says_why(monkeypatch, fast_errors, edgechec
     section = pruning.section(ClaimRegistry(), edgecheck_device)
     assert all(r.verdict == "not run here" for r in section.results)
     assert "onnxruntime missing" in section.body
+
+
+def test_an_unstable_cell_is_not_judged(table):
+    from dataclasses import replace
+
+    noisy = table.cell(2, 1)
+    noisy.pruned = replace(noisy.pruned, unstable=True, reason="its cores were busy")
+    results = judge_table7(table, ClaimRegistry(), "cpu")
+    assert [r.verdict for r in results] == ["pass", "not run here", "not run here"]
+    assert "too noisy to decide: its cores were busy" in results[1].message
