@@ -3,9 +3,10 @@
 
 Three measurements, each printed next to the issue's target for this machine:
 
-1. VGG16 INT8 vs FP32 on onnxruntime (CPU), at batch 1 and 4 on 1 and 2 threads: the two
-   models are timed interleaved (round by round, `edgecheck.bench.timing`), so drift on a
-   shared machine cancels from the ratio. Target: >= 3.5x (Fig. 4's 3.48x was a Titan XP at
+1. VGG16 INT8 vs FP32 on onnxruntime (CPU), at batch 1 and 4 on 1 and 2 cores: the
+   library's `edgecheck.evaluation.int8_speed.measure_int8_speed` (what the report and
+   tests/perf use) times both in pinned worker processes, interleaved round by round, so
+   drift on a shared machine cancels from the ratio. Target: >= 3.5x (Fig. 4's 3.48x was a Titan XP at
    batch 128; INT8 is fast here only with VNNI, see `edgecheck.quantize.speed_unmet`).
 2. The FQA CNN's INT8 error (mean relative difference vs FP32, the ``quant.error`` measure) for
    each calibration method, on the paper's split (100 calibration / 2573 test images), and the
@@ -87,49 +88,31 @@ def quantize_vgg16(fp32: Path, out: Path) -> dict[str, Any]:
     return dict(result)
 
 
-def time_vgg16(fp32: Path, int8: Path, quick: bool) -> list[dict[str, Any]]:
-    import numpy as np
+def time_vgg16(
+    fp32: Path, int8: Path, quantize_seconds: float, quick: bool
+) -> list[dict[str, Any]]:
+    """INT8 vs FP32 per thread count, timed by the library's `measure_int8_speed`."""
+    from edgecheck.bench.timing import TimingPolicy
+    from edgecheck.evaluation.int8_speed import Int8Models, measure_int8_speed
 
-    from edgecheck.backends import make_runner
-    from edgecheck.bench.timing import (
-        CallSampler,
-        Target,
-        TimingPolicy,
-        measure_interleaved,
-        speedup,
-    )
-
+    models = Int8Models(fp32, int8, VGG_CALIBRATION_IMAGES, quantize_seconds)
     policy = TimingPolicy(
         warmup_rounds=1 if quick else 2, warmup_time=0.0, min_rounds=3 if quick else 6,
         min_time=0.0, max_time=120.0, max_rel_ci_width=0.10, extend=not quick,
     )  # fmt: skip
     rows = []
     for threads in THREADS:
-        for batch in BATCHES:
-            x = np.random.default_rng(1).random((batch, 3, 224, 224), dtype=np.float32)
-            with make_runner(fp32, "onnxruntime", "fp32", batch_size=batch, threads=threads) as a, \
-                 make_runner(int8, "onnxruntime", "int8", batch_size=batch, threads=threads) as b:  # fmt: skip
-                base, cand = measure_interleaved(
-                    [
-                        Target("fp32", CallSampler(lambda a=a, x=x: a.infer(x)), batch),
-                        Target("int8", CallSampler(lambda b=b, x=x: b.infer(x)), batch),
-                    ],
-                    policy=policy,
-                )
-            est = speedup(base, cand)
-            row = {
-                "batch": batch, "threads": threads,
-                "fp32_ms": base.median * 1e3, "int8_ms": cand.median * 1e3,
-                "speedup": est.value, "ci": [est.low, est.high],
-                "unstable": base.unstable or cand.unstable,
-            }  # fmt: skip
+        speed = measure_int8_speed(models, batches=BATCHES, cores=threads, policy=policy)
+        for cell in speed.cells:
+            est = cell.speedup
+            row = {"threads": threads, **cell.as_dict(), "ci": [est.low, est.high]}
             row["load_average"] = os.getloadavg()[0]
             rows.append(row)
-            flag = " (unstable)" if row["unstable"] else ""
+            flag = " (unstable)" if cell.unstable else ""
             ok = "ok" if est.value >= TARGET_SPEEDUP else "BELOW TARGET"
             print(
-                f"  batch {batch}, {threads} thread(s): FP32 {row['fp32_ms']:8.1f} ms, "
-                f"INT8 {row['int8_ms']:7.1f} ms, speedup {est.value:.2f}x "
+                f"  batch {cell.batch}, {threads} core(s): FP32 {cell.fp32.median * 1e3:8.1f} ms, "
+                f"INT8 {cell.int8.median * 1e3:7.1f} ms, speedup {est.value:.2f}x "
                 f"[{est.low:.2f}, {est.high:.2f}]{flag}  target >= {TARGET_SPEEDUP}x: {ok}  "
                 f"(load {row['load_average']:.1f})",
                 flush=True,
@@ -199,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
                     "load average: above cores - threads, other jobs share the timed cores):",
                     flush=True,
                 )
-                results["vgg16_speedup"] = time_vgg16(fp32, int8, args.quick)
+                results["vgg16_speedup"] = time_vgg16(fp32, int8, q["seconds"], args.quick)
     if args.json:
         from edgecheck._atomic import write_atomic
 

@@ -1,7 +1,8 @@
 """Figures for the report: speedup curves like the paper's Figs. 2, 3 and 4, as PNG bytes.
 
-matplotlib is imported inside the function (Agg backend, no display needed), so modules that
-only describe figures stay light. The report writes the bytes next to report.md.
+matplotlib is imported inside the function and drawn on its Agg canvas directly (no pyplot,
+no global backend switch), so it works headless and leaves a caller's matplotlib state
+alone. The report writes the bytes next to report.md.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ def line_figure(
     ylabel: str,
     xticks: Sequence[float] | None = None,
     reference: Mapping[str, float] | None = None,
+    log2_x: bool = False,
 ) -> bytes:
     """A line plot of `series` as PNG bytes.
 
@@ -48,36 +50,40 @@ def line_figure(
         title, xlabel, ylabel: text.
         xticks: tick positions (e.g. the core counts). Default: matplotlib's.
         reference: horizontal lines by label, e.g. ``{"theory 4.52x": 4.52}``.
+        log2_x: a base-2 logarithmic x axis (batch sizes 1 ... 128).
     """
-    matplotlib = require("matplotlib", "the report's figures")
-    matplotlib.use("Agg", force=True)
-    plt = require("matplotlib.pyplot", "the report's figures")
+    require("matplotlib", "the report's figures")
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
-    fig, ax = plt.subplots(figsize=(6.0, 4.0), dpi=100)
-    try:
-        for s in series:
-            style = "--" if s.dashed else "-"
-            if s.low and s.high:
-                errors = [
-                    [y - lo for y, lo in zip(s.y, s.low, strict=True)],
-                    [hi - y for y, hi in zip(s.y, s.high, strict=True)],
-                ]
-                ax.errorbar(s.x, s.y, yerr=errors, fmt="o" + style, capsize=3, label=s.label)
-            else:
-                ax.plot(s.x, s.y, "s" + style, label=s.label, alpha=0.7 if s.dashed else 1.0)
-        for label, value in (reference or {}).items():
-            ax.axhline(value, color="grey", linestyle=":", linewidth=1)
-            ax.annotate(label, (0.01, value), xycoords=("axes fraction", "data"), fontsize=8)
-        if xticks is not None:
-            ax.set_xticks(list(xticks))
-        ax.set_title(title)
-        ax.set_xlabel(xlabel)
-        ax.set_ylabel(ylabel)
-        ax.grid(True, alpha=0.3)
-        ax.legend(fontsize=8)
-        fig.tight_layout()
-        buffer = io.BytesIO()
-        fig.savefig(buffer, format="png")
-    finally:
-        plt.close(fig)
+    fig = Figure(figsize=(6.0, 4.0), dpi=100)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot(1, 1, 1)
+    for s in series:
+        style = "--" if s.dashed else "-"
+        if s.low and s.high:
+            errors = [
+                [y - lo for y, lo in zip(s.y, s.low, strict=True)],
+                [hi - y for y, hi in zip(s.y, s.high, strict=True)],
+            ]
+            ax.errorbar(s.x, s.y, yerr=errors, fmt="o" + style, capsize=3, label=s.label)
+        else:
+            ax.plot(s.x, s.y, "s" + style, label=s.label, alpha=0.7 if s.dashed else 1.0)
+    for label, value in (reference or {}).items():
+        ax.axhline(value, color="grey", linestyle=":", linewidth=1)
+        ax.annotate(label, (0.01, value), xycoords=("axes fraction", "data"), fontsize=8)
+    if log2_x:
+        ax.set_xscale("log", base=2)
+    if xticks is not None:
+        ax.set_xticks(list(xticks))
+        ax.get_xaxis().set_major_formatter("{x:g}")
+    ax.set_ylim(bottom=0)
+    ax.set_title(title)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
     return buffer.getvalue()

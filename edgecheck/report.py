@@ -1,7 +1,8 @@
 """The evaluation report: sections in, one Markdown file and one JSON file out.
 
 Each paper experiment in `edgecheck.evaluation` returns a `Section` (Markdown body, the claim
-verdicts, and any plots it saved); this module only assembles and writes them, atomically.
+verdicts, and any figures it drew, as PNG bytes); this module only assembles and writes them,
+atomically, figures next to ``report.md``.
 """
 
 from __future__ import annotations
@@ -14,29 +15,46 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from edgecheck._atomic import write_atomic
+from edgecheck.errors import EdgecheckError
 
 if TYPE_CHECKING:
     from edgecheck.claims import ClaimResult
     from edgecheck.device import DeviceInfo
 
 
-@dataclass
-class Section:
-    """One experiment's part of the report.
+@dataclass(frozen=True)
+class Figure:
+    """A plot of a section, drawn in memory; `write_report` writes it next to report.md.
+
+    Sections carry the bytes, not a path: an experiment does not know the output folder,
+    and nothing is written until the whole report is.
 
     Attributes:
-        title: the section's heading.
-        body: Markdown.
-        results: the claim verdicts, shown in a table under the body.
-        figures: file name -> PNG bytes (`edgecheck.plots`); written next to report.md
-            and shown under the section.
-        data: the measurements, for results.json.
+        name: file name, e.g. ``"fig4_int8_speedup.png"`` (a plain name, no folders).
+        png: the PNG file's bytes.
+        caption: the image's alt text in the Markdown.
     """
+
+    name: str
+    png: bytes
+    caption: str = ""
+
+    def __post_init__(self) -> None:
+        if Path(self.name).name != self.name or not self.name.endswith(".png"):
+            raise EdgecheckError(
+                f"figure name {self.name!r} must be a plain file name ending in .png "
+                "(it is written next to report.md)."
+            )
+
+
+@dataclass
+class Section:
+    """One experiment's part of the report."""
 
     title: str
     body: str
     results: list[ClaimResult] = field(default_factory=list)
-    figures: dict[str, bytes] = field(default_factory=dict)
+    figures: list[Figure] = field(default_factory=list)
     data: dict[str, Any] = field(default_factory=dict)
 
 
@@ -88,20 +106,34 @@ def render_markdown(sections: Sequence[Section], device: DeviceInfo) -> str:
         lines += [f"## {section.title}", "", section.body.rstrip(), ""]
         if section.results:
             lines += ["Verdicts:", "", verdict_table(section.results), ""]
-        for name in section.figures:
-            lines += [f"![{Path(name).stem}]({name})", ""]
+        for figure in section.figures:
+            lines += [f"![{figure.caption or Path(figure.name).stem}]({figure.name})", ""]
     return "\n".join(lines).rstrip() + "\n"
 
 
 def write_report(sections: Sequence[Section], device: DeviceInfo, out_dir: Path) -> list[Path]:
-    """Write ``report.md``, ``results.json`` and the figures into `out_dir`; returns the paths."""
+    """Write ``report.md``, ``results.json`` and every section's figures into `out_dir`.
+
+    Returns the paths written: report.md, results.json, then the figures.
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
-    figures = [write_atomic(out_dir / n, png) for s in sections for n, png in s.figures.items()]
+    names = [f.name for s in sections for f in s.figures]
+    if len(set(names)) != len(names):
+        raise EdgecheckError(
+            f"two sections name the same figure file: {sorted(names)}; give each a unique name."
+        )
+    # Figures first: once report.md appears, the images it links to are there.
+    figures = [write_atomic(out_dir / f.name, f.png) for s in sections for f in s.figures]
     md = write_atomic(out_dir / "report.md", render_markdown(sections, device))
     payload = {
         "device": device.as_dict(),
         "sections": [
-            {"title": s.title, "data": s.data, "results": [r.as_dict() for r in s.results]}
+            {
+                "title": s.title,
+                "data": s.data,
+                "results": [r.as_dict() for r in s.results],
+                "figures": [f.name for f in s.figures],
+            }
             for s in sections
         ],
     }

@@ -342,16 +342,24 @@ def measure_table7(
 
 
 def judge_table7(table: Table7, registry: ClaimRegistry, profile: str) -> list[ClaimResult]:
-    """A verdict per paper core count: the batch-1 speedup, or "not run here" and why."""
+    """A verdict per paper core count: the batch-1 speedup, or "not run here" and why.
+
+    A cell the harness flagged unstable (too noisy, or its cores busy with other jobs) is not
+    judged either: its verdict is "not run here" with the harness's reason.
+    """
     claim = registry[CLAIM_ID]
     results = []
     for cores in PAPER_CORES:
         cell = table.cell(cores, PAPER_BATCH)
         key = f"{cores}c"
-        if cell is not None:
+        if cell is None:
+            reason = table.missing.get(cores, "not measured")
+        elif cell.unstable:
+            reason = f"timing too noisy to decide: {cell.full.reason or cell.pruned.reason}"
+        else:
             results.append(claim.check(cell.speedup.value, profile=profile, key=key))
             continue
-        results.append(_not_run(claim, key, profile, table.missing.get(cores, "not measured")))
+        results.append(claim.not_run(profile=profile, key=key, reason=reason))
     return results
 
 
@@ -468,8 +476,8 @@ def section(registry: ClaimRegistry, device: DeviceInfo) -> Section:
     else:
         lines.append(f"Table VII not measured here: {reason}.")
         results = [
-            _not_run(claim, f"{c}c", device.profile, reason) for c in PAPER_CORES
-        ]  # fmt: skip
+            claim.not_run(profile=device.profile, key=f"{c}c", reason=reason) for c in PAPER_CORES
+        ]
     lines += [
         "",
         "What reconstruction buys: relative error of the last pruned layer's consumer output "
@@ -500,12 +508,3 @@ def section(registry: ClaimRegistry, device: DeviceInfo) -> Section:
         results=results,
         data=data,
     )
-
-
-def _not_run(claim: Any, key: str, profile: str, reason: str) -> ClaimResult:
-    from edgecheck.claims import ClaimResult
-
-    return ClaimResult(
-        claim=claim, key=key, measured=None, profile=profile, threshold="",
-        verdict="not run here", message=f"{claim.id}[{key}]: not run here: {reason}",
-    )  # fmt: skip

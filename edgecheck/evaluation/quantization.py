@@ -6,7 +6,8 @@ models are calibrated on the 100 calibration images (`quantize_int8`, one per ca
 method) and an FP16 model is converted (`convert_fp16`); each runs on onnxruntime through the
 backend runners and is compared with the reference (`output_difference`: mean relative
 difference, the ``quant.error`` claim, and mean absolute difference). Parameter bytes of the
-three files give ``quant.memory``. The tests in ``tests/accuracy/test_quantization.py`` call
+three files give ``quant.memory``. INT8 speed (``quant.int8.speedup``, Fig. 4) is measured on
+VGG16 by `edgecheck.evaluation.int8_speed`. The tests in ``tests/accuracy/test_quantization.py`` call
 the same class, so the report and the test verdicts come from one implementation.
 """
 
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from edgecheck.evaluation import int8_speed
 from edgecheck.report import Section, markdown_table
 
 if TYPE_CHECKING:
@@ -207,7 +209,8 @@ def _fmt_row(row: ErrorRow, verdict: str) -> dict[str, str]:
 
 
 def section(registry: ClaimRegistry, device: DeviceInfo) -> Section:
-    """The quantization section: error per precision and calibration method, model sizes."""
+    """The quantization section: error per precision and calibration method, model sizes, and
+    INT8 vs FP32 VGG16 speed by batch size with its Fig. 4 plot (`int8_speed.speed_part`)."""
     from edgecheck.data import N_CALIBRATION, N_TEST
     from edgecheck.quantize import CALIBRATION_METHODS, speed_unmet
 
@@ -258,6 +261,7 @@ def section(registry: ClaimRegistry, device: DeviceInfo) -> Section:
                 else "not applicable here: " + "; ".join(reasons) + "."
             )
         )
+    speed = int8_speed.speed_part(registry, device)
     paper = error_claim.paper_value("")
     body = "\n".join([
         f"The trained FQA CNN (shipped weights), FP32 reference vs reduced precision on "
@@ -282,18 +286,24 @@ def section(registry: ClaimRegistry, device: DeviceInfo) -> Section:
         "",
         *speed_lines,
         "",
-        f"The verdicts below judge INT8 {HEADLINE_METHOD} (the default method), then FP16; "
-        f"every row of the table above is judged the same way.",
+        f"### {speed.title}",
+        "",
+        speed.body,
+        "",
+        f"The verdicts below judge INT8 {HEADLINE_METHOD} (the default method), then FP16 "
+        f"(every row of the error table is judged the same way), the sizes, then INT8 speed.",
     ])  # fmt: skip
     results: list[ClaimResult] = [verdicts[f"INT8 {HEADLINE_METHOD}"], verdicts["FP16"]]
     results += [memory_claim.check(ratios[k], profile=profile, key=k) for k in ("fp16", "int8")]
+    results += speed.results
     data = {
         "errors": [row.as_dict() for row in rows],
         "control_blank_calibration": control.as_dict(),
         "parameter_bytes": {k: v.total for k, v in sizes.items()},
         "memory_ratios": ratios,
+        "int8_speed": speed.data,
     }
     return Section(
-        title="Quantization: INT8 and FP16 error, model size (IV-D-2, II-B-2)",
-        body=body, results=results, data=data,
+        title="Quantization: error, model size, INT8 speed (IV-D-2, II-B-2, IV-D-3 and Fig. 4)",
+        body=body, results=results, figures=speed.figures, data=data,
     )  # fmt: skip

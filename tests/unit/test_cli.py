@@ -62,7 +62,7 @@ def test_device_json_and_text(capsys):
 def test_evaluate_writes_report(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     out = tmp_path / "report"
-    # The MAC experiment alone: the timed ones are tests/perf's and the README command's.
+    # Table VI only: the timed sections take minutes (tests/perf/ and the report run them).
     assert main(["evaluate", "--out", str(out), "--only", "macs", "--no-progress"]) == 0
     report = (out / "report.md").read_text()
     assert "Table VI" in report and "15.347" in report and "Conv4_3" in report

@@ -92,9 +92,9 @@ def test_speedup_figure_is_a_png():
 
 
 def test_report_writes_figures_next_to_the_markdown(tmp_path, edgecheck_device):
-    from edgecheck.report import Section, write_report
+    from edgecheck.report import Figure, Section, write_report
 
-    section = Section(title="t", body="b", figures={"fig.png": b"\x89PNG fake"})
+    section = Section(title="t", body="b", figures=[Figure("fig.png", b"\x89PNG fake")])
     paths = write_report([section], edgecheck_device, tmp_path)
     assert (tmp_path / "fig.png").read_bytes() == b"\x89PNG fake"
     assert tmp_path / "fig.png" in paths

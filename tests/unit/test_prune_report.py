@@ -36,12 +36,20 @@ def table() -> Table7:
 
 
 def test_batch_one_speedup_is_judged_per_core_count(table):
-    results = judge_table7(table, ClaimRegistry(), "cpu")
+    results = judge_table7(table, ClaimRegistry(), "tx2")
     assert [r.key for r in results] == ["1c", "2c", "4c"]
     assert results[0].verdict == "pass" and results[0].measured == pytest.approx(4.2, rel=1e-3)
     assert results[1].verdict == "FAIL" and results[1].measured == pytest.approx(3.0, rel=1e-3)
     assert results[2].verdict == "not run here" and "needs 4 cores" in results[2].message
     assert table.cell(1, 1).conv_speedup == pytest.approx((0.42 - 0.015) / (0.10 - 0.015))
+
+
+def test_the_cpu_rule_allows_for_the_memory_bound_head(table):
+    """On the cpu profile 0.4 x the MAC ratio (1.81x): 3.0x passes, 1.5x does not."""
+    assert [r.verdict for r in judge_table7(table, ClaimRegistry(), "cpu")[:2]] == ["pass"] * 2
+    slow = Table7(cells=[cell(1, 1, 0.30, 0.20, 0.015)], conv_ratio=4.525, all_ratio=4.40)
+    result = judge_table7(slow, ClaimRegistry(), "cpu")[0]
+    assert result.verdict == "FAIL" and result.threshold == ">= 1.81x"
 
 
 def test_table7_markdown_sets_the_paper_beside_the_measurement(table):
@@ -106,3 +114,13 @@ def test_section_without_onnxruntime_says_why(monkeypatch, fast_errors, edgechec
     section = pruning.section(ClaimRegistry(), edgecheck_device)
     assert all(r.verdict == "not run here" for r in section.results)
     assert "onnxruntime missing" in section.body
+
+
+def test_an_unstable_cell_is_not_judged(table):
+    from dataclasses import replace
+
+    noisy = table.cell(2, 1)
+    noisy.pruned = replace(noisy.pruned, unstable=True, reason="its cores were busy")
+    results = judge_table7(table, ClaimRegistry(), "cpu")
+    assert [r.verdict for r in results] == ["pass", "not run here", "not run here"]
+    assert "too noisy to decide: its cores were busy" in results[1].message

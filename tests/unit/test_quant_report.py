@@ -1,4 +1,7 @@
-"""The quantization report section: its tables, verdicts and data, on a smaller test set."""
+"""The quantization report section: its tables, verdicts and data, on a smaller test set.
+
+The INT8 speed part is timed by tests/perf/test_quantization_speed.py; here it takes its
+"not run here" branch (INT8 speed declared unsupported), which times nothing."""
 
 from __future__ import annotations
 
@@ -12,15 +15,36 @@ pytest.importorskip("onnxconverter_common")
 logging.getLogger().setLevel(logging.ERROR)
 
 
+def test_experiments_run_in_report_order():
+    from edgecheck.evaluation import experiments, pruning, quantization, table6
+
+    assert experiments() == {
+        "macs": table6.section, "quantization": quantization.section, "pruning": pruning.section,
+    }  # fmt: skip
+
+
 def test_section_tables_verdicts_and_data(monkeypatch, edgecheck_claims, edgecheck_device):
     import edgecheck.data
+    import edgecheck.quantize
     from edgecheck.evaluation import quantization
 
     full = edgecheck.data.test_faces
     # 300 of the 2573 test images keep this wiring test short; the accuracy tests use all.
     monkeypatch.setattr(edgecheck.data, "test_faces", lambda seed=0: full(seed)[:300])
+    real_unmet = edgecheck.quantize.speed_unmet
+
+    def no_int8_dot(precision, device, **kw):
+        return (
+            ["no INT8 dot products (test)"]
+            if precision == "int8"
+            else real_unmet(precision, device, **kw)
+        )
+
+    monkeypatch.setattr(edgecheck.quantize, "speed_unmet", no_int8_dot)
     section = quantization.section(edgecheck_claims, edgecheck_device)
-    assert "Quantization" in section.title and "IV-D-2" in section.title
+    assert (
+        "Quantization" in section.title and "IV-D-2" in section.title and "Fig. 4" in section.title
+    )
     body = section.body
     for text in ("INT8 minmax", "INT8 entropy", "INT8 percentile", "FP16", "1.005 %",
                  "(expected: FAIL)", "parameter bytes"):  # fmt: skip
@@ -28,8 +52,13 @@ def test_section_tables_verdicts_and_data(monkeypatch, edgecheck_claims, edgeche
     labels = [(r.claim.id, r.key) for r in section.results]
     assert labels == [
         ("quant.error", ""), ("quant.error", ""), ("quant.memory", "fp16"),
-        ("quant.memory", "int8"),
+        ("quant.memory", "int8"), ("quant.int8.speedup", "b1"), ("quant.int8.speedup", "b2"),
+        ("quant.int8.speedup", "b4"), ("quant.int8.speedup", "trend"),
     ]  # fmt: skip
+    speed = section.results[4:]
+    assert all(r.verdict == "not run here" and "no INT8 dot products (test)" in r.message
+               for r in speed)  # fmt: skip
+    assert "INT8 speed (IV-D-3, Fig. 4)" in body and section.figures == []
     assert section.results[0].message.startswith("INT8 minmax")
     data = section.data
     assert [row["precision"] for row in data["errors"]] == ["int8", "int8", "int8", "fp16"]
