@@ -61,11 +61,17 @@ def fqa_settings(seconds: float = 1.0) -> TableSettings:
 
 
 def vgg16_settings(rounds: int = 8) -> TableSettings:
-    """VGG16 calls take 0.1-1 s: strict alternation, `rounds` timed rounds."""
+    """VGG16 calls take 0.1-1 s: strict alternation, `rounds` timed rounds.
+
+    A median's interval may be 15 % wide: with 8-16 rounds of a 0.3-1.4 s call the 1-core
+    cells' intervals measured 15-21 % here even on a quiet machine, while the cpu rule
+    (1.5x on 2 cores) sits about 25 % below the measured speedup; the speedup's own paired
+    interval is what the verdict and the report show.
+    """
     from edgecheck.bench.timing import TimingPolicy
 
     policy = TimingPolicy(
-        warmup_rounds=1, warmup_time=0.0, min_rounds=rounds, min_time=0.0, max_rel_ci_width=0.05
+        warmup_rounds=1, warmup_time=0.0, min_rounds=rounds, min_time=0.0, max_rel_ci_width=0.15
     )
     return TableSettings(policy)
 
@@ -117,6 +123,15 @@ class ParallelTable:
         for cell in cells:
             m = self.cells[cell]
             if m.unstable:
+                return f"{m.name} was unstable: {m.reason}"
+        return None
+
+    def contended_reason(self, *cells: Cell) -> str | None:
+        """Why these cells' times are biased (their threads waited for a CPU: other jobs ran
+        on their cores), or None. Unlike a wide interval, that bias does not average out."""
+        for cell in cells:
+            m = self.cells[cell]
+            if m.contention is not None and m.contention > m.policy.max_contention:
                 return f"{m.name} was unstable: {m.reason}"
         return None
 
@@ -188,18 +203,69 @@ def measure_table(
     )
 
 
+def decide(
+    claim: Claim,
+    estimate: Estimate,
+    *,
+    profile: str,
+    key: str,
+    cores: int | None = None,
+    noisy: str | None = None,
+) -> ClaimResult:
+    """The claim's verdict on a measured speedup, or "not run here" when noise leaves it open.
+
+    A stable measurement is judged on its point estimate. One the harness flagged unstable
+    (`noisy` says why) is still decided when its whole interval lies on one side of the
+    threshold, since no value inside it would change the verdict; otherwise it is too noisy
+    to decide, and is reported so, never passed.
+    """
+    result = claim.check(estimate.value, profile=profile, key=key, cores=cores)
+    rule = claim.rule_for(profile, key)
+    if not noisy or rule is None or rule.op == "~=":
+        return result
+    bound = rule.bound(claim.paper_value(key), cores)
+    if rule.passes(estimate.low, bound) == rule.passes(estimate.high, bound):
+        return result
+    return claim.not_run(
+        key=key,
+        profile=profile,
+        reason=f"too noisy to decide: interval [{estimate.low:.3f}, {estimate.high:.3f}] "
+        f"straddles the threshold {rule.describe(bound, claim.unit_for(key))} ({noisy})",
+    )
+
+
+def judge_cell(
+    table: ParallelTable, claim: Claim, batch: int, cores: int, profile: str,
+    *, slowdown: float | None = None,
+) -> ClaimResult:  # fmt: skip
+    """The verdict on one cell's speedup (with the test-only `slowdown` on its n-core side):
+    not run when other jobs took its cores, else `decide`."""
+    key = speedup_key(batch, cores)
+    contended = table.contended_reason((batch, 1), (batch, cores))
+    if slowdown is not None and contended is None:
+        m = table.slowed[(batch, cores, slowdown)]
+        if m.contention is not None and m.contention > m.policy.max_contention:
+            contended = f"{m.name} was unstable: {m.reason}"
+    if contended:
+        return claim.not_run(key=key, profile=profile, reason=f"too noisy to decide: {contended}")
+    e = (
+        table.speedup(batch, cores)
+        if slowdown is None
+        else table.slowed_speedup(batch, cores, slowdown)
+    )
+    noisy = table.unstable_reason((batch, 1), (batch, cores))
+    return decide(claim, e, profile=profile, key=key, cores=cores, noisy=noisy)
+
+
 def judge_cores(table: ParallelTable, claim: Claim, profile: str) -> list[ClaimResult]:
-    """The claim's verdict for every measured multi-core cell with a paper value."""
-    results = []
-    for b in table.batches:
-        for c in table.cores:
-            key = speedup_key(b, c)
-            if c == 1 or claim.paper_value(key) is None:
-                continue
-            results.append(
-                claim.check(table.speedup(b, c).value, profile=profile, key=key, cores=c)
-            )
-    return results
+    """The claim's verdict (`judge_cell`) for every measured multi-core cell with a paper
+    value."""
+    return [
+        judge_cell(table, claim, b, c, profile)
+        for b in table.batches
+        for c in table.cores
+        if c > 1 and claim.paper_value(speedup_key(b, c)) is not None
+    ]
 
 
 def batch_gain(table: ParallelTable, cores: int, small: int = 1, large: int = 4) -> float:

@@ -99,3 +99,20 @@ def test_report_writes_figures_next_to_the_markdown(tmp_path, edgecheck_device):
     assert (tmp_path / "fig.png").read_bytes() == b"\x89PNG fake"
     assert tmp_path / "fig.png" in paths
     assert "![fig](fig.png)" in (tmp_path / "report.md").read_text()
+
+
+def test_a_noisy_speedup_is_decided_only_when_its_interval_is_clear_of_the_threshold():
+    from edgecheck.bench.stats import Estimate
+    from edgecheck.evaluation.parallel import decide
+
+    claim = CLAIMS[VGG_CLAIM]  # cpu: >= 0.75 x 2 = 1.5 on 2 cores
+
+    def verdict(value, low, high, noisy):
+        e = Estimate(value, low, high, 0.95, 2000, "paired")
+        return decide(claim, e, profile="cpu", key="b1@2c", cores=2, noisy=noisy).verdict
+
+    assert verdict(1.88, 1.57, 1.95, None) == "pass"
+    assert verdict(1.88, 1.57, 1.95, "wide") == "pass"  # every value inside passes
+    assert verdict(1.43, 1.16, 1.49, "wide") == "FAIL"  # every value inside fails
+    assert verdict(1.60, 1.40, 1.80, "wide") == "not run here"  # straddles 1.5
+    assert verdict(1.60, 1.40, 1.80, None) == "pass"  # stable: the point estimate decides

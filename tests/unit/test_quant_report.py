@@ -16,10 +16,11 @@ logging.getLogger().setLevel(logging.ERROR)
 
 
 def test_experiments_run_in_report_order():
-    from edgecheck.evaluation import experiments, pruning, quantization, table6
+    from edgecheck.evaluation import experiments, parallel, pruning, quantization, table6
 
     assert experiments() == {
-        "macs": table6.section, "quantization": quantization.section, "pruning": pruning.section,
+        "macs": table6.section, "parallel": parallel.section,
+        "quantization": quantization.section, "pruning": pruning.section,
     }  # fmt: skip
 
 
