@@ -94,30 +94,26 @@ def _slowed(cores: tuple[int, ...], batch: int) -> list[tuple[int, int, float]]:
     return [(batch, cores[-1], SLOWDOWN)] if len(cores) > 1 else []
 
 
-@pytest.fixture(scope="module")
-def fqa_table(request, edgecheck_device) -> ParallelTable:
+def _measure(request, device, model: str, settings, slowed_batch: int) -> ParallelTable:
     table = measure_table(
-        "fqa",
-        fqa_settings(),
+        model,
+        settings,
         cores=CORES,
-        slowdowns=_slowed(CORES, 4),
-        environment={"fingerprint": edgecheck_device.fingerprint_id},
+        slowdowns=_slowed(CORES, slowed_batch),
+        environment={"fingerprint": device.fingerprint_id},
     )
     _save_for_pytest_benchmark(request, table)
     return table
+
+
+@pytest.fixture(scope="module")
+def fqa_table(request, edgecheck_device) -> ParallelTable:
+    return _measure(request, edgecheck_device, "fqa", fqa_settings(), slowed_batch=4)
 
 
 @pytest.fixture(scope="module")
 def vgg16_table(request, edgecheck_device) -> ParallelTable:
-    table = measure_table(
-        "vgg16",
-        vgg16_settings(),
-        cores=CORES,
-        slowdowns=_slowed(CORES, 1),
-        environment={"fingerprint": edgecheck_device.fingerprint_id},
-    )
-    _save_for_pytest_benchmark(request, table)
-    return table
+    return _measure(request, edgecheck_device, "vgg16", vgg16_settings(), slowed_batch=1)
 
 
 def _check_speedup(
