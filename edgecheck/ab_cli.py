@@ -10,6 +10,8 @@ import argparse
 import json
 from typing import Any
 
+from edgecheck.options import positive_int
+
 COMMANDS = ("ab",)
 
 
@@ -33,16 +35,6 @@ def _positive_float(text: str) -> float:
     return value
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} must be a whole number >= 1")
-    return value
-
-
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Register ``ab`` on the ``edgecheck`` sub-parsers."""
     parser: argparse.ArgumentParser = subparsers.add_parser(
@@ -63,8 +55,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--backend", choices=("onnxruntime", "torch"), default="onnxruntime",
         help="runtime for both models (torch takes registered models only; default: %(default)s)",
     )  # fmt: skip
-    parser.add_argument("--batch", type=_positive_int, default=1, help="batch size (default: 1)")
-    parser.add_argument("--threads", type=_positive_int, default=1, help="threads (default: 1)")
+    parser.add_argument("--batch", type=positive_int, default=1, help="batch size (default: 1)")
+    parser.add_argument("--threads", type=positive_int, default=1, help="threads (default: 1)")
     parser.add_argument(
         "--time", type=_positive_float, default=10.0, metavar="SECONDS",
         help="seconds of timed calls per model, at least (default: %(default)s)",

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from edgecheck.errors import EdgecheckError, ModelError, PlanError
+from edgecheck.options import positive_int
 
 COMMANDS = ("prune",)
 DEFAULT_IMAGES = 512
@@ -28,16 +29,6 @@ def _plan_arg(text: str) -> Any:
         return parse_plan(text)
     except PlanError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} must be a whole number >= 1")
-    return value
 
 
 def _shape(text: str) -> tuple[int, ...]:
@@ -83,11 +74,11 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--reconstruct", action="store_true", help="refit by least squares also with --method l1"
     )
     parser.add_argument(
-        "--images", type=_positive, default=DEFAULT_IMAGES, metavar="N",
+        "--images", type=positive_int, default=DEFAULT_IMAGES, metavar="N",
         help="synthetic images to sample feature maps from (default: %(default)s)",
     )  # fmt: skip
     parser.add_argument(
-        "--samples-per-image", type=_positive, default=10, metavar="S",
+        "--samples-per-image", type=positive_int, default=10, metavar="S",
         help="sampled positions per image and layer, as He et al. (default: %(default)s)",
     )  # fmt: skip
     parser.add_argument(
