@@ -74,7 +74,7 @@ def test_not_applicable_is_truthy_but_not_a_pass():
 def test_result_message_names_measured_threshold_and_paper():
     result = CLAIMS["parallel.vgg16.cores"].check(1.2, profile="cpu", key="b1@2c", cores=2)
     assert not result
-    assert "measured 1.2x" in result.message and ">= 1.5x" in result.message
+    assert "measured 1.2x" in result.message and ">= 1.3x" in result.message
     assert "paper 1.73x" in result.message
     assert result.as_dict()["verdict"] == "FAIL"
 
