@@ -235,6 +235,7 @@ EXTENSIONS: tuple[str, ...] = (
     "edgecheck.training.cli",
     "edgecheck.baselines_cli",
     "edgecheck.ab_cli",
+    "edgecheck.pipeline.cli",
 )
 
 

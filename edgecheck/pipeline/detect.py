@@ -174,6 +174,7 @@ class TrackingFinder:
         self.min_neighbors = min_neighbors
         self.clock = StageClock()
         self.tracks: list[_Track] = []
+        self._lost: list[tuple[int, _Track]] = []
         self._next_id = 0
         self._frame = 0
         self.full_passes = 0
@@ -245,8 +246,7 @@ class TrackingFinder:
                     match.box, match.misses = refined, 0
                     tr = match
                 else:
-                    tr = _Track(self._next_id, refined)
-                    self._next_id += 1
+                    tr = _Track(self._revived_id(refined, frame), refined)
                     self.tracks.append(tr)
                 seen.add(tr.id)
                 faces.append(Face(tr.box, tr.id, "detect"))
@@ -262,4 +262,19 @@ class TrackingFinder:
                 faces.append(Face(tr.box, tr.id, "coast"))
             else:
                 self.tracks.remove(tr)
+                self._lost.append((frame, tr))
         return faces
+
+    def _revived_id(self, box: Box, frame: int) -> int:
+        """The id of a track lost near `box` in the last ``2 * every`` frames, else a new id.
+
+        A face that the cascade misses for a few frames (a heavy blur, a hand) and finds
+        again is the same face: its frames compete for one selection.
+        """
+        self._lost = [(f, tr) for f, tr in self._lost if frame - f <= 2 * self.every]
+        match = max(self._lost, key=lambda ft: iou(ft[1].box, box), default=None)
+        if match is not None and iou(match[1].box, box) >= 0.3:
+            self._lost.remove(match)
+            return match[1].id
+        self._next_id += 1
+        return self._next_id - 1
