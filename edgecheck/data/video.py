@@ -210,19 +210,19 @@ def _segment_strengths(scene: str, seed: int, n_segments: int) -> list[dict[str,
             name: float(strength[i]) if present[i] else 0.0
             for i, name in enumerate(("blur", "noise", "exposure", "occlusion"))
         }
-        # Occlusion is rarer and smaller than in the image data, and covers the lower face (a
-        # hand, a scarf): a patch over the eyes hides the face from the Haar cascade.
+        # Occlusion is rarer and smaller than in the image data, and covers a cheek or the chin
+        # (a hand, a scarf): a patch over the eyes or mouth hides the face from the cascade.
         s["occlusion"] = min(s["occlusion"], 0.3) if rng.random() < 0.5 else 0.0
         if heavy:  # exposure: heavy under-exposure (sign forced below)
             s[("blur", "noise", "exposure")[which]] = float(rng.uniform(0.8, 1.0))
             sign = -1.0 if which == 2 else sign
+        if sign > 0:  # over-exposure beyond +0.2 burns the bright face out of Haar's reach
+            s["exposure"] = min(s["exposure"], 0.2)
+        s["exposure"] *= sign
         if k == clean:
             s = dict.fromkeys(s, 0.0)
         elif quality_score(**s) > 0.85:  # every other segment clearly below the clean one
             s["blur"] = max(s["blur"], 0.25)
-        if sign > 0:  # over-exposure beyond +0.2 burns the bright face out of Haar's reach
-            s["exposure"] = min(s["exposure"], 0.2)
-        s["exposure"] *= sign
         out.append(s)
     return out
 
