@@ -123,6 +123,21 @@ class _Track:
     id: int
     box: Box
     misses: int = 0
+    velocity: tuple[float, float] = (0.0, 0.0)  # box centre motion per frame, pixels
+
+    def observe(self, box: Box, frames: int = 1) -> None:
+        """A new measured box, `frames` frames after the previous measurement."""
+        (x0, y0, w0, h0), (x1, y1, w1, h1) = self.box, box
+        self.velocity = (
+            (x1 + w1 / 2 - x0 - w0 / 2) / frames, (y1 + h1 / 2 - y0 - h0 / 2) / frames
+        )  # fmt: skip
+        self.box, self.misses = box, 0
+
+    def predicted(self) -> Box:
+        """The last box moved on by the velocity (constant-velocity coasting)."""
+        x, y, w, h = self.box
+        k = self.misses + 1
+        return (round(x + k * self.velocity[0]), round(y + k * self.velocity[1]), w, h)
 
 
 class TrackingFinder:
@@ -241,9 +256,13 @@ class TrackingFinder:
         if not self.tracks or frame % self.every == 0:
             for det in self._full_pass(gray):
                 refined = self._local(gray, det, "detect") or det
-                match = max(self.tracks, key=lambda tr: iou(tr.box, refined), default=None)
-                if match is not None and iou(match.box, refined) >= 0.3 and match.id not in seen:
-                    match.box, match.misses = refined, 0
+                match = max(self.tracks, key=lambda tr: iou(tr.predicted(), refined), default=None)
+                if (
+                    match is not None
+                    and iou(match.predicted(), refined) >= 0.3
+                    and match.id not in seen
+                ):
+                    match.observe(refined, match.misses + 1)
                     tr = match
                 else:
                     tr = _Track(self._revived_id(refined, frame), refined)
@@ -253,13 +272,14 @@ class TrackingFinder:
         for tr in list(self.tracks):
             if tr.id in seen:
                 continue
-            found = self._local(gray, tr.box, "track")
+            guess = tr.predicted()
+            found = self._local(gray, guess, "track")
             if found is not None:
-                tr.box, tr.misses = found, 0
+                tr.observe(found, tr.misses + 1)
                 faces.append(Face(found, tr.id, "track"))
             elif tr.misses < self.coast:
+                faces.append(Face(guess, tr.id, "coast"))
                 tr.misses += 1
-                faces.append(Face(tr.box, tr.id, "coast"))
             else:
                 self.tracks.remove(tr)
                 self._lost.append((frame, tr))
