@@ -174,3 +174,36 @@ def test_cli_pipeline_errors_name_the_file(tmp_path, capsys):
     assert main(["pipeline", str(bad), "--no-progress", "--out", str(tmp_path / "o")]) == 2
     assert "bad.mp4: not a video OpenCV can read" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+def test_the_report_section_says_what_is_missing_without_opencv(
+    monkeypatch, edgecheck_claims, edgecheck_device
+):
+    import edgecheck._imports
+    from edgecheck.evaluation import pipeline as section_module
+
+    real = edgecheck._imports.is_available
+    monkeypatch.setattr(edgecheck._imports, "is_available", lambda m: m != "cv2" and real(m))
+    section = section_module.section(edgecheck_claims, edgecheck_device)
+    assert "not installed" in section.body and "edgecheck[video]" in section.body
+    assert {r.verdict for r in section.results} == {"not run here"}
+
+
+def _row(resolution, precision, fps):
+    from edgecheck.evaluation.pipeline import Table5Row
+
+    return Table5Row(resolution, precision, "tensorrt", fps, (fps, fps), {}, 1.0, 1, 5, 9, 90)
+
+
+@pytest.mark.parametrize(("fps16", "verdict"), [(34.0, "pass"), (20.0, "FAIL")])
+def test_table5_judges_fp16_fps_against_30_on_the_tx2(edgecheck_claims, fps16, verdict):
+    from types import SimpleNamespace
+
+    from edgecheck.evaluation.pipeline import Table5, judge_table5
+
+    rows = [_row(r, p, fps16 if p == "fp16" else 16.0) for r in ("1080p", "720p", "480p")
+            for p in ("fp32", "fp16")]  # fmt: skip
+    results = judge_table5(Table5(rows=rows), edgecheck_claims, SimpleNamespace(profile="tx2"))
+    fps = [r for r in results if r.claim.id == "quant.fp16.fps"]
+    assert [r.key for r in fps] == ["1080p", "720p", "480p"]
+    assert {r.verdict for r in fps} == {verdict}
