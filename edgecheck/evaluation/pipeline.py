@@ -149,7 +149,7 @@ def measure_table5(
                 if progress is not None:
                     progress(f"{res} naive")
                 naive_cfg = PipelineConfig(
-                    finder="naive", concurrent=False, cv_threads=0, max_frames=naive_frames
+                    finder="naive", concurrent=False, cv_threads=-1, max_frames=naive_frames
                 )
                 n = measure_fps(clip, naive_cfg, model=fp32, repeats=2, warmup=0)
                 table.naive[res] = {

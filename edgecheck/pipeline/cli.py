@@ -118,7 +118,7 @@ def run(args: argparse.Namespace) -> int:
         backend=args.backend, precision=args.precision, batch_size=args.batch,
         top_k=args.top_k, every=args.every, detect_width=args.detect_width,
         finder="naive" if args.naive else "tracking", concurrent=not args.naive,
-        cv_threads=0 if args.naive else 1, max_frames=args.max_frames,
+        cv_threads=-1 if args.naive else 1, max_frames=args.max_frames,
     )  # fmt: skip
     bar = None
     if not args.no_progress:

@@ -55,7 +55,9 @@ class PipelineConfig:
         top_k: best frames kept per face track. Default 5.
         queue_size: bounded queue length between stages, frames. Default 8.
         cv_threads: ``cv2.setNumThreads`` while the pipeline runs (restored after); 1 keeps
-            the two pipeline threads from oversubscribing two cores. Default 1.
+            the pipeline's own threads from oversubscribing the cores; -1 is OpenCV's
+            default (all cores; what the naive baseline uses), 0 disables OpenCV's threads.
+            Default 1.
         fqa_threads: FQA runtime threads. Default 1.
         every, detect_width: `TrackingFinder` settings. Defaults 10, 480.
         max_frames: stop after this many frames (None: the whole video).

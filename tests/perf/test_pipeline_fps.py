@@ -82,7 +82,7 @@ def test_the_pipeline_beats_the_naive_detector_at_1080p(clips, fqa_folder):
     model = prepare_fqa(fqa_folder, "fp32")
     tracked = measure_fps(path, PipelineConfig(), model=model, repeats=2)
     naive_cfg = PipelineConfig(
-        finder="naive", concurrent=False, cv_threads=0, max_frames=NAIVE_FRAMES
+        finder="naive", concurrent=False, cv_threads=-1, max_frames=NAIVE_FRAMES
     )
     naive = measure_fps(path, naive_cfg, model=model, repeats=2, warmup=0)
     gain = tracked.median / naive.median
