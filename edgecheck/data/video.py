@@ -17,8 +17,11 @@ Scenes (`SCENES`), as in the paper's two test videos:
 
 Geometry is relative to the frame, so the three resolutions (`RESOLUTIONS`) show the same
 scene. Degradations are piecewise constant over segments of `SEGMENT` frames (0.2 s at
-30 fps, a lighting or focus change): per segment each degradation is present with probability
-1/2 at a moderate strength, one segment in twelve has a heavy blur, noise or exposure error,
+30 fps, a lighting or focus change): per segment blur, noise and exposure are each present
+with probability 1/2 at a moderate strength (0.15-0.55; over-exposure capped at +0.2, since the
+bright face burns out of the cascade's reach beyond it), occlusion with probability 1/4 (up
+to 0.3, a band over one cheek or the chin: over the eyes or mouth the cascade loses the face),
+one segment in twelve has a heavy (0.8-1) blur, noise or under-exposure,
 one segment of undegraded frames (quality 1) lies in the middle part of the clip, and every
 other segment has quality <= 0.85, so "the best frame" is well defined. Strengths are in the
 units of the 64x64 FQA crop (blur sigma ``2.5 b`` and noise on a 64x64 grid, both scaled to
