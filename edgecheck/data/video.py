@@ -69,7 +69,7 @@ from edgecheck.data.synthetic import (
     base_faces,
     quality_score,
 )
-from edgecheck.errors import ConfigError
+from edgecheck.errors import ConfigError, MissingDependencyError
 
 VIDEO_VERSION = "video-v1"
 """Changes whenever the clip generator changes (recorded in every truth file)."""
@@ -97,7 +97,7 @@ def _cv2() -> Any:
 
     cv2 = require("cv2", "the video pipeline (decoding, Haar face detection)")
     if not hasattr(cv2, "CascadeClassifier"):
-        raise DataError(
+        raise MissingDependencyError(
             f"OpenCV {getattr(cv2, '__version__', '?')} has no CascadeClassifier (OpenCV 5.x "
             f"dropped the Haar cascades); install 4.x: pip install 'opencv-python-headless>=4.8,<5'."
         )

@@ -207,3 +207,18 @@ def test_table5_judges_fp16_fps_against_30_on_the_tx2(edgecheck_claims, fps16, v
     fps = [r for r in results if r.claim.id == "quant.fp16.fps"]
     assert [r.key for r in fps] == ["1080p", "720p", "480p"]
     assert {r.verdict for r in fps} == {verdict}
+
+
+def test_an_opencv_without_haar_cascades_asks_for_4x(monkeypatch):
+    from types import SimpleNamespace
+
+    import edgecheck._imports
+    from edgecheck.data import video
+    from edgecheck.errors import MissingDependencyError
+
+    fake = SimpleNamespace(__version__="5.0.0")
+    monkeypatch.setattr(edgecheck._imports, "require", lambda module, purpose: fake)
+    with pytest.raises(
+        MissingDependencyError, match=r"OpenCV 5\.0\.0 has no CascadeClassifier.*<5"
+    ):
+        video._cv2()
