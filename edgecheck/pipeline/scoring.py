@@ -3,8 +3,8 @@
 `prepare_fqa` exports the trained weights (`edgecheck.weights.load_trained_fqa`) to ONNX once
 per folder and derives the precision asked for the way `edgecheck.evaluation.quantization`
 does: INT8 by `quantize_int8` (MinMax over the paper's 100 calibration images), FP16 by
-`convert_fp16`. TensorRT takes the FP32 file and builds its FP16/INT8 engine itself
-(Polygraphy, `backends/tensorrt_backend.py`). `FQAScorer` feeds 64x64 crops to a runner of
+`convert_fp16`. TensorRT (Polygraphy, `backends/tensorrt_backend.py`) builds its FP16 or
+INT8 engine from the same files, as `make_runner` requires. `FQAScorer` feeds 64x64 crops to a runner of
 fixed batch size, padding the last batch; the input is scaled to [0, 1] as in training
 (`FaceSet.inputs`).
 """
@@ -30,8 +30,8 @@ def prepare_fqa(
     Args:
         workdir: folder for the ONNX files (reused when they exist).
         precision: ``"fp32"``, ``"fp16"`` or ``"int8"``.
-        backend: ``"onnxruntime"`` (needs a file in that precision) or ``"tensorrt"`` (takes
-            the FP32 file and sets the precision when it builds the engine).
+        backend: ``"onnxruntime"`` or ``"tensorrt"``; both take the file in the precision
+            they run (FP16 weights for fp16, Q/DQ nodes for int8: `make_runner` checks).
 
     Returns:
         The path to pass to `edgecheck.backends.make_runner`.
@@ -49,7 +49,7 @@ def prepare_fqa(
     fp32 = folder / "fqa_fp32.onnx"
     if not fp32.is_file():
         export_onnx(load_trained_fqa(), FQA_INPUT_SHAPE, fp32)
-    if backend == "tensorrt" or precision == "fp32":
+    if precision == "fp32":
         return fp32
     if precision == "fp16":
         from edgecheck.quantize import convert_fp16
