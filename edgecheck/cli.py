@@ -197,11 +197,16 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         raise EdgecheckError(
             f"unknown experiment(s) {', '.join(unknown)}; available: {', '.join(available)}."
         )
+    from edgecheck.progress import listening
+
     progress = _progress(chosen, disable=args.no_progress)
     sections = []
-    for name in progress:
-        progress.set_description(f"edgecheck evaluate: {name}")
-        sections.append(available[name](registry, device))
+    # The bar counts experiments; its postfix shows the step inside one (timing rounds,
+    # pruned layers), noted by the measuring code through edgecheck.progress.
+    with listening(progress.set_postfix_str):
+        for name in progress:
+            progress.set_description(f"edgecheck evaluate: {name}")
+            sections.append(available[name](registry, device))
     paths = write_report(sections, device, args.out)
     results = [r for s in sections for r in s.results]
     failed = [r for r in results if r.verdict == "FAIL"]

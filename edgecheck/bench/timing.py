@@ -27,6 +27,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
+from edgecheck import progress
 from edgecheck.bench.stats import (
     DEFAULT_CONFIDENCE,
     DEFAULT_N_BOOT,
@@ -382,7 +383,7 @@ def measure_interleaved(
     load_before = _load_average()
 
     # Warm-up: same rotation as the timed rounds, results discarded.
-    warm = _Runner(targets, block, settle, clock, deadline)
+    warm = _Runner(targets, block, settle, clock, deadline, phase="warming up")
     warm.run_until(policy.warmup_rounds, policy.warmup_time, policy.max_rounds)
     warmup_rounds = warm.rounds
 
@@ -466,8 +467,10 @@ class _Runner:
         clock: Clock,
         deadline: int,
         on_round: Callable[[int], None] | None = None,
+        phase: str = "timing",
     ) -> None:
         self.targets = targets
+        self.phase = phase
         self.block = block
         self.settle = settle
         self.clock = clock
@@ -480,6 +483,7 @@ class _Runner:
         self.wall_ns = [0] * len(targets)
         self.rounds = 0
         self.timed_out = False
+        self.label = targets[0].name if len(targets) == 1 else f"{len(targets)} configurations"
 
     def run_until(self, min_rounds: int, min_time: float, max_rounds: int) -> None:
         """Add rounds until `min_rounds` and `min_time` (s, every target) are met."""
@@ -507,6 +511,7 @@ class _Runner:
             self.rounds += 1
             if self.on_round is not None:
                 self.on_round(self.rounds)
+            progress.note(f"{self.phase} {self.label}: round {self.rounds}")
 
     def contention(self, i: int) -> float | None:
         """Run-queue wait over wall time for target `i`, when its cores are known."""

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from edgecheck.progress import note
+
 if TYPE_CHECKING:
     from edgecheck.bench.stats import Estimate
     from edgecheck.bench.timing import Measurement, TimingPolicy
@@ -171,7 +173,9 @@ def prepare_vgg16_int8(
     from edgecheck.quantize import quantize_int8
 
     folder = Path(workdir)
+    note("exporting VGG16 to ONNX")
     fp32 = export_onnx(build_model("vgg16", seed=seed), VGG16_INPUT_SHAPE, folder / "vgg16.onnx")
+    note("calibrating and quantizing VGG16 to INT8")
     images = np.random.default_rng(seed).random(
         (calibration_images, *VGG16_INPUT_SHAPE), dtype=np.float32
     )

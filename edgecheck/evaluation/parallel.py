@@ -163,7 +163,8 @@ def measure_table(
         backend: the runtime; default the fastest on this CPU (onnxruntime when installed).
         batches: batch sizes. Default 1, 2, 4 (the paper's).
         cores: core counts; default the paper's that this machine has. 1 must be among them.
-        slowdowns: (batch, cores, factor) cells to time again with a test-only slowdown.
+        slowdowns: (batch, cores, factor) cells to time again with a test-only slowdown
+            (factor 1.0: an identical twin of the cell, for A/A checks).
         environment: recorded in every measurement.
 
     Raises:
@@ -183,7 +184,7 @@ def measure_table(
     with WorkerGroup(items) as workers:
         targets = [w.target() for w in workers[: len(keys)]]
         targets += [
-            w.target(f"{w.name}-slowed-x{f:g}")
+            w.target(f"{w.name}-twin" if f == 1.0 else f"{w.name}-slowed-x{f:g}")
             for w, (_, _, f) in zip(workers[len(keys) :], slowdowns, strict=True)
         ]
         results = measure_interleaved(

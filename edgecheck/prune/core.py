@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from edgecheck.errors import ModelError
+from edgecheck.progress import note
 from edgecheck.prune.graph import PrunableLayer, find_prunable_layers
 from edgecheck.prune.lasso import Selection, select_l1, select_lasso
 from edgecheck.prune.plan import PrunePlan, resolve_prune_plan
@@ -180,7 +181,11 @@ def prune_model(
     resolved = resolve_prune_plan(model, plan, layers=layers)
     to_prune = resolved.pruned()
     sample = bool(to_prune) and (method == "lasso" or do_reconstruct)
-    report = progress or (lambda stage, done, total: None)
+
+    def report(stage: str, done: int, total: int) -> None:
+        note(f"pruning {stage}: {done}/{total}")
+        if progress is not None:
+            progress(stage, done, total)
 
     was_training = model.training
     model.eval()

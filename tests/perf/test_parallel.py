@@ -7,8 +7,14 @@ portable rules of the registry (scaling efficiency for the cores used). Cells th
 cores than this machine has are skipped with "needs 4 cores, this machine has 2"; a cell too
 noisy to decide on is skipped with the harness's reason, never passed.
 
-The same runs time one cell again with a test-only 50 % slowdown (`SlowedRunner`), to show
-that the speedup checks catch it.
+The same runs time one multi-core cell three more times: as an identical twin, with a
+test-only 30 % slowdown and with a 50 % one (`SlowedRunner`), to show that the checks catch
+them: the timing gate (the baseline check, `edgecheck.ab.judge_samples`) fails the 30 % one
+and passes the twin; the speedup rule fails the 50 % one (at 0.6-0.65 x cores, with 1.4-1.9x
+measured on 2 cores here, 30 % off a speedup does not always cross it).
+
+Each cell's times are also checked against the stored baseline for this device
+(`edgecheck_baseline`); where none is stored for it, that test is skipped with the reason.
 
 With ``--benchmark-autosave`` or ``--benchmark-save=NAME`` (pytest-benchmark's options) the
 measurements are also saved in pytest-benchmark's storage, so ``pytest-benchmark compare``
@@ -41,10 +47,11 @@ from edgecheck.evaluation.parallel import (
 pytestmark = [pytest.mark.perf, pytest.mark.slow]
 
 CORES = measured_cores()
-# The injected slowdown. The issue asks for 30 %; with the cpu rules at 0.6-0.65 x cores and
-# 2-core speedups of 1.4-1.9x measured here, 30 % does not always cross the threshold, so
-# the verdict test slows the n-core side by 50 % (the ratio check holds at any factor).
+# The injected slowdowns. The timing gate must catch 30 %; the speedup rules (0.6-0.65 x
+# cores on cpu, 1.4-1.9x measured on 2 cores here) are only sure to catch 50 %.
+GATE_SLOWDOWN = 1.3
 SLOWDOWN = 1.5
+TWIN = 1.0
 
 
 def _cells(claim_id: str, profile: str) -> list:
@@ -94,7 +101,8 @@ def _save_for_pytest_benchmark(request: pytest.FixtureRequest, table: ParallelTa
 
 
 def _slowed(cores: tuple[int, ...], batch: int) -> list[tuple[int, int, float]]:
-    return [(batch, cores[-1], SLOWDOWN)] if len(cores) > 1 else []
+    factors = (TWIN, GATE_SLOWDOWN, SLOWDOWN)
+    return [(batch, cores[-1], f) for f in factors] if len(cores) > 1 else []
 
 
 def _measure(request, device, model: str, settings, slowed_batch: int) -> ParallelTable:
@@ -199,3 +207,45 @@ def test_injected_slowdown_makes_the_speedup_check_fail(
     assert slowed.value == pytest.approx(real.value / SLOWDOWN, rel=0.1)
     assert judged_slowed.verdict == "FAIL", judged_slowed.message
     assert judged_real.verdict == "pass", judged_real.message
+
+
+@pytest.mark.cpu
+@pytest.mark.needs(cores=2)
+@pytest.mark.parametrize(("fixture", "batch"), [("fqa_table", 4), ("vgg16_table", 1)])
+def test_injected_30_percent_slowdown_fails_the_timing_gate(request, fixture, batch):
+    """The baseline check (5 % tolerance, 99 % confidence) on the N-core cell: its twin,
+    timed in the same run, passes; the same runner 30 % slower is a regression."""
+    from edgecheck.ab import judge_samples
+    from edgecheck.baselines import BaselineCheck
+
+    table: ParallelTable = request.getfixturevalue(fixture)
+    cores = table.cores[-1]
+    real = table.cells[(batch, cores)]
+    twin, slowed = (table.slowed[(batch, cores, f)] for f in (TWIN, GATE_SLOWDOWN))
+    for m in (real, twin, slowed):
+        if m.contention is not None and m.contention > m.policy.max_contention:
+            pytest.skip(f"too noisy to decide: {m.name} waited for its cores: {m.reason}")
+    check = BaselineCheck()
+    same = judge_samples(real.samples, twin.samples, check=check, label=twin.name)
+    worse = judge_samples(real.samples, slowed.samples, check=check, label=slowed.name)
+    assert slowed.median == pytest.approx(real.median * GATE_SLOWDOWN, rel=0.1)
+    assert worse.status == "regression", worse.message
+    assert same, same.message
+
+
+@pytest.mark.parametrize("fixture", ["fqa_table", "vgg16_table"])
+def test_cell_times_against_the_stored_baseline(request, edgecheck_baseline, fixture):
+    """Every cell's times against baselines/<profile>.json, on a matching device only."""
+    table: ParallelTable = request.getfixturevalue(fixture)
+    verdicts = [
+        edgecheck_baseline.expect(
+            f"{table.model}.{speedup_key(b, c)}.latency", m.samples, kind="timing", unit="s"
+        )
+        for (b, c), m in table.cells.items()
+    ]
+    if all(v.status in ("no baseline", "other device") for v in verdicts):
+        pytest.skip(
+            f"no stored {table.model} timings for this device ({verdicts[0].message}); "
+            "record them with --edgecheck-update-baselines"
+        )
+    edgecheck_baseline.assert_all()

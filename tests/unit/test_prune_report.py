@@ -58,6 +58,16 @@ def test_table7_markdown_sets_the_paper_beside_the_measurement(table):
     assert "420.0 / 100.0 ms = **4.20x**" in text and "93% of theory" in text
     assert "needs 4 cores, this machine has 2" in text
     assert "conv part" in text
+    # (1.60 - 0.02) / 4.525 + 0.02 = 0.3692 s at best: 1.60 / 0.3692 = 4.33x
+    assert "ceiling 4.33x" in text
+
+
+def test_the_ceiling_keeps_the_heads_time_and_scales_the_convs_by_theory(table):
+    one = table.cell(1, 4)
+    assert one.ceiling(4.525) == pytest.approx(1.60 / ((1.60 - 0.020) / 4.525 + 0.020))
+    assert one.ceiling(1.0) == pytest.approx(1.0)
+    no_head = SpeedCell(1, 1, one.full, one.pruned, None, one.speedup)
+    assert no_head.ceiling(4.525) is None
 
 
 @pytest.fixture(scope="module")
