@@ -100,13 +100,16 @@ def measure_table5(
         repeats: counted runs per cell. Default 3.
         naive_frames: frames the naive baseline runs over (it is slow). 0 skips it. Default 20.
         workdir: folder for clips and ONNX files; default a temporary one.
-        progress: called with a short text before each cell (e.g. a tqdm ``set_postfix_str``).
+        progress: called with a short text before each cell; default `edgecheck.progress.note`
+            (the ``evaluate`` bar's postfix).
     """
     from edgecheck.data.video import write_clip
     from edgecheck.pipeline import PipelineConfig, clip_accuracy, run_pipeline
     from edgecheck.pipeline.measure import measure_fps
     from edgecheck.pipeline.scoring import prepare_fqa
 
+    if progress is None:
+        from edgecheck.progress import note as progress
     if device is None:
         from edgecheck.device import detect_device
 
@@ -122,8 +125,7 @@ def measure_table5(
             clip = folder / f"walk_{res}.mp4"
             truth = write_clip(clip, "walk", res, frames)
             for precision, backend in cells:
-                if progress is not None:
-                    progress(f"{res} {precision}")
+                progress(f"Table V: {res} {precision.upper()}")
                 model = prepare_fqa(folder / "fqa", precision, backend)
                 config = PipelineConfig(backend=backend, precision=precision)
                 m = measure_fps(clip, config, model=model, repeats=repeats)
@@ -146,8 +148,7 @@ def measure_table5(
                 )
             fp32 = prepare_fqa(folder / "fqa", "fp32")
             if naive_frames:
-                if progress is not None:
-                    progress(f"{res} naive")
+                progress(f"Table V: {res} naive baseline")
                 naive_cfg = PipelineConfig(
                     finder="naive", concurrent=False, cv_threads=-1, max_frames=naive_frames
                 )
