@@ -210,8 +210,10 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     paths = write_report(sections, device, args.out)
     results = [r for s in sections for r in s.results]
     failed = [r for r in results if r.verdict == "FAIL"]
+    passed = sum(1 for r in results if r.verdict == "pass")
     print(
-        f"profile {device.profile}: {len(results) - len(failed)} verdicts pass, {len(failed)} FAIL"
+        f"profile {device.profile}: {passed} verdicts pass, {len(failed)} FAIL, "
+        f"{len(results) - passed - len(failed)} not run here or not applicable"
     )
     for r in failed:
         print(f"  FAIL {r.message}")
@@ -240,6 +242,7 @@ EXTENSIONS: tuple[str, ...] = (
     "edgecheck.training.cli",
     "edgecheck.baselines_cli",
     "edgecheck.ab_cli",
+    "edgecheck.pipeline.cli",
 )
 
 

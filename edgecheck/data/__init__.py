@@ -5,6 +5,8 @@
   variety and scored degradations; the score formula is `quality_score`. The paper's split is
   2673 images: 100 for calibration, 2573 for testing (`N_CALIBRATION`, `N_TEST`).
 * `load_face_folder`: a user's own folder of images, with ``scores.csv`` where given.
+* `edgecheck.data.video` (not imported here): synthetic video clips for the FQA pipeline with
+  per-frame ground truth (`write_clip`), and `open_video` for a user's own video files.
 
 `DATA_VERSION` names the generator; weights trained on it record it in their provenance.
 This package needs numpy only (Pillow for image files other than ``.npy``).

@@ -20,11 +20,12 @@ Experiment = Callable[["ClaimRegistry", "DeviceInfo"], "Section"]
 
 def experiments() -> dict[str, Experiment]:
     """Experiment name -> function, in report order."""
-    from edgecheck.evaluation import parallel, pruning, quantization, table6
+    from edgecheck.evaluation import parallel, pipeline, pruning, quantization, table6
 
     return {
         "macs": table6.section,
         "parallel": parallel.section,
         "quantization": quantization.section,
         "pruning": pruning.section,
+        "pipeline": pipeline.section,
     }

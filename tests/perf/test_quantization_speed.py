@@ -90,12 +90,26 @@ def test_int8_speedup_fig4_batch_1_to_128_on_a_gpu(int8_models, check_claim, edg
 
 @pytest.mark.claim("quant.fp16.speedup")
 @pytest.mark.parametrize("resolution", ["1080p", "720p"])
-def test_fp16_speedup_where_fp16_is_native(edgecheck_device, resolution):
+def test_fp16_speedup_where_fp16_is_native(edgecheck_device, check_claim, tmp_path, resolution):
     """Table V's FP16 / FP32 fps ratio applies only where FP16 runs natively."""
-    reasons = speed_unmet("fp16", edgecheck_device)
+    runtime = "tensorrt" if edgecheck_device.capabilities.cuda else "onnxruntime"
+    reasons = speed_unmet("fp16", edgecheck_device, runtime=runtime)
     if reasons:
         pytest.skip("; ".join(reasons))
-    pytest.skip(f"Table V's FQA video pipeline at {resolution} is issue 6 (not built yet)")
+    from edgecheck.data.video import write_clip
+    from edgecheck.pipeline import PipelineConfig
+    from edgecheck.pipeline.measure import measure_fps
+    from edgecheck.pipeline.scoring import prepare_fqa
+
+    pytest.importorskip("cv2")
+    clip = tmp_path / f"walk_{resolution}.mp4"
+    write_clip(clip, "walk", resolution, 90)
+    fps = {}
+    for precision in ("fp32", "fp16"):
+        model = prepare_fqa(tmp_path / "fqa", precision, runtime)
+        config = PipelineConfig(backend=runtime, precision=precision)
+        fps[precision] = measure_fps(clip, config, model=model, repeats=3).median
+    check_claim("quant.fp16.speedup", fps["fp16"] / fps["fp32"], key=resolution, **fps)
 
 
 @pytest.mark.cpu

@@ -8,7 +8,7 @@ import pytest
 
 from edgecheck.cli import build_parser, main
 
-COMMANDS = ["evaluate", "macs", "device", "models", "prune", "train", "baselines", "ab"]
+COMMANDS = ["evaluate", "macs", "device", "models", "prune", "train", "baselines", "ab", "pipeline"]
 
 
 @pytest.mark.parametrize("command", [[], *[[c] for c in COMMANDS]])

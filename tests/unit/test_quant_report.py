@@ -16,11 +16,19 @@ logging.getLogger().setLevel(logging.ERROR)
 
 
 def test_experiments_run_in_report_order():
-    from edgecheck.evaluation import experiments, parallel, pruning, quantization, table6
+    from edgecheck.evaluation import (
+        experiments,
+        parallel,
+        pipeline,
+        pruning,
+        quantization,
+        table6,
+    )  # fmt: skip
 
     assert experiments() == {
         "macs": table6.section, "parallel": parallel.section,
         "quantization": quantization.section, "pruning": pruning.section,
+        "pipeline": pipeline.section,
     }  # fmt: skip
 
 

@@ -1,0 +1,266 @@
+"""Table V: the FQA video pipeline's frames per second by resolution and precision.
+
+`measure_table5` writes a synthetic clip per resolution (`edgecheck.data.video`, scene
+``"walk"``, plus ``"approach"`` for the accuracy columns), runs the pipeline
+(`edgecheck.pipeline`) over it repeatedly per precision (`measure_fps`: whole-clip wall time,
+decoding included, median of the repeats), checks recall and the best frame against the
+clip's truth, and times the naive baseline (full-resolution Haar on every frame, one
+thread) on the first frames. FP16 is measured on TensorRT where the device computes FP16
+natively; elsewhere it is "not run here" with the reason (onnxruntime's CPU provider casts
+FP16 to FP32). `section` turns the table into the report's Table V, side by side with the
+paper, and a per-stage breakdown. ``benchmarks/pipeline.py`` prints the same table;
+``tests/perf/test_pipeline_fps.py`` measures with the same `measure_fps`.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from edgecheck.report import Section, markdown_table
+
+if TYPE_CHECKING:
+    from edgecheck.claims import ClaimRegistry, ClaimResult
+    from edgecheck.device import DeviceInfo
+
+CLAIM_ID = "quant.fp16.fps"
+SPEEDUP_CLAIM = "quant.fp16.speedup"
+RESOLUTION_KEYS = ("1080p", "720p", "480p")
+
+
+@dataclass
+class Table5Row:
+    """One resolution x precision: fps statistics, per-stage ms/frame, accuracy."""
+
+    resolution: str
+    precision: str
+    backend: str
+    fps: float
+    fps_ci: tuple[float, float]
+    ms_per_frame: dict[str, float]
+    recall: float
+    best_rank: int | None
+    top_allowed: int
+    full_passes: int
+    frames: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class Table5:
+    """The measured table, the naive baseline per resolution, and the second scene's accuracy."""
+
+    rows: list[Table5Row] = field(default_factory=list)
+    naive: dict[str, dict[str, Any]] = field(default_factory=dict)
+    approach: dict[str, dict[str, Any]] = field(default_factory=dict)
+    fp16_reasons: list[str] = field(default_factory=list)
+    frames: int = 0
+
+    def row(self, resolution: str, precision: str) -> Table5Row | None:
+        return next(
+            (r for r in self.rows if (r.resolution, r.precision) == (resolution, precision)), None
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "rows": [r.as_dict() for r in self.rows], "naive": self.naive,
+            "approach": self.approach, "fp16_reasons": self.fp16_reasons, "frames": self.frames,
+        }  # fmt: skip
+
+
+def fp16_runtime(device: DeviceInfo) -> tuple[str, list[str]]:
+    """The runtime for FP16 speed here and why it cannot run ([] when it can)."""
+    from edgecheck.quantize import speed_unmet
+
+    runtime = "tensorrt" if device.capabilities.cuda else "onnxruntime"
+    return runtime, speed_unmet("fp16", device, runtime=runtime)
+
+
+def measure_table5(
+    device: DeviceInfo | None = None,
+    *,
+    resolutions: tuple[str, ...] = RESOLUTION_KEYS,
+    precisions: tuple[str, ...] = ("fp32", "int8"),
+    frames: int = 90,
+    repeats: int = 3,
+    naive_frames: int = 20,
+    workdir: str | Path | None = None,
+    progress: Any = None,
+) -> Table5:
+    """Measure Table V here (see the module docstring); ~1 minute on 2 cores with the defaults.
+
+    Args:
+        device: for the FP16 decision; default `edgecheck.device.detect_device()`.
+        resolutions, precisions: what to measure (FP16 is added where native).
+        frames: clip length. Default 90 (3 s at 30 fps).
+        repeats: counted runs per cell. Default 3.
+        naive_frames: frames the naive baseline runs over (it is slow). 0 skips it. Default 20.
+        workdir: folder for clips and ONNX files; default a temporary one.
+        progress: called with a short text before each cell; default `edgecheck.progress.note`
+            (the ``evaluate`` bar's postfix).
+    """
+    from edgecheck.data.video import write_clip
+    from edgecheck.pipeline import PipelineConfig, clip_accuracy, run_pipeline
+    from edgecheck.pipeline.measure import measure_fps
+    from edgecheck.pipeline.scoring import prepare_fqa
+
+    if progress is None:
+        from edgecheck.progress import note as progress
+    if device is None:
+        from edgecheck.device import detect_device
+
+        device = detect_device()
+    runtime16, reasons16 = fp16_runtime(device)
+    cells = [(p, "onnxruntime") for p in precisions]
+    if not reasons16:
+        cells.append(("fp16", runtime16))
+    table = Table5(fp16_reasons=reasons16, frames=frames)
+    with tempfile.TemporaryDirectory(prefix="edgecheck-table5-") as tmp:
+        folder = Path(workdir) if workdir is not None else Path(tmp)
+        for res in resolutions:
+            clip = folder / f"walk_{res}.mp4"
+            truth = write_clip(clip, "walk", res, frames)
+            for precision, backend in cells:
+                progress(f"Table V: {res} {precision.upper()}")
+                model = prepare_fqa(folder / "fqa", precision, backend)
+                config = PipelineConfig(backend=backend, precision=precision)
+                m = measure_fps(clip, config, model=model, repeats=repeats)
+                acc = clip_accuracy(m.last, truth)
+                ci = m.stats.ci
+                table.rows.append(
+                    Table5Row(
+                        resolution=res,
+                        precision=precision,
+                        backend=backend,
+                        fps=m.median,
+                        fps_ci=(ci.low, ci.high),
+                        ms_per_frame=m.last.ms_per_frame(),
+                        recall=acc.recall,
+                        best_rank=acc.best_rank,
+                        top_allowed=acc.top_allowed,
+                        full_passes=m.last.full_passes,
+                        frames=m.last.frames,
+                    )
+                )
+            fp32 = prepare_fqa(folder / "fqa", "fp32")
+            if naive_frames:
+                progress(f"Table V: {res} naive baseline")
+                naive_cfg = PipelineConfig(
+                    finder="naive", concurrent=False, cv_threads=-1, max_frames=naive_frames
+                )
+                n = measure_fps(clip, naive_cfg, model=fp32, repeats=2, warmup=0)
+                table.naive[res] = {
+                    "fps": n.median, "ms_per_frame": n.last.ms_per_frame(),
+                    "recall": clip_accuracy(n.last, truth).recall, "frames": n.last.frames,
+                }  # fmt: skip
+            other = folder / f"approach_{res}.mp4"
+            truth2 = write_clip(other, "approach", res, frames)
+            result = run_pipeline(other, PipelineConfig(), model=fp32, keep_images=False)
+            table.approach[res] = {**clip_accuracy(result, truth2).as_dict(), "fps": result.fps}
+    return table
+
+
+def judge_table5(table: Table5, registry: ClaimRegistry, device: DeviceInfo) -> list[ClaimResult]:
+    """quant.fp16.fps per resolution (and the FP16/FP32 ratio) where FP16 ran; else not run."""
+    claim = registry[CLAIM_ID]
+    speedup = registry[SPEEDUP_CLAIM]
+    results = []
+    for res in RESOLUTION_KEYS:
+        row16, row32 = table.row(res, "fp16"), table.row(res, "fp32")
+        if row16 is None:
+            reason = "; ".join(table.fp16_reasons) or "FP16 was not measured"
+            results.append(claim.not_run(profile=device.profile, key=res, reason=reason))
+            continue
+        results.append(claim.check(row16.fps, profile=device.profile, key=res))
+        if row32 is not None and speedup.paper_value(res) is not None:
+            results.append(speedup.check(row16.fps / row32.fps, profile=device.profile, key=res))
+    return results
+
+
+def _fmt_stage(ms: dict[str, float]) -> dict[str, str]:
+    return {k: f"{v:.2f}" for k, v in ms.items()}
+
+
+def section(registry: ClaimRegistry, device: DeviceInfo) -> Section:
+    """Table V side by side with the paper, the per-stage breakdown, accuracy and the baseline."""
+    from edgecheck._imports import install_hint, is_available
+
+    title = "Table V: FQA video pipeline frames per second"
+    if not is_available("cv2"):
+        body = (
+            f"Not run: the video pipeline needs OpenCV 4.x (cv2), which is not installed; "
+            f"install it with {install_hint('cv2')}."
+        )
+        claim = registry[CLAIM_ID]
+        results = [
+            claim.not_run(profile=device.profile, key=k, reason="OpenCV (cv2) is not installed")
+            for k in RESOLUTION_KEYS
+        ]
+        return Section(title=title, body=body, results=results)
+    table = measure_table5(device)
+    results = judge_table5(table, registry, device)
+    claim = registry[CLAIM_ID]
+    rows = []
+    for res in RESOLUTION_KEYS:
+        r32, r8, r16 = (table.row(res, p) for p in ("fp32", "int8", "fp16"))
+        naive = table.naive.get(res, {})
+        rows.append({
+            "res": res,
+            "p16": f"{claim.paper_value(res):g}",
+            "p32": f"{claim.paper_value(f'{res}-fp32'):g}",
+            "h32": "-" if r32 is None else f"{r32.fps:.1f} [{r32.fps_ci[0]:.1f}, {r32.fps_ci[1]:.1f}]",
+            "h8": "-" if r8 is None else f"{r8.fps:.1f} [{r8.fps_ci[0]:.1f}, {r8.fps_ci[1]:.1f}]",
+            "h16": "not native here" if r16 is None else f"{r16.fps:.1f}",
+            "naive": f"{naive['fps']:.1f}" if naive else "-",
+            "recall": "-" if r32 is None else f"{100 * r32.recall:.1f} %",
+            "rank": "-" if r32 is None else f"{r32.best_rank} (<= {r32.top_allowed})",
+            "approach": (
+                f"{100 * table.approach[res]['recall']:.1f} % / {table.approach[res]['best_rank']}"
+                if res in table.approach else "-"
+            ),
+        })  # fmt: skip
+    columns = [
+        ("res", "resolution"), ("p16", "paper FP16 (TX2)"), ("p32", "paper FP32 (TX2)"),
+        ("h32", "here FP32 fps [95 % CI]"), ("h8", "here INT8 fps [95 % CI]"),
+        ("h16", "here FP16"), ("naive", "naive baseline fps"), ("recall", "recall (walk)"),
+        ("rank", "best-frame rank (walk)"), ("approach", "recall / rank (approach)"),
+    ]  # fmt: skip
+    stage_rows = []
+    for r in table.rows:
+        stage_rows.append({"cell": f"{r.resolution} {r.precision.upper()}", "fps": f"{r.fps:.1f}",
+                           "passes": str(r.full_passes), **_fmt_stage(r.ms_per_frame)})  # fmt: skip
+    for res, n in table.naive.items():
+        stage_rows.append({"cell": f"{res} naive FP32", "fps": f"{n['fps']:.1f}",
+                           "passes": str(n["frames"]), **_fmt_stage(n["ms_per_frame"])})  # fmt: skip
+    stage_columns = [("cell", "run"), ("fps", "fps"), ("passes", "full passes"),
+                     *[(s, f"{s} ms") for s in ("decode", "gray", "detect", "track", "crop", "fqa")]]  # fmt: skip
+    fp16_line = (
+        "FP16 measured on TensorRT."
+        if not table.fp16_reasons
+        else "FP16 not run here: " + "; ".join(table.fp16_reasons) + "."
+    )
+    body = "\n".join([
+        f"The FQA pipeline (decode, grayscale, Haar face detection at a reduced scale with "
+        f"refinement and tracking between full passes every 10 frames, 64x64 crops, the "
+        f"trained FQA CNN in batches of 16, the 5 best frames per face track) over synthetic "
+        f"{table.frames}-frame clips (30 fps, `edgecheck.data.video`); fps is whole-clip wall "
+        f"time with decoding, median of 3 runs after a warm-up. The paper ran FP16/FP32 on a "
+        f"TX2 with TensorRT; here FP32 and INT8 run on onnxruntime's CPU provider. The naive "
+        f"baseline runs the cascade over every full-resolution frame in one thread. Recall: "
+        f"frames with a face found at IoU >= 0.5 (target >= 95 %); rank: the chosen best "
+        f"frame's rank by true quality (target: within the best 5 %).",
+        "",
+        markdown_table(rows, columns),
+        "",
+        fp16_line,
+        "",
+        "Busy milliseconds per frame by stage (decode and FQA run in their own threads, so "
+        "stages overlap):",
+        "",
+        markdown_table(stage_rows, stage_columns),
+    ])  # fmt: skip
+    return Section(title=title, body=body, results=results, data=table.as_dict())
