@@ -171,6 +171,10 @@ def judge_table5(table: Table5, registry: ClaimRegistry, device: DeviceInfo) -> 
     results = []
     for res in RESOLUTION_KEYS:
         row16, row32 = table.row(res, "fp16"), table.row(res, "fp32")
+        # FP32 is judged only where a rule names its key (cpu: the real-time bar without a
+        # GPU); the tx2 rule is FP16's, which the paper's FP32 does not reach.
+        if row32 is not None and f"{device.profile}:{res}-fp32" in claim.rules:
+            results.append(claim.check(row32.fps, profile=device.profile, key=f"{res}-fp32"))
         if row16 is None:
             reason = "; ".join(table.fp16_reasons) or "FP16 was not measured"
             results.append(claim.not_run(profile=device.profile, key=res, reason=reason))

@@ -222,3 +222,22 @@ def test_an_opencv_without_haar_cascades_asks_for_4x(monkeypatch):
         MissingDependencyError, match=r"OpenCV 5\.0\.0 has no CascadeClassifier.*<5"
     ):
         video._cv2()
+
+
+@pytest.mark.parametrize(("fps32", "verdict"), [(45.0, "pass"), (25.0, "FAIL")])
+def test_table5_judges_fp32_against_the_real_time_bar_on_cpu_only(
+    edgecheck_claims, fps32, verdict
+):
+    """cpu: FP32 (keys <res>-fp32) >= 30 fps, FP16 not run; tx2: FP32 is not judged."""
+    from types import SimpleNamespace
+
+    from edgecheck.evaluation.pipeline import Table5, judge_table5
+
+    rows = [_row(r, "fp32", fps32) for r in ("1080p", "720p", "480p")]
+    cpu = judge_table5(Table5(rows=rows), edgecheck_claims, SimpleNamespace(profile="cpu"))
+    judged = [r for r in cpu if r.key.endswith("-fp32")]
+    assert [r.key for r in judged] == ["1080p-fp32", "720p-fp32", "480p-fp32"]
+    assert {r.verdict for r in judged} == {verdict}
+    assert {r.verdict for r in cpu if not r.key.endswith("-fp32")} == {"not run here"}
+    tx2 = judge_table5(Table5(rows=rows), edgecheck_claims, SimpleNamespace(profile="tx2"))
+    assert not [r for r in tx2 if r.key.endswith("-fp32")]
