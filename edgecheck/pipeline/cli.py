@@ -14,6 +14,7 @@ from typing import Any
 from edgecheck.options import positive_int
 
 COMMANDS = ("pipeline",)
+DEMO_FRAMES = 150
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -26,7 +27,10 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "batches, and keep the best frames of every face track. Prints the end-to-end fps "
         "(decoding included) and the busy milliseconds per frame of each stage, and writes "
         "the chosen frames (PNG, full frame and 64x64 crop) with selection.json to --out.",
-        epilog="Example: edgecheck pipeline clip.mp4 --precision int8 --top-k 3 --out best/",
+        epilog="Examples: edgecheck pipeline clip.mp4 --precision int8 --top-k 3 --out best/\n"
+        "          edgecheck pipeline demo.mp4 --demo walk:1080p   (writes edgecheck's "
+        "synthetic clip first)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("video", metavar="VIDEO", type=Path, help="a video file OpenCV can read")
     parser.add_argument(
@@ -61,7 +65,25 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--no-write", action="store_true", help="write no frames")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--demo", metavar="SCENE:RES", type=_demo_spec, default=None,
+        help="first write edgecheck's synthetic 150-frame clip to VIDEO (scene walk, approach "
+        "or empty; resolution 1080p, 720p or 480p; its ground truth beside it as "
+        "VIDEO.truth.json), then run on it; refused if VIDEO exists",
+    )  # fmt: skip
     return parser
+
+
+def _demo_spec(text: str) -> tuple[str, str]:
+    from edgecheck.data.video import RESOLUTIONS, SCENES
+
+    scene, _, res = text.partition(":")
+    if scene not in SCENES or res not in RESOLUTIONS:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: expected SCENE:RES with SCENE one of {', '.join(SCENES)} and RES one "
+            f"of {', '.join(RESOLUTIONS)}, e.g. walk:1080p"
+        )
+    return scene, res
 
 
 def write_selection(result: Any, out: Path) -> list[Path]:
@@ -114,6 +136,18 @@ def run(args: argparse.Namespace) -> int:
     """Execute ``edgecheck pipeline``; 0 on success (also when no face is found)."""
     from edgecheck.pipeline.run import PipelineConfig, run_pipeline
 
+    if args.demo is not None:
+        from edgecheck.data.video import write_clip
+        from edgecheck.errors import ConfigError
+
+        if args.video.exists():
+            raise ConfigError(
+                f"{args.video}: exists; --demo writes a new clip there and never overwrites a "
+                "file: give a new path, or drop --demo to run on this video."
+            )
+        scene, res = args.demo
+        write_clip(args.video, scene, res, DEMO_FRAMES)
+        print(f"wrote the synthetic {scene} clip at {res} ({DEMO_FRAMES} frames) to {args.video}")
     config = PipelineConfig(
         backend=args.backend, precision=args.precision, batch_size=args.batch,
         top_k=args.top_k, every=args.every, detect_width=args.detect_width,

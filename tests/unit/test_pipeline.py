@@ -176,6 +176,26 @@ def test_cli_pipeline_errors_name_the_file(tmp_path, capsys):
     assert not (tmp_path / "o").exists()
 
 
+def test_cli_demo_writes_the_synthetic_clip_then_runs_and_never_overwrites(
+    tmp_path, capsys, monkeypatch
+):
+    from edgecheck.pipeline import cli as pipeline_cli
+
+    monkeypatch.setattr(pipeline_cli, "DEMO_FRAMES", 20)
+    video, out = tmp_path / "demo.mp4", tmp_path / "best"
+    argv = ["pipeline", str(video), "--demo", "walk:480p", "--no-progress", "--out", str(out)]
+    assert main(argv) == 0
+    assert "wrote the synthetic walk clip at 480p (20 frames)" in capsys.readouterr().out
+    assert video.exists() and (tmp_path / "demo.mp4.truth.json").exists()
+    before = video.read_bytes()
+    assert main(argv) == 2
+    assert "demo.mp4: exists; --demo writes a new clip there" in capsys.readouterr().err
+    assert video.read_bytes() == before
+    with pytest.raises(SystemExit):
+        main(["pipeline", str(tmp_path / "x.mp4"), "--demo", "walk:4k"])
+    assert "expected SCENE:RES" in capsys.readouterr().err
+
+
 def test_the_report_section_says_what_is_missing_without_opencv(
     monkeypatch, edgecheck_claims, edgecheck_device
 ):
