@@ -174,7 +174,8 @@ def make_runner(
         input_shape: per-example input shape; default: the registry's, or the ONNX file's.
         slowdown: test-only: wrap the runner in `SlowedRunner` with this factor when > 1.
         backend_options: extra keyword arguments for the backend's loader (onnxruntime:
-            ``providers``, ``spinning``, ``spin_between_runs``, ``thread_affinities``;
+            ``providers``, ``spinning``, ``spin_between_runs``, ``thread_affinities``,
+            ``config_entries``;
             see `SessionFromOnnx`).
 
     Returns:
@@ -262,7 +263,7 @@ def _check_onnx_precision(source: Any, config: RunnerConfig, *, need_qdq: bool) 
         )
 
 
-ORT_OPTIONS = ("providers", "spinning", "spin_between_runs", "thread_affinities")
+ORT_OPTIONS = ("providers", "spinning", "spin_between_runs", "thread_affinities", "config_entries")
 
 
 def _make_onnxruntime(source: Any, config: RunnerConfig, options: dict[str, Any]) -> Runner:

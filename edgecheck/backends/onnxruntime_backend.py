@@ -12,7 +12,7 @@ this runner never converts behind the user's back, it checks and says what to pa
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +76,9 @@ class SessionFromOnnx:
             Default ``None``: the kernel places them. Pinning matters when sessions take
             turns on shared cores: the kernel, judging a core busy from its recent past,
             stacked both threads of a 2-thread session on one core (no speedup at all).
+        config_entries: more onnxruntime session config entries (``add_session_config_entry``),
+            e.g. ``{"session.dynamic_block_base": "4"}``; set after the ones above, so they
+            win.
     """
 
     def __init__(
@@ -87,6 +90,7 @@ class SessionFromOnnx:
         spinning: bool = True,
         spin_between_runs: bool = True,
         thread_affinities: Sequence[int] | None = None,
+        config_entries: Mapping[str, str] | None = None,
     ) -> None:
         if thread_affinities is not None and len(thread_affinities) != threads - 1:
             raise BackendError(
@@ -100,6 +104,7 @@ class SessionFromOnnx:
         self.spinning = spinning
         self.spin_between_runs = spin_between_runs
         self.thread_affinities = list(thread_affinities) if thread_affinities else None
+        self.config_entries = dict(config_entries or {})
 
     def __call__(self) -> Any:
         ort = require("onnxruntime", "the onnxruntime backend")
@@ -121,6 +126,8 @@ class SessionFromOnnx:
                 "session.intra_op_thread_affinities",
                 ";".join(str(cpu + 1) for cpu in self.thread_affinities),
             )
+        for key, value in self.config_entries.items():
+            options.add_session_config_entry(key, str(value))
         providers = self.providers if self.providers is not None else choose_providers("cpu")
         return ort.InferenceSession(str(path), sess_options=options, providers=providers)
 

@@ -245,9 +245,7 @@ def test_an_opencv_without_haar_cascades_asks_for_4x(monkeypatch):
 
 
 @pytest.mark.parametrize(("fps32", "verdict"), [(45.0, "pass"), (25.0, "FAIL")])
-def test_table5_judges_fp32_against_the_real_time_bar_on_cpu_only(
-    edgecheck_claims, fps32, verdict
-):
+def test_table5_judges_fp32_against_the_real_time_bar_on_cpu_only(edgecheck_claims, fps32, verdict):
     """cpu: FP32 (keys <res>-fp32) >= 30 fps, FP16 not run; tx2: FP32 is not judged."""
     from types import SimpleNamespace
 
