@@ -427,7 +427,13 @@ def test_real_machine() -> None:
     expected = "tx2" if jetson else ("gpu" if torch.cuda.is_available() else "cpu")
     assert info.profile == expected
     assert info.profile in PROFILES
-    assert 1 <= info.capabilities.cores <= len(os.sched_getaffinity(0))
+    # Cores: the affinity mask, capped by a cgroup v2 CPU quota, read here independently.
+    expected_cores = len(os.sched_getaffinity(0))
+    cpu_max = Path("/sys/fs/cgroup/cpu.max")
+    limit, _, period = (cpu_max.read_text().strip() if cpu_max.exists() else "max").partition(" ")
+    if limit.isdigit() and period.isdigit() and int(period) > 0:
+        expected_cores = min(expected_cores, max(1, int(limit) // int(period)))
+    assert info.capabilities.cores == expected_cores
     # Cross-check the INT8 dot-product flag against /proc/cpuinfo read independently (true on
     # the AMD Zen development machine, which has avx512_vnni).
     cpuinfo = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""

@@ -84,7 +84,9 @@ def test_update_then_a_new_conv_layer_fails_with_the_numbers(project):
 def test_update_is_refused_when_a_test_fails(project):
     run(project, "--edgecheck-update-baselines").assert_outcomes(passed=2)
     before = baseline_path(project).read_text()
-    project.makepyfile(test_broken="def test_broken():\n    assert 1 == 2\n")
+    project.makepyfile(
+        test_broken="import pytest\n\ndef test_broken():\n    pytest.fail('a deliberately failing test')\n"
+    )
     project.makepyfile(model=MODEL.replace("64, 3)]", "128, 3)]"))
     result = run(project, "--edgecheck-update-baselines")
     result.assert_outcomes(passed=2, failed=1)
