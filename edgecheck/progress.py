@@ -25,6 +25,11 @@ def note(text: str) -> None:
         listener(text)
 
 
+def active() -> bool:
+    """Whether anybody listens: callers in a hot loop skip formatting their note otherwise."""
+    return _listener.get() is not None
+
+
 @contextmanager
 def listening(listener: Listener, *, min_interval: float = 0.2) -> Iterator[None]:
     """Send `note` texts to `listener` inside the block, at most one per `min_interval` s.

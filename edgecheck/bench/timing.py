@@ -511,7 +511,8 @@ class _Runner:
             self.rounds += 1
             if self.on_round is not None:
                 self.on_round(self.rounds)
-            progress.note(f"{self.phase} {self.label}: round {self.rounds}")
+            if progress.active():
+                progress.note(f"{self.phase} {self.label}: round {self.rounds}")
 
     def contention(self, i: int) -> float | None:
         """Run-queue wait over wall time for target `i`, when its cores are known."""

@@ -19,7 +19,9 @@ def test_a_note_without_a_listener_does_nothing():
 
 def test_notes_reach_the_listener_only_inside_the_block():
     seen: list[str] = []
+    assert not progress.active()
     with progress.listening(seen.append, min_interval=0.0):
+        assert progress.active()
         progress.note("one")
         progress.note("two")
     progress.note("three")
