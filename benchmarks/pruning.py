@@ -140,17 +140,18 @@ def profile_layers(
 NCHWC_BLOCK = 16  # onnxruntime (MLAS) blocks conv channels by 16 with AVX-512, 8 with AVX2
 
 
+def _blocked(channels: int) -> int:
+    """`channels` rounded up to a whole number of NCHWc blocks."""
+    return NCHWC_BLOCK * math.ceil(channels / NCHWC_BLOCK)
+
+
 def _nchwc_padding(in_channels: int, out_channels: int) -> float:
     """MACs a conv computes on NCHWc blocks over the MACs it needs: channels padded to 16.
 
     The first conv reads the 3-channel NCHW input directly, so only its output is blocked.
     """
-
-    def up(c: int) -> int:
-        return NCHWC_BLOCK * math.ceil(c / NCHWC_BLOCK)
-
-    padded_in = in_channels if in_channels < NCHWC_BLOCK else up(in_channels)
-    return padded_in * up(out_channels) / (in_channels * out_channels)
+    padded_in = in_channels if in_channels < NCHWC_BLOCK else _blocked(in_channels)
+    return padded_in * _blocked(out_channels) / (in_channels * out_channels)
 
 
 def investigate(full: Any, pruned: Any, tmp: str, batch: int = 4) -> dict[str, Any]:
@@ -160,7 +161,7 @@ def investigate(full: Any, pruned: Any, tmp: str, batch: int = 4) -> dict[str, A
     from edgecheck.models import VGG16_CONV_NAMES, VGG16_INPUT_SHAPE, build_model
 
     rounded_plan = {
-        name: min(512, 16 * math.ceil(conv.out_channels / 16))
+        name: min(512, _blocked(conv.out_channels))
         for name, conv in pruned.features.named_children()
         if name in VGG16_CONV_NAMES
     }
