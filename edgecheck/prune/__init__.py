@@ -32,7 +32,12 @@ from edgecheck.prune.lasso import Selection, select_l1, select_lasso
 from edgecheck.prune.plan import PrunePlan, parse_plan, resolve_prune_plan
 from edgecheck.prune.reconstruct import Reconstruction, least_squares
 from edgecheck.prune.sampling import ConsumerSamples, extract_patches, synthetic_images
-from edgecheck.prune.surgery import mask_channels, remove_channels
+from edgecheck.prune.surgery import (
+    add_zero_channels,
+    align_channels,
+    mask_channels,
+    remove_channels,
+)
 
 __all__ = [
     "ALL_VARIANTS",
@@ -45,6 +50,8 @@ __all__ = [
     "PruneResult",
     "Reconstruction",
     "Selection",
+    "add_zero_channels",
+    "align_channels",
     "compare_methods",
     "extract_patches",
     "find_prunable_layers",

@@ -96,6 +96,13 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="output folder (default: %(default)s)",
     )  # fmt: skip
     parser.add_argument("--no-onnx", action="store_true", help="do not export ONNX")
+    parser.add_argument(
+        "--onnx-channel-multiple", type=positive_int, default=1, metavar="N",
+        help="pad the ONNX file's pruned widths with zero filters up to a multiple of N: the "
+        "same function, and onnxruntime's CPU provider needs multiples of 4 for its fast "
+        "(NCHWc) conv kernels (Table VI's plan ran about 5%% faster with 4 on batch 4). The "
+        ".pt state keeps the exact counts (default: 1, exact counts in both)",
+    )  # fmt: skip
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     return parser
@@ -171,8 +178,10 @@ def run(args: argparse.Namespace) -> int:
     files = [write_atomic(stem.with_suffix(".pt"), buffer.getvalue())]
     if not args.no_onnx:
         from edgecheck.export import export_onnx
+        from edgecheck.prune.surgery import align_channels
 
-        files.append(export_onnx(result.model, spec.input_shape, stem.with_suffix(".onnx")))
+        exported = align_channels(result.model, args.onnx_channel_multiple)
+        files.append(export_onnx(exported, spec.input_shape, stem.with_suffix(".onnx")))
     summary = _summary(args, result, before, after, files)
     files.append(write_atomic(stem.with_suffix(".json"), json.dumps(summary, indent=2) + "\n"))
     summary["files"] = [str(f) for f in files]
@@ -240,6 +249,7 @@ def _summary(
         "conv_macs_before": before.conv_total,
         "conv_macs_after": after.conv_total,
         "conv_ratio": before.conv_total / after.conv_total,
+        "onnx_channel_multiple": None if args.no_onnx else args.onnx_channel_multiple,
         "layers": [
             {
                 "name": layer.name,

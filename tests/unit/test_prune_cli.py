@@ -87,6 +87,44 @@ def test_json_output_and_l1_without_onnx(tmp_path, capsys):
     assert [f.rsplit("/", 1)[-1] for f in summary["files"]] == ["fqa-pruned.pt", "fqa-pruned.json"]
 
 
+def test_onnx_channel_multiple_pads_the_onnx_file_only(tmp_path, capsys):
+    """The ONNX file gets zero filters up to the multiple and gives the same outputs as the
+    exact-count torch model; the state dict keeps Table VI-style exact counts."""
+    args = parse(
+        "fqa", "--plan", "conv1=7,conv2=45", "--images", "20", "--out", str(tmp_path),
+        "--onnx-channel-multiple", "4", "--no-progress", "--json",
+    )  # fmt: skip
+    assert cli.run(args) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["onnx_channel_multiple"] == 4
+    state = torch.load(tmp_path / "fqa-pruned.pt", weights_only=True)
+    assert state["features.conv2.weight"].shape[0] == 45
+
+    import onnx
+    import onnxruntime
+
+    widths = {
+        init.name: tuple(init.dims)
+        for init in onnx.load(str(tmp_path / "fqa-pruned.onnx")).graph.initializer
+    }
+    assert widths["features.conv2.weight"][0] == 48 and widths["features.conv1.weight"][0] == 8
+    model = build_model("fqa")
+    from edgecheck.prune import find_prunable_layers, remove_channels
+
+    layers = find_prunable_layers(model)
+    remove_channels(model, layers["features.conv1"], range(7))
+    remove_channels(model, layers["features.conv2"], range(45))
+    model.load_state_dict(state)
+    x = torch.rand(3, *FQA_INPUT_SHAPE)
+    session = onnxruntime.InferenceSession(
+        str(tmp_path / "fqa-pruned.onnx"), providers=["CPUExecutionProvider"]
+    )
+    got = session.run(None, {session.get_inputs()[0].name: x.numpy()})[0]
+    with torch.no_grad():
+        want = model.eval()(x).numpy()
+    assert abs(got - want).max() < 1e-5
+
+
 def test_plan_errors_name_the_layer(tmp_path):
     with pytest.raises(PlanError, match="features.conv3.*flatten"):
         cli.run(parse("fqa", "--plan", "conv3=64", "--images", "2", "--out", str(tmp_path)))

@@ -8,12 +8,16 @@ import copy
 from collections import OrderedDict
 from dataclasses import dataclass
 
+import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
+from edgecheck.errors import PlanError
 from edgecheck.prune import (
+    add_zero_channels,
+    align_channels,
     find_prunable_layers,
     mask_channels,
     prune_model,
@@ -174,3 +178,47 @@ def test_plans_are_hit_exactly_and_results_reproduce(stack, data):
     for key, value in first.model.state_dict().items():
         assert torch.equal(value, second.model.state_dict()[key]), key
     assert stack.run(first.model).shape == stack.run().shape
+
+
+@settings(max_examples=25)
+@given(stack=conv_stacks(), multiple=st.sampled_from([1, 3, 4, 16]))
+def test_aligning_channels_computes_the_same_function(stack, multiple):
+    """Zero filters added up to a multiple change no output, and every prunable width is
+    rounded up (the others stay as they were)."""
+    aligned = align_channels(stack.model, multiple)
+    assert close(stack.run(aligned), stack.run())
+    for name, layer in find_prunable_layers(stack.model).items():
+        width = aligned.get_submodule(name).out_channels
+        if layer.prunable:
+            assert width % multiple == 0 and 0 <= width - layer.out_channels < multiple
+            for consumer in layer.consumers:
+                assert aligned.get_submodule(consumer).in_channels == width
+        else:
+            assert width == layer.out_channels
+    # the original is untouched
+    assert all(
+        stack.model.get_submodule(n).out_channels == layer.out_channels
+        for n, layer in find_prunable_layers(stack.model).items()
+    )
+
+
+@settings(max_examples=10)
+@given(stack=conv_stacks())
+def test_aligning_then_removing_the_zero_channels_gives_the_model_back(stack):
+    name = prunable(stack)[0]
+    layer = find_prunable_layers(stack.model)[name]
+    widened = copy.deepcopy(stack.model)
+    add_zero_channels(widened, layer, layer.out_channels + 5)
+    remove_channels(widened, find_prunable_layers(widened)[name], range(layer.out_channels))
+    for key, value in stack.model.state_dict().items():
+        assert torch.equal(widened.state_dict()[key], value), key
+
+
+def test_alignment_refuses_a_narrower_width_or_a_bad_multiple():
+    model = nn.Sequential(nn.Conv2d(3, 6, 3), nn.ReLU(), nn.Conv2d(6, 2, 3)).eval()
+    layer = find_prunable_layers(model)["0"]
+    with pytest.raises(PlanError, match="cannot widen 6 channels to 4"):
+        add_zero_channels(model, layer, 4)
+    for bad in (0, -4, 2.5, True):
+        with pytest.raises(PlanError, match="positive whole number"):
+            align_channels(model, bad)  # type: ignore[arg-type]
