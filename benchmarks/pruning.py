@@ -137,43 +137,35 @@ def profile_layers(
     return result
 
 
-NCHWC_BLOCK = 16  # onnxruntime (MLAS) blocks conv channels by 16 with AVX-512, 8 with AVX2
-
-
-def _blocked(channels: int) -> int:
-    """`channels` rounded up to a whole number of NCHWc blocks."""
-    return NCHWC_BLOCK * math.ceil(channels / NCHWC_BLOCK)
-
-
-def _nchwc_padding(in_channels: int, out_channels: int) -> float:
-    """MACs a conv computes on NCHWc blocks over the MACs it needs: channels padded to 16.
+def _nchwc_padding(in_channels: int, out_channels: int, block: int) -> float:
+    """MACs a conv computes on NCHWc blocks over the MACs it needs: channels padded to `block`.
 
     The first conv reads the 3-channel NCHW input directly, so only its output is blocked.
     """
-    padded_in = in_channels if in_channels < NCHWC_BLOCK else _blocked(in_channels)
-    return padded_in * _blocked(out_channels) / (in_channels * out_channels)
+
+    def blocked(channels: int) -> int:
+        return block * math.ceil(channels / block)
+
+    padded_in = in_channels if in_channels < block else blocked(in_channels)
+    return padded_in * blocked(out_channels) / (in_channels * out_channels)
 
 
 def investigate(full: Any, pruned: Any, tmp: str, batch: int = 4) -> dict[str, Any]:
     """Where the pruned model's time goes, layer by layer, vs the full model's efficiency."""
-    from edgecheck.evaluation.pruning import ONNXRUNTIME_CHANNEL_MULTIPLE
+    from edgecheck.backends.onnxruntime_backend import nchwc_channel_multiple
     from edgecheck.export import export_onnx
     from edgecheck.macs import count_macs
-    from edgecheck.models import VGG16_CONV_NAMES, VGG16_INPUT_SHAPE, build_model
+    from edgecheck.models import VGG16_CONV_NAMES, VGG16_INPUT_SHAPE
     from edgecheck.prune import align_channels
 
-    rounded_plan = {
-        name: min(512, _blocked(conv.out_channels))
-        for name, conv in pruned.features.named_children()
-        if name in VGG16_CONV_NAMES
-    }
-    models = {"full": full, "pruned": pruned, "rounded16": build_model("vgg16", plan=rounded_plan)}
+    models = {"full": full, "pruned": pruned}
     # MACs are the ones each model needs (Eq. 1); "pruned" runs as Table VII times it, padded
     # with zero filters to onnxruntime's channel multiple, "exact" with the exact counts.
     macs = {k: count_macs(m, VGG16_INPUT_SHAPE) for k, m in models.items()}
     macs["exact"] = macs["pruned"]
     exports = {**models, "exact": pruned}
-    exports["pruned"] = align_channels(pruned, ONNXRUNTIME_CHANNEL_MULTIPLE)
+    multiple = nchwc_channel_multiple()
+    exports["pruned"] = align_channels(pruned, multiple)
     paths = {
         key: str(export_onnx(model, VGG16_INPUT_SHAPE, os.path.join(tmp, f"{key}.onnx")))
         for key, model in exports.items()
@@ -207,7 +199,8 @@ def investigate(full: Any, pruned: Any, tmp: str, batch: int = 4) -> dict[str, A
         rows.append({
             "layer": layer, "macs_full": m_full, "macs_pruned": m_pruned, "t_full": t_full,
             "t_pruned": t_pruned, "gmacs_full": rate_full / 1e9, "gmacs_pruned": rate_pruned / 1e9,
-            "lost": lost, "padding": _nchwc_padding(*channels[layer]) if layer in channels else 1.0,
+            "lost": lost,
+            "padding": _nchwc_padding(*channels[layer], multiple) if layer in channels else 1.0,
         })  # fmt: skip
     other = {
         key: {k: v for k, v in prof[1].items() if not (k.startswith("conv") or k.startswith("fc"))}
@@ -224,8 +217,7 @@ def investigate(full: Any, pruned: Any, tmp: str, batch: int = 4) -> dict[str, A
         "all_ratio": {k: macs["full"].total / m.total for k, m in macs.items()},
         "other": other,
         "lost_conv": lost_total,
-        "rounded_plan": rounded_plan,
-        "channel_multiple": ONNXRUNTIME_CHANNEL_MULTIPLE,
+        "channel_multiple": multiple,
     }
 
 
@@ -239,7 +231,7 @@ def print_investigation(inv: dict[str, Any]) -> None:
     print(
         f"  {'layer':<8} {'GMAC full':>9} {'pruned':>7} | {'ms full':>8} {'pruned':>7} "
         f"{'MAC ratio':>9} {'time ratio':>10} | {'GMAC/s full':>11} {'pruned':>7} {'lost ms':>8} | "
-        f"{'rate loss':>9} {'16-pad':>6}"
+        f"{'rate loss':>9} {'pad':>6}"
     )
     for r in inv["rows"]:
         mac_ratio = r["macs_full"] / r["macs_pruned"] if r["macs_pruned"] else math.nan
@@ -252,8 +244,9 @@ def print_investigation(inv: dict[str, Any]) -> None:
             f"{r['padding']:>6.2f}"
         )
     print(
-        "  rate loss = full / pruned GMAC/s of the same layer; 16-pad = the MACs the layer "
-        "computes with its channels padded to blocks of 16 (NCHWc) over the MACs it needs: "
+        "  rate loss = full / pruned GMAC/s of the same layer; pad = the MACs the layer "
+        f"computes with its channels padded to blocks of {inv['channel_multiple']} (NCHWc) "
+        "over the MACs it needs: "
         "where they agree, the padding explains the loss"
     )
     other_full = sum(inv["other"]["full"].values())
@@ -288,15 +281,9 @@ def print_investigation(inv: dict[str, Any]) -> None:
     print(
         f"  the same pruned model exported with its exact counts: {total['exact'] * 1e3:.1f} ms, "
         f"{total['full'] / total['exact']:.2f}x (convs whose input channels are not a multiple "
-        f"of 4 leave onnxruntime's NCHWc kernels for im2col; padding to "
-        f"{inv['channel_multiple']} saves {(total['exact'] - total['pruned']) * 1e3:.1f} ms)"
-    )
-    rounded = inv["rounded_plan"]
-    print(
-        f"  same plan rounded up to multiples of 16 channels "
-        f"({', '.join(str(v) for v in rounded.values())}): {total['rounded16'] * 1e3:.1f} ms, "
-        f"{total['full'] / total['rounded16']:.2f}x for a {inv['conv_ratio']['rounded16']:.2f}x "
-        f"conv MAC ratio (a diagnostic, not Table VI)"
+        f"of 4 leave onnxruntime's NCHWc kernels for im2col, pools of widths off the block for "
+        f"reorders; padding to {inv['channel_multiple']} saves "
+        f"{(total['exact'] - total['pruned']) * 1e3:.1f} ms)"
     )
 
 

@@ -31,6 +31,31 @@ CPU_PROVIDER = "CPUExecutionProvider"
 OnnxLike = str | os.PathLike[str] | Callable[[], Path]
 
 
+def nchwc_channel_multiple(cpu_flags: frozenset[str] | None = None) -> int:
+    """The channel multiple onnxruntime's x86 CPU kernels want: their NCHWc block size.
+
+    MLAS blocks conv and pool channels by 16 with AVX-512 and by 8 with AVX2. A conv runs
+    blocked only when its input channel count is a multiple of 4 (or under 16), a pool only
+    when its channels fill whole blocks; elsewhere they fall back to im2col and reorders
+    (measured on Table VI's plan with onnxruntime 1.32). The blocked conv pads its channels
+    to the block anyway, so widening a layer with zero filters up to the block costs no
+    arithmetic there. 1 where there are no blocked kernels (Arm, older x86): widening
+    would only add work.
+
+    Args:
+        cpu_flags: the CPU's ISA flags; default this machine's (`edgecheck.device`).
+    """
+    if cpu_flags is None:
+        from edgecheck.device import detect_device
+
+        cpu_flags = detect_device().capabilities.cpu_flags
+    if "avx512f" in cpu_flags:
+        return 16
+    if "avx2" in cpu_flags:
+        return 8
+    return 1
+
+
 def choose_providers(device: str, available: Sequence[str] | None = None) -> list[str]:
     """The execution providers to use for `device`, best first, from those installed.
 

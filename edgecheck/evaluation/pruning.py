@@ -8,9 +8,10 @@ Measured live, in this order:
    what reconstruction buys. The trained FQA CNN gets the same comparison on generated
    faces, plus its Spearman / MAE on the paper's 2573 test faces.
 2. The full model and the model the surgery produced are exported to ONNX (each pruned
-   width padded with zero filters to a multiple of 4, `edgecheck.prune.align_channels`, the
-   layout onnxruntime's fast conv kernels need; same function, same arithmetic there) and
-   timed with
+   width padded with zero filters to onnxruntime's NCHWc block, 16 channels with AVX-512,
+   `edgecheck.prune.align_channels`: the layout its fast conv and pool kernels need; the
+   same function, and the same arithmetic there, since the blocked conv pads to the block
+   itself) and timed with
    onnxruntime FP32 in worker processes pinned to 1, 2, ... cores (`edgecheck.bench`),
    full and pruned interleaved round by round so drift cancels from their ratio, at batch 1
    (Table VII's setting: its 6.10 s on one core is Table IV's batch-1 time) and batch 4.
@@ -47,12 +48,6 @@ PAPER_CORES = (1, 2, 4)
 # Table VII: cores -> (seconds before, seconds after)
 PAPER_TABLE7 = {1: (6.10, 1.43), 2: (3.52, 0.83), 4: (2.48, 0.58)}
 FQA_PLAN: Mapping[str, int] = {"conv1": 8, "conv2": 48}
-# onnxruntime's CPU provider runs a conv in its blocked NCHWc layout only when the input
-# channel count is a multiple of 4 (or under 16); Table VI's 22, 41, 51, 89 and 111 are not,
-# and those convs fell back to im2col at about half the rate. It pads blocks to 16 itself,
-# so zero filters up to a multiple of 4 cost nothing there (benchmarks/pruning.py measures
-# both exports).
-ONNXRUNTIME_CHANNEL_MULTIPLE = 4
 
 
 @dataclass(frozen=True)
@@ -298,7 +293,7 @@ def measure_table7(
     policy: TimingPolicy | None = None,
     environment: Mapping[str, Any] | None = None,
     on_cell: Callable[[SpeedCell], None] | None = None,
-    channel_multiple: int = ONNXRUNTIME_CHANNEL_MULTIPLE,
+    channel_multiple: int | None = None,
 ) -> Table7:
     """Time VGG16 `full` vs `pruned` with onnxruntime FP32 on each core count and batch.
 
@@ -312,11 +307,15 @@ def measure_table7(
         on_cell: called with each finished cell (progress).
         channel_multiple: pad both models' prunable widths with zero filters to a multiple
             of this before export (`align_channels`; the MACs of Eq. 1 are counted on the
-            models as given). 1 exports the exact counts.
+            models as given). Default: `nchwc_channel_multiple()`, onnxruntime's block on
+            this CPU (Table VI's plan on AVX-512: 3.16x -> 3.28x at batch 4, 1 core, vs
+            the exact counts, whose convs on 22, 41, 51, 89 or 111 input channels leave the
+            blocked kernels for im2col). 1 exports the exact counts.
 
     Returns:
         `Table7` with the paper's core counts this machine lacks listed in ``missing``.
     """
+    from edgecheck.backends.onnxruntime_backend import nchwc_channel_multiple
     from edgecheck.bench.cores import (
         RunnerSpec,
         WorkerGroup,
@@ -328,6 +327,9 @@ def measure_table7(
     from edgecheck.macs import count_macs
     from edgecheck.models import VGG16_INPUT_SHAPE
     from edgecheck.prune import align_channels
+
+    if channel_multiple is None:
+        channel_multiple = nchwc_channel_multiple()
 
     usable = len(usable_cores())
     chosen = sorted(set(cores)) if cores is not None else list(range(1, usable + 1))
@@ -514,9 +516,10 @@ def section(registry: ClaimRegistry, device: DeviceInfo) -> Section:
             "computes 32 x 32 (`benchmarks/pruning.py` prints the per-layer breakdown). "
             + (
                 f"Both models were exported with their widths padded by zero filters to a "
-                f"multiple of {table.channel_multiple} (same function): with the exact counts, "
-                "onnxruntime runs the convs whose input is 22, 41, 51, 89 or 111 channels "
-                "through im2col at about half the rate."
+                f"multiple of {table.channel_multiple}, onnxruntime's channel block here (same "
+                "function, same arithmetic in its blocked kernels): with the exact counts, it "
+                "runs the convs whose input is 22, 41, 51, 89 or 111 channels through im2col at "
+                "about half the rate, and the pools of unaligned widths with reorders."
                 if table.channel_multiple > 1
                 else "Exported with the exact counts."
             ),

@@ -57,3 +57,12 @@ def test_aligned_pruned_widths_run_in_nchwc_with_the_same_outputs(tmp_path):
     assert exact_counts["plain"] > 0, exact_counts  # what the alignment is for
     assert aligned_counts == {"nchwc": 5, "plain": 0}, aligned_counts
     np.testing.assert_allclose(aligned_out, exact_out, rtol=1e-4, atol=1e-5)
+
+
+def test_the_channel_multiple_follows_the_cpus_nchwc_block():
+    from edgecheck.backends.onnxruntime_backend import nchwc_channel_multiple
+
+    assert nchwc_channel_multiple(frozenset({"avx2", "avx512f", "fma"})) == 16
+    assert nchwc_channel_multiple(frozenset({"avx2", "fma"})) == 8
+    assert nchwc_channel_multiple(frozenset({"asimd", "fphp"})) == 1  # Arm: no blocked kernels
+    assert nchwc_channel_multiple() in (1, 8, 16)
