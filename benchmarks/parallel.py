@@ -406,8 +406,9 @@ def _print_head_breakdown(whole: Any, head: Any, counts: Any, sgemm_rate: float)
         f"{conv_rate / sgemm_rate:.1%} of that matmul rate; FC head (timed alone, same run) "
         f"{head.median * 1e3:.1f} ms = {head.median / whole.median:.0%} of the call, reading "
         f"{head_bytes / 1e6:.0f} MB of weights at {head_bytes / head.median / 1e9:.1f} GB/s "
-        f"(one core reads {bandwidth / 1e9:.1f} GB/s from memory here): memory-bound, so the "
-        f"whole-model fraction can only reach 90 % where the head's share is under 10 %"
+        f"(one core reads {bandwidth / 1e9:.1f} GB/s from memory here): memory-bound; with the "
+        f"convs at the matmul rate the whole-model fraction is about 1 - the head's share, so "
+        f"90 % needs a machine where the head takes under 10 % of the call"
     )
 
 
