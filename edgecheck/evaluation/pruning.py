@@ -308,9 +308,9 @@ def measure_table7(
         channel_multiple: pad both models' prunable widths with zero filters to a multiple
             of this before export (`align_channels`; the MACs of Eq. 1 are counted on the
             models as given). Default: `nchwc_channel_multiple()`, onnxruntime's block on
-            this CPU (Table VI's plan on AVX-512: 3.16x -> 3.28x at batch 4, 1 core, vs
-            the exact counts, whose convs on 22, 41, 51, 89 or 111 input channels leave the
-            blocked kernels for im2col). 1 exports the exact counts.
+            this CPU (Table VI's plan on AVX-512, batch 4, 1 core: 2.96x with the exact
+            counts, whose convs on 22, 41, 51, 89 or 111 input channels leave the blocked
+            kernels for im2col, 3.25x aligned to 16). 1 exports the exact counts.
 
     Returns:
         `Table7` with the paper's core counts this machine lacks listed in ``missing``.
