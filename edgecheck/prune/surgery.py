@@ -190,23 +190,34 @@ def add_zero_channels(model: nn.Module, layer: PrunableLayer, width: int) -> Non
 
 
 def align_channels(model: nn.Module, multiple: int) -> nn.Module:
-    """A copy of `model` whose prunable convs have output widths rounded up to `multiple`.
+    """`model` with its prunable convs' output widths rounded up to `multiple`.
+
+    A copy; `model` itself when every width is already a multiple.
 
     Same function (up to float32 rounding), more channels: the extra ones are zero filters
     (`add_zero_channels`). onnxruntime's CPU provider runs a conv in its blocked NCHWc
     layout only when the input channel count is below 16 or a multiple of 4 (measured with
     onnxruntime 1.32 on Table VI's plan: inputs of 22, 41, 51, 89 and 111 channels fell back
-    to im2col and ran at about half the rate); it pads the blocks to 16 itself, so rounding
-    to 4 costs no extra arithmetic there. Layers that cannot change width (their output
-    reaches a flatten or a concatenation) keep theirs.
+    to im2col and ran at about half the rate), and a pool only on whole blocks. Its blocked
+    conv pads channels to the block (16 with AVX-512: `onnxruntime_backend.
+    nchwc_channel_multiple`) itself, so rounding up to the block costs no extra arithmetic
+    there. Layers that cannot change width (their output reaches a flatten or a
+    concatenation) keep theirs.
 
     Raises:
         PlanError: `multiple` is not a positive whole number.
     """
     if isinstance(multiple, bool) or not isinstance(multiple, int) or multiple < 1:
         raise PlanError(f"channel alignment must be a positive whole number, got {multiple!r}.")
+    widths = {
+        name: -(-layer.out_channels // multiple) * multiple
+        for name, layer in find_prunable_layers(model).items()
+        if layer.prunable and layer.out_channels % multiple
+    }
+    if not widths:
+        return model  # nothing to widen: no copy of a 528 MB VGG16
     aligned = copy.deepcopy(model)
-    for layer in find_prunable_layers(aligned).values():
-        if layer.prunable:
-            add_zero_channels(aligned, layer, -(-layer.out_channels // multiple) * multiple)
+    layers = find_prunable_layers(aligned)
+    for name, width in widths.items():
+        add_zero_channels(aligned, layers[name], width)
     return aligned
