@@ -366,31 +366,19 @@ def table3(run: Run) -> None:
     print()
 
 
-def _export_head(tmp: str) -> str:
-    """VGG16's FC head (fc6-fc8) as its own ONNX file, for timing beside the whole model."""
-    from edgecheck.export import export_onnx
-    from edgecheck.models import build_model
-
-    classifier = build_model("vgg16").classifier
-    path = os.path.join(tmp, "vgg16-head.onnx")
-    return str(export_onnx(classifier, (classifier[0].in_features,), path))
-
-
 def _read_bandwidth(size: int = 512 * 2**20, repeats: int = 5) -> float:
     """Bytes/s one core reads from memory: the median of `repeats` sums over `size` bytes."""
     import numpy as np
 
-    saved = os.sched_getaffinity(0)
-    os.sched_setaffinity(0, {min(saved)})
-    try:
+    from edgecheck.bench.cores import on_one_core
+
+    with on_one_core():
         data = np.ones(size // 4, dtype=np.float32)
         times = []
         for _ in range(repeats):
             start = time.perf_counter()
             data.sum()
             times.append(time.perf_counter() - start)
-    finally:
-        os.sched_setaffinity(0, saved)
     return size / float(np.median(times))
 
 
@@ -421,6 +409,7 @@ def table4(run: Run) -> None:
         cores_unavailable_reason,
     )
     from edgecheck.bench.timing import TimingPolicy, measure_interleaved, speedup
+    from edgecheck.evaluation.pruning import export_fc_head
     from edgecheck.macs import count_macs
     from edgecheck.models import build_model
 
@@ -443,9 +432,13 @@ def table4(run: Run) -> None:
     with tempfile.TemporaryDirectory(prefix="edgecheck-table4-") as tmp:
         # The FC head alone (fc6-fc8 on the 25,088-wide input) at batch 1 on 1 core: memory-
         # bound, it is the part of VGG16 that no matmul rate can judge.
-        head = _export_head(tmp) if run.backend == "onnxruntime" else None
+        head = (
+            export_fc_head(build_model("vgg16"), os.path.join(tmp, "vgg16-head.onnx"))
+            if run.backend == "onnxruntime"
+            else None
+        )
         if head is not None:
-            items.append((RunnerSpec(head, run.backend, batch_size=1), 1))
+            items.append((RunnerSpec(str(head), run.backend, batch_size=1), 1))
         with WorkerGroup(items) as workers:
             results = measure_interleaved(
                 [w.target() for w in workers], policy=policy, environment=run.environment

@@ -153,6 +153,7 @@ def _nchwc_padding(in_channels: int, out_channels: int, block: int) -> float:
 def investigate(full: Any, pruned: Any, tmp: str, batch: int = 4) -> dict[str, Any]:
     """Where the pruned model's time goes, layer by layer, vs the full model's efficiency."""
     from edgecheck.backends.onnxruntime_backend import nchwc_channel_multiple
+    from edgecheck.bench.cores import on_one_core
     from edgecheck.export import export_onnx
     from edgecheck.macs import count_macs
     from edgecheck.models import VGG16_CONV_NAMES, VGG16_INPUT_SHAPE
@@ -170,12 +171,8 @@ def investigate(full: Any, pruned: Any, tmp: str, batch: int = 4) -> dict[str, A
         key: str(export_onnx(model, VGG16_INPUT_SHAPE, os.path.join(tmp, f"{key}.onnx")))
         for key, model in exports.items()
     }
-    saved = os.sched_getaffinity(0)
-    os.sched_setaffinity(0, {min(saved)})  # one core, one thread: per-layer times
-    try:
+    with on_one_core():  # one core, one thread: per-layer times
         profiles = profile_layers(paths, batch)
-    finally:
-        os.sched_setaffinity(0, saved)
     layers = [*(n for n in VGG16_CONV_NAMES), "fc6", "fc7", "fc8"]
     channels = {
         name: (conv.in_channels, conv.out_channels)

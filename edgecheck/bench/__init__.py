@@ -42,6 +42,7 @@ _EXPORTS = {
     "parallel_ceiling": "cores",
     "cores_unavailable_reason": "cores",
     "usable_cores": "cores",
+    "on_one_core": "cores",
     "benchmark_json": "benchmark_json",
     "write_benchmark_json": "benchmark_json",
 }

@@ -84,6 +84,22 @@ def usable_cores() -> list[int]:
     return list(range(os.cpu_count() or 1))
 
 
+@contextlib.contextmanager
+def on_one_core() -> Iterator[int]:
+    """Within the block this process runs on its first usable core only (for in-process
+    single-thread measurements); the affinity mask is restored afterwards."""
+    if not hasattr(os, "sched_setaffinity"):
+        yield usable_cores()[0]
+        return
+    saved = os.sched_getaffinity(0)
+    cpu = min(saved)
+    os.sched_setaffinity(0, {cpu})
+    try:
+        yield cpu
+    finally:
+        os.sched_setaffinity(0, saved)
+
+
 def _physical_core(cpu: int) -> tuple[int, int] | None:
     base = Path(f"/sys/devices/system/cpu/cpu{cpu}/topology")
     try:

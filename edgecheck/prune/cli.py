@@ -101,8 +101,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="pad the ONNX file's pruned widths with zero filters up to a multiple of N: the "
         "same function, in the layout onnxruntime's fast x86 conv and pool kernels need "
         "(their NCHWc block: 16 with AVX-512, 8 with AVX2); Table VI's plan ran 7-10%% "
-        "faster with 16 at batch 4 on AVX-512. The .pt state keeps the exact counts (default: 1, exact counts "
-        "in both)",
+        "faster with 16 at batch 4 on AVX-512. The .pt state keeps the exact counts "
+        "(default: 1, exact counts in both)",
     )  # fmt: skip
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
