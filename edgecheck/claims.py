@@ -358,7 +358,33 @@ _CLAIMS: tuple[Claim, ...] = (
         unit=" %",
         direction="lower",
         rules=_frozen({"any": Rule("<=", value=1.5)}),
-        note="'about 1 %': the paper measured 1.005 %; the threshold allows 1.5 %",
+        note=(
+            "'about 1 %': the paper measured 1.005 %; the threshold allows 1.5 %. Measured on "
+            "the quantized model itself (Q/DQ evaluated exactly, edgecheck.quantize.exact), so "
+            "the same on every machine; key 'deployed': this device's runtime with the "
+            "settings chosen for it (edgecheck.quantize.settings)"
+        ),
+    ),
+    Claim(
+        id="quant.int8.fidelity",
+        source="IV-D-2 (device side)",
+        description=(
+            "mean output difference, this runtime's INT8 kernels vs the same Q/DQ model "
+            "evaluated exactly, FQA test images"
+        ),
+        paper=_frozen({}),
+        unit=" %",
+        direction="lower",
+        # The paper's 1.005 % includes whatever its runtime added; here the runtime's share
+        # is judged on its own. Faithful kernels differ from the exact function by round-off
+        # (0.0007 % with VNNI, 0.0000 % with U8U8 on AVX2); a saturating u8s8 path by 25.6 %.
+        # 0.3 % is 30 % of the claim's 1 % and far from both.
+        rules=_frozen({"any:deployed": Rule("<=", value=0.3)}),
+        note=(
+            "mean relative difference of the runtime's INT8 outputs from the exact ones; keys: "
+            "'deployed' (the settings chosen for this target), 'canonical' (the paper's S8S8, "
+            "information: x86 without VNNI saturates it)"
+        ),
     ),
     Claim(
         id="quant.int8.speedup",

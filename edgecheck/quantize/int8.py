@@ -11,10 +11,10 @@ The QDQ file is also what TensorRT 10+ builds INT8 engines from (explicit quanti
 scales come from the Q/DQ nodes, no TensorRT calibrator), so one calibration serves both
 runtimes; see `edgecheck.backends` for running it.
 
-Types: S8S8 (signed 8-bit activations and weights) by default, which is fast on x86 with VNNI
-and on ARM. On an x86 CPU without INT8 dot-product instructions (no VNNI), onnxruntime's
-kernels can saturate 16-bit intermediate sums, so `reduce_range` (7-bit weights) defaults to on
-there (as onnxruntime's documentation advises).
+Types, ranges and the Q/DQ form come from `edgecheck.quantize.settings`: by default the form
+this CPU's onnxruntime runs faithfully (S8S8 with INT8 dot products, U8U8 on x86 without
+them, where 8-bit u8s8 kernels saturate), ``"tensorrt"`` for TensorRT's symmetric form, or
+``"canonical"`` (the paper's S8S8, what ``quant.error`` measures).
 
 Nothing is written unless quantization succeeds: the calibration data are checked first, the
 work happens in a temporary folder next to the output, and the output appears by a rename.
@@ -38,9 +38,10 @@ import numpy as np
 from edgecheck._imports import require
 from edgecheck.data import FaceSet, load_face_folder
 from edgecheck.quantize.metrics import QuantizationError
+from edgecheck.quantize.settings import CANONICAL, INT8_TYPES, QuantSettings, settings_for
 
 CALIBRATION_METHODS: tuple[str, ...] = ("minmax", "entropy", "percentile")
-ACTIVATION_TYPES: tuple[str, ...] = ("int8", "uint8")
+ACTIVATION_TYPES = INT8_TYPES
 DEFAULT_PERCENTILE = 99.999
 # Histogram bins of the Entropy method, as TensorRT's entropy calibrator uses. onnxruntime's
 # own default for Entropy is 128 bins for 128 quantized bins, which leaves the KL search one
@@ -93,9 +94,7 @@ class QuantizedModel:
         path: the quantized ONNX file.
         source: the FP32 ONNX file it came from.
         method: calibration method (``"minmax"``, ``"entropy"``, ``"percentile"``).
-        per_channel: weights quantized per output channel.
-        activation_type, weight_type: ``"int8"`` or ``"uint8"``.
-        reduce_range: 7-bit weights.
+        settings: the Q/DQ form (types, ranges, symmetry, bias; `QuantSettings`).
         n_calibration: how many calibration inputs were used.
         excluded_nodes: nodes left in FP32.
         seconds: wall time of pre-processing, calibration and quantization.
@@ -104,13 +103,14 @@ class QuantizedModel:
     path: Path
     source: Path
     method: str
-    per_channel: bool
-    activation_type: str
-    weight_type: str
-    reduce_range: bool
+    settings: QuantSettings
     n_calibration: int
     excluded_nodes: tuple[str, ...] = field(default_factory=tuple)
     seconds: float = 0.0
+
+    @property
+    def reduce_range(self) -> bool:
+        return self.settings.reduce_range
 
     def as_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -224,12 +224,13 @@ def entropy_ranges(
     return out
 
 
-def default_reduce_range() -> bool:
-    """7-bit weights on x86 CPUs without INT8 dot products (VNNI); 8-bit elsewhere."""
-    from edgecheck.device import detect_device
-
-    cap = detect_device().capabilities
-    return cap.cpu_arch == "x86" and not cap.cpu_int8_dot
+def resolve_settings(settings: QuantSettings | str | None) -> QuantSettings:
+    """`settings` as `QuantSettings`: given, or by target name (None: this CPU's onnxruntime)."""
+    if isinstance(settings, QuantSettings):
+        return settings
+    if settings == "canonical":
+        return CANONICAL
+    return settings_for(settings or "onnxruntime")
 
 
 def quantize_int8(
@@ -238,14 +239,13 @@ def quantize_int8(
     calibration: CalibrationSource | None,
     *,
     method: str = "minmax",
-    per_channel: bool = True,
-    activation_type: str = "int8",
-    reduce_range: bool | None = None,
+    settings: QuantSettings | str | None = None,
     exclude_nodes: Sequence[str] = (),
     preprocess: bool = True,
     batch_size: int = 16,
     percentile: float = DEFAULT_PERCENTILE,
     entropy_bins: int = DEFAULT_ENTROPY_BINS,
+    **options: Any,
 ) -> QuantizedModel:
     """Quantize an FP32 ONNX model to INT8 (QDQ) with static calibration.
 
@@ -255,9 +255,12 @@ def quantize_int8(
         calibration: calibration inputs: an array ``(N, *input_shape)`` in the model's input
             scale, a `FaceSet`, or a folder of images; see `calibration_inputs`. Required.
         method: ``"minmax"`` (default), ``"entropy"`` or ``"percentile"``.
-        per_channel: per-output-channel weight scales. Default True.
-        activation_type: ``"int8"`` (default, S8S8) or ``"uint8"`` (U8S8).
-        reduce_range: 7-bit weights; default (None): `default_reduce_range` for this CPU.
+        settings: the Q/DQ form (`QuantSettings`), or a target name: ``"onnxruntime"``
+            (this CPU's deployable form), ``"tensorrt"``, ``"canonical"`` (the paper's
+            S8S8, what ``quant.error`` measures). Default: ``"onnxruntime"``, see
+            `edgecheck.quantize.settings.settings_for`.
+        **options: `QuantSettings` fields to change (``per_channel``, ``activation_type``,
+            ``weight_type``, ``reduce_range``, ``symmetric_activations``, ``quantize_bias``).
         exclude_nodes: node names to keep in FP32 (names after pre-processing).
         preprocess: run onnxruntime's `quant_pre_process` first. Default True.
         batch_size: calibration inputs per run. Default 16.
@@ -278,10 +281,7 @@ def quantize_int8(
         raise QuantizationError(
             f"calibration method {method!r} is not one of {', '.join(CALIBRATION_METHODS)}."
         )
-    if activation_type not in ACTIVATION_TYPES:
-        raise QuantizationError(
-            f"activation_type {activation_type!r} is not one of {', '.join(ACTIVATION_TYPES)}."
-        )
+    chosen = resolve_settings(settings).with_options(**options)
     source = Path(model)
     if not source.is_file():
         raise QuantizationError(f"FP32 model {source} does not exist; export it first.")
@@ -291,7 +291,6 @@ def quantize_int8(
 
     input_name, input_shape = onnx_input(source)
     inputs = calibration_inputs(calibration, input_shape, model=source)
-    reduce = default_reduce_range() if reduce_range is None else bool(reduce_range)
     target = Path(output)
     target.parent.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
@@ -307,7 +306,10 @@ def quantize_int8(
             "percentile": ort_quant.CalibrationMethod.Percentile,
         }
         qtype = {"int8": ort_quant.QuantType.QInt8, "uint8": ort_quant.QuantType.QUInt8}
-        extra: dict[str, Any] = {}
+        extra: dict[str, Any] = {
+            "ActivationSymmetric": chosen.symmetric_activations,
+            "QuantizeBias": chosen.quantize_bias,
+        }
         if method == "percentile":
             extra["CalibPercentile"] = float(percentile)
         # Not "CalibMaxIntermediateOutputs": in onnxruntime 1.32 it discards every full chunk
@@ -335,10 +337,10 @@ def quantize_int8(
                 str(quantized),
                 ArrayCalibrationReader(inputs, input_name, batch),
                 quant_format=ort_quant.QuantFormat.QDQ,
-                per_channel=per_channel,
-                reduce_range=reduce,
-                activation_type=qtype[activation_type],
-                weight_type=ort_quant.QuantType.QInt8,
+                per_channel=chosen.per_channel,
+                reduce_range=chosen.reduce_range,
+                activation_type=qtype[chosen.activation_type],
+                weight_type=qtype[chosen.weight_type],
                 nodes_to_exclude=list(exclude_nodes) or None,
                 calibrate_method=calibrate,
                 extra_options=extra,
@@ -347,8 +349,7 @@ def quantize_int8(
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return QuantizedModel(
-        path=target, source=source, method=method, per_channel=per_channel,
-        activation_type=activation_type, weight_type="int8", reduce_range=reduce,
+        path=target, source=source, method=method, settings=chosen,
         n_calibration=len(inputs), excluded_nodes=tuple(exclude_nodes),
         seconds=time.perf_counter() - start,
     )  # fmt: skip

@@ -1,10 +1,14 @@
-"""quant.error (IV-D-2) and quant.memory (II-B-2), measured live on the shipped trained FQA CNN.
+"""quant.error (IV-D-2), quant.int8.fidelity and quant.memory (II-B-2), measured live on the
+shipped trained FQA CNN.
 
 The split is the paper's: 100 calibration images, 2573 test images (`edgecheck.data`). The
-FP32 reference, the INT8 models (onnxruntime QDQ, per-channel weights) and the FP16 model all
-run on onnxruntime through the backend runners; `FQAQuantization` is the same code the report
-uses. The last tests show that the error check has teeth: calibrating on blank or wrongly
-scaled images makes the measured error fail the claim.
+FP32 reference and the FP16 model run on onnxruntime through the backend runners; an INT8
+model's error is its Q/DQ function evaluated exactly (`edgecheck.quantize.exact`), so the
+claim's number is the same on every CPU; onnx's reference implementation checks that
+evaluation. How far this device's INT8 kernels are from it is ``quant.int8.fidelity``, judged
+on the settings chosen for this CPU. `FQAQuantization` is the same code the report uses. The
+last tests show that the error check has teeth: calibrating on blank or wrongly scaled images
+makes the measured error fail the claim.
 """
 
 from __future__ import annotations
@@ -20,6 +24,9 @@ pytest.importorskip("onnxconverter_common")
 from edgecheck.data import N_CALIBRATION, N_TEST
 from edgecheck.evaluation.quantization import FQAQuantization, memory_ratios
 from edgecheck.quantize import CALIBRATION_METHODS
+from edgecheck.quantize.exact import exact_outputs, reference_outputs
+from edgecheck.quantize.reference import qdq_tensors
+from edgecheck.quantize.settings import CANONICAL, settings_for
 
 pytestmark = [pytest.mark.accuracy, pytest.mark.cpu]
 
@@ -56,6 +63,56 @@ def test_int8_error_minmax_100_calibration_images(minmax, check_claim, edgecheck
     # a portable ratio, compared on any machine of the profile.
     edgecheck_baseline.record("fqa.int8_minmax.error", minmax.difference.mean_relative_percent,
                               unit="%", kind="ratio", tolerance=0.10)  # fmt: skip
+
+
+def test_exact_evaluation_is_the_qdq_function_and_repeats(experiment, minmax):
+    """onnxruntime without graph optimizations computes what onnx's reference implementation
+    (numpy, written from the operator specs) computes, and gives the same numbers twice."""
+    x = experiment.test_inputs[:32]
+    ours = exact_outputs(minmax.path, x)
+    reference = reference_outputs(minmax.path, x)
+    np.testing.assert_allclose(ours, reference, rtol=0, atol=1e-6)
+    again = exact_outputs(minmax.path, experiment.test_inputs)[:, 0]
+    np.testing.assert_allclose(again, experiment.exact_cache[minmax.path], rtol=0, atol=1e-6)
+    assert minmax.settings == CANONICAL
+
+
+@pytest.fixture(scope="module")
+def deployed(experiment, minmax, edgecheck_device):
+    """This CPU's INT8 kernels on the settings chosen for it (`settings_for`)."""
+    chosen = settings_for("onnxruntime", edgecheck_device.capabilities)
+    row = minmax if chosen.name == minmax.settings.name else experiment.int8(settings=chosen)
+    return experiment.fidelity(row)
+
+
+@pytest.mark.claim("quant.int8.fidelity")
+def test_int8_kernels_compute_the_quantized_model(deployed, check_claim):
+    """quant.int8.fidelity: this runtime's INT8 outputs against the exact Q/DQ function."""
+    check_claim("quant.int8.fidelity", deployed.gap.mean_relative_percent, key="deployed",
+                settings=deployed.settings.name)  # fmt: skip
+
+
+@pytest.mark.claim("quant.error")
+def test_deployed_int8_error_on_this_device(deployed, check_claim):
+    """The error a user deploys with on this CPU (its kernels, its settings) stays near 1 %."""
+    check_claim("quant.error", deployed.kernels.mean_relative_percent, key="deployed",
+                settings=deployed.settings.name)  # fmt: skip
+
+
+def test_tensorrt_form_is_symmetric_with_float_biases(experiment):
+    """TensorRT's parser takes symmetric Q/DQ only: every activation zero point 0, biases in
+    float; the model stays within the quant.error bar."""
+    import onnx
+
+    row = experiment.int8(settings="tensorrt", label="TensorRT form")
+    tensors = qdq_tensors(row.path)
+    activations = [t for t in tensors.values() if t.quantized is None]
+    assert activations and all(not np.any(t.zero_point) for t in activations)
+    graph = onnx.load(str(row.path)).graph
+    biases = {n.input[2] for n in graph.node if n.op_type in ("Conv", "Gemm") and len(n.input) > 2}
+    dtypes = {i.name: i.data_type for i in graph.initializer}
+    assert biases and all(dtypes.get(b) == onnx.TensorProto.FLOAT for b in biases), biases
+    assert row.difference.mean_relative_percent <= 1.5
 
 
 @pytest.mark.claim("quant.error")

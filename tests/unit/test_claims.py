@@ -14,12 +14,15 @@ CLAIMS_MD_IDS = {
     "quant.fp16.speedup", "quant.error", "quant.int8.speedup", "quant.memory", "prune.macs",
     "prune.speedup",
 }  # fmt: skip
+# Claims about the device rather than the paper's numbers (no paper value of their own).
+DEVICE_CLAIM_IDS = {"quant.int8.fidelity"}
 
 
 def test_every_claim_of_claims_md_is_registered():
-    assert set(CLAIMS) == CLAIMS_MD_IDS
+    assert set(CLAIMS) == CLAIMS_MD_IDS | DEVICE_CLAIM_IDS
     for claim in CLAIMS.values():
-        assert claim.source and claim.description and claim.paper and claim.rules
+        assert claim.source and claim.description and claim.rules
+        assert claim.paper or claim.id in DEVICE_CLAIM_IDS
 
 
 def test_paper_values_match_the_paper_tables():

@@ -60,11 +60,12 @@ def test_section_tables_verdicts_and_data(monkeypatch, edgecheck_claims, edgeche
         assert text in body
     labels = [(r.claim.id, r.key) for r in section.results]
     assert labels == [
-        ("quant.error", ""), ("quant.error", ""), ("quant.memory", "fp16"),
+        ("quant.error", ""), ("quant.error", ""), ("quant.int8.fidelity", "deployed"),
+        ("quant.error", "deployed"), ("quant.memory", "fp16"),
         ("quant.memory", "int8"), ("quant.int8.speedup", "b1"), ("quant.int8.speedup", "b2"),
         ("quant.int8.speedup", "b4"), ("quant.int8.speedup", "trend"),
     ]  # fmt: skip
-    speed = section.results[4:]
+    speed = section.results[6:]
     assert all(r.verdict == "not run here" and "no INT8 dot products (test)" in r.message
                for r in speed)  # fmt: skip
     assert "INT8 speed (IV-D-3, Fig. 4)" in body and section.figures == []
@@ -73,5 +74,9 @@ def test_section_tables_verdicts_and_data(monkeypatch, edgecheck_claims, edgeche
     assert [row["precision"] for row in data["errors"]] == ["int8", "int8", "int8", "fp16"]
     assert all(row["n_test"] == 300 and row["n_calibration"] in (0, 100) for row in data["errors"])
     assert data["control_blank_calibration"]["mean_relative_percent"] > 10
+    fidelity = data["int8_fidelity"]
+    assert "kernels vs the exact model" in body and "for TensorRT" in body
+    assert fidelity["deployed"]["gap_percent"] < fidelity["deployed"]["exact_percent"]
+    assert fidelity["tensorrt_exact_percent"] > 0
     assert data["memory_ratios"]["fp16"] == pytest.approx(0.5)
     assert 0.25 < data["memory_ratios"]["int8"] < 0.26
