@@ -13,9 +13,12 @@ Three kinds of metric, compared differently:
 * ``ratio``: speedups, scaling efficiency, quantization error. They travel between machines of
   one profile, so they are compared wherever the profile matches.
 * ``timing``: latency, fps, throughput. Only meaningful on the machine that recorded them, so
-  they are compared only when the fingerprint id matches; elsewhere the verdict is
-  "no baseline for this device", never a failure. Entries from several machines of one profile
-  live side by side in the file, keyed by their fingerprint id.
+  they are compared only when the fingerprint id matches (the device identity,
+  `edgecheck.identity`) *and* this machine's calibration (one-core sgemm GFLOP/s and memory
+  read GB/s, `edgecheck.bench.calibration`) agrees with the one stored in the entry within
+  `CALIBRATION_BAND`; otherwise the verdict is "other device", with the identity fields or the
+  rates that differ ("different machine: sgemm 48 vs 101 GFLOP/s"), never a failure. Entries
+  from several machines of one profile live side by side in the file, keyed by fingerprint id.
 
 `BaselineCheck` is the rule (style: checks are objects): given a stored entry and a new
 measurement it returns a `Verdict`, truthy unless it is a regression. With samples on both sides
@@ -36,7 +39,7 @@ import contextlib
 import json
 import math
 import os
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -45,9 +48,19 @@ from typing import Any, Protocol
 import numpy as np
 
 from edgecheck._atomic import write_atomic
+from edgecheck.bench.calibration import CALIBRATION_BAND, Calibration
+from edgecheck.bench.calibration import differences as calibration_differences
 from edgecheck.errors import BaselineError
+from edgecheck.identity import identity_differences, is_old_identity
 
-SCHEMA_VERSION = 1
+# 2: the device identity of edgecheck.identity, and a calibration in every timing entry.
+SCHEMA_VERSION = 2
+# Schema 1 files are still read: their exact and ratio entries compare as before, their timing
+# entries (recorded under the old identity, without a calibration) are never compared.
+OLDEST_READABLE_SCHEMA = 1
+UPDATE_COMMAND = "pytest --edgecheck-update-baselines"
+# CALIBRATION_BAND (defined in edgecheck.bench.calibration, importable from here too): how far
+# this machine's calibration may be from the one stored with a timing for it to be compared.
 KINDS = ("exact", "ratio", "timing")
 DIRECTIONS = ("lower", "higher")  # which way is better
 # Default relative tolerances by kind. Exact metrics only absorb float round-off; a ratio or a
@@ -64,9 +77,9 @@ _SIGNIFICANT = 7  # digits stored per sample: below timer resolution, keeps the 
 VERDICTS = ("regression", "improvement", "unchanged", "undecided", "no baseline", "other device")
 _FIELDS = {
     "test_id", "metric", "unit", "direction", "kind", "value", "spread", "n", "samples",
-    "tolerance", "confidence", "fingerprint_id", "recorded",
+    "tolerance", "confidence", "fingerprint_id", "recorded", "calibration",
 }  # fmt: skip
-_REQUIRED = _FIELDS - {"samples", "spread", "confidence", "unit"}
+_REQUIRED = _FIELDS - {"samples", "spread", "confidence", "unit", "calibration"}
 
 
 def _now() -> str:
@@ -100,6 +113,8 @@ class Entry:
         fingerprint_id: the environment fingerprint id it was measured on
             (`edgecheck.device.DeviceInfo.fingerprint_id`).
         recorded: when, ISO 8601 UTC.
+        calibration: for a timing, this machine's calibration when it was recorded; a timing
+            without one (recorded before schema 2) is never compared.
     """
 
     test_id: str
@@ -115,6 +130,7 @@ class Entry:
     confidence: float = DEFAULT_CONFIDENCE
     fingerprint_id: str = ""
     recorded: str = ""
+    calibration: Calibration | None = None
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -141,6 +157,7 @@ class Entry:
         fingerprint_id: str = "",
         recorded: str | None = None,
         max_samples: int | None = MAX_STORED_SAMPLES,
+        calibration: Calibration | None = None,
     ) -> Entry:
         """An entry from a fresh measurement: one value, or samples (median, IQR, n kept).
 
@@ -186,6 +203,7 @@ class Entry:
             confidence=float(confidence),
             fingerprint_id=fingerprint_id,
             recorded=recorded or _now(),
+            calibration=calibration,
         )
         problem = entry.problem()
         if problem:
@@ -215,6 +233,8 @@ class Entry:
             return ("samples", "contains a NaN or infinite value")
         if self.kind == "timing" and not self.fingerprint_id:
             return ("fingerprint_id", "is required for a timing (it compares only on that device)")
+        if self.calibration is not None and self.kind != "timing":
+            return ("calibration", f"belongs to timings only, this is a {self.kind} metric")
         return None
 
     def same_measurement(self, other: Entry) -> bool:
@@ -239,6 +259,8 @@ class Entry:
         }
         if self.samples:
             out["samples"] = list(self.samples)
+        if self.calibration is not None:
+            out["calibration"] = self.calibration.as_dict()
         return out
 
     @classmethod
@@ -285,6 +307,12 @@ class Entry:
         ):
             if name in raw and not isinstance(raw[name], str):
                 raise BaselineError(f"{label}: field '{name}' must be a string, got {raw[name]!r}")
+        calibration = None
+        if "calibration" in raw:
+            try:
+                calibration = Calibration.from_dict(raw["calibration"], where=label)
+            except ValueError as exc:
+                raise BaselineError(f"{exc}. Fix the entry or re-record it.") from None
         entry = cls(
             test_id=raw["test_id"],
             metric=raw["metric"],
@@ -299,6 +327,7 @@ class Entry:
             confidence=float(raw.get("confidence", DEFAULT_CONFIDENCE)),
             fingerprint_id=raw["fingerprint_id"],
             recorded=raw["recorded"],
+            calibration=calibration,
         )
         problem = entry.problem()
         if problem:
@@ -321,12 +350,58 @@ class BaselineFile:
         entries: by `Entry.key`.
         fingerprints: fingerprint id -> the full fingerprint (what the id stands for).
         path: where it was read from (for messages), if anywhere.
+        schema: the schema it was read in (`SCHEMA_VERSION` for a new or merged file).
     """
 
     profile: str
     entries: dict[tuple[str, str, str], Entry] = field(default_factory=dict)
     fingerprints: dict[str, dict[str, str]] = field(default_factory=dict)
     path: Path | None = None
+    schema: int = SCHEMA_VERSION
+
+    @property
+    def migration_note(self) -> str | None:
+        """One line for a file read from an older schema whose timings will not be compared."""
+        if self.schema >= SCHEMA_VERSION:
+            return None
+        stale = sum(e.kind == "timing" and e.calibration is None for e in self.entries.values())
+        if not stale:
+            return None
+        return (
+            f"{self.path or 'baselines'}: schema {self.schema} file: its {stale} timing "
+            f"entr{'y was' if stale == 1 else 'ies were'} recorded under the old device identity "
+            f"and will not be compared until re-recorded on each machine with "
+            f"'{UPDATE_COMMAND}' (or 'edgecheck baselines update -- TESTS'); its exact and "
+            f"ratio entries compare as before."
+        )
+
+    def why_not_this_machine(self, new: Entry, here: Mapping[str, str] | None) -> str:
+        """Why the stored timings of `new`'s test and metric are not this machine's (text).
+
+        Names the identity fields that differ from the closest stored fingerprint
+        (``"different machine: cpu_family 23 vs 25"``), or says the timings were recorded
+        under the old identity (schema 1) and how to re-record them.
+        """
+        ids = sorted({
+            e.fingerprint_id for e in self.entries.values()
+            if (e.test_id, e.metric) == (new.test_id, new.metric) and e.kind == "timing"
+        })  # fmt: skip
+        tables = {i: self.fingerprints.get(i, {}) for i in ids}
+        current = [i for i in ids if not is_old_identity(tables[i])]
+        if not current:
+            return (
+                "the stored timing was recorded under the old device identity (before schema "
+                f"2); re-record it on this machine with '{UPDATE_COMMAND}'"
+            )
+        if here is None:
+            return (
+                f"different machine: fingerprint {', '.join(current)} vs {new.fingerprint_id} "
+                "(recorded vs here)"
+            )
+        closest = min(current, key=lambda i: len(identity_differences(tables[i], here)))
+        fields = identity_differences(tables[closest], here)
+        what = ", ".join(fields) if fields else f"fingerprint {closest} vs {new.fingerprint_id}"
+        return f"different machine: {what} (recorded vs here)"
 
     def lookup(self, test_id: str, metric: str, fingerprint_id: str) -> tuple[Entry | None, bool]:
         """The entry to compare a new measurement with, and whether it is for another device.
@@ -359,7 +434,7 @@ class BaselineFile:
             prints[key] = dict(value)
         used = {e.fingerprint_id for e in entries.values()}
         prints = {k: v for k, v in prints.items() if k in used}
-        return BaselineFile(self.profile, entries, prints, self.path)
+        return BaselineFile(self.profile, entries, prints, self.path, SCHEMA_VERSION)
 
     def without(self, keys: Iterable[tuple[str, str, str]]) -> BaselineFile:
         """A copy with the entries of `keys` removed."""
@@ -367,7 +442,7 @@ class BaselineFile:
         entries = {k: e for k, e in self.entries.items() if k not in drop}
         used = {e.fingerprint_id for e in entries.values()}
         prints = {k: v for k, v in self.fingerprints.items() if k in used}
-        return BaselineFile(self.profile, entries, prints, self.path)
+        return BaselineFile(self.profile, entries, prints, self.path, SCHEMA_VERSION)
 
     def to_json(self) -> str:
         """The file's text: sorted keys, one field per line, each sample list on one line."""
@@ -375,7 +450,9 @@ class BaselineFile:
         ordered = [self.entries[k] for k in sorted(self.entries)]
         for i, entry in enumerate(ordered):
             items = sorted(entry.as_dict().items())
-            body = ",\n".join(f"      {json.dumps(k)}: {json.dumps(v)}" for k, v in items)
+            body = ",\n".join(
+                f"      {json.dumps(k)}: {json.dumps(v, sort_keys=True)}" for k, v in items
+            )
             lines.append("    {\n" + body + "\n    }" + ("," if i < len(ordered) - 1 else ""))
         lines.append("  ],")
         prints = json.dumps(self.fingerprints, indent=2, sort_keys=True).replace("\n", "\n  ")
@@ -424,10 +501,11 @@ def parse_baseline(
             f"{where}: schema {schema} is newer than this edgecheck reads ({SCHEMA_VERSION}); "
             f"upgrade edgecheck ('pip install -U edgecheck') to read it. The file is left as is."
         )
-    if schema < SCHEMA_VERSION:
+    if schema < OLDEST_READABLE_SCHEMA:
         raise BaselineError(
-            f"{where}: schema {schema} is older than this edgecheck reads ({SCHEMA_VERSION}); "
-            f"re-record it with 'pytest --edgecheck-update-baselines'."
+            f"{where}: schema {schema} is older than this edgecheck reads "
+            f"({OLDEST_READABLE_SCHEMA} to {SCHEMA_VERSION}); re-record it with "
+            f"'{UPDATE_COMMAND}'."
         )
     unknown = sorted(set(raw) - {"schema", "profile", "entries", "fingerprints"})
     if unknown:
@@ -461,7 +539,7 @@ def parse_baseline(
             )
         entries[entry.key] = entry
     return BaselineFile(
-        file_profile, entries, {k: dict(v) for k, v in prints_raw.items()}, Path(path)
+        file_profile, entries, {k: dict(v) for k, v in prints_raw.items()}, Path(path), schema
     )
 
 
@@ -686,8 +764,13 @@ class BaselineCheck:
         new: Entry,
         *,
         other_device: bool = False,
+        why_other: str = "",
     ) -> Verdict:
-        """Compare `new` with `baseline` (None: nothing stored for this device)."""
+        """Compare `new` with `baseline` (None: nothing stored for this device).
+
+        With `other_device` (and no `baseline`) the verdict is "other device": not compared;
+        `why_other` says why in its message (e.g. ``"different machine: cpu_family 23 vs 25"``).
+        """
         tol = self.tolerance if self.tolerance is not None else (
             baseline.tolerance if baseline is not None else new.tolerance
         )  # fmt: skip
@@ -700,9 +783,12 @@ class BaselineCheck:
         }  # fmt: skip
         if baseline is None:
             if other_device:
+                why = why_other or (
+                    f"the stored {new.kind} values were measured on other fingerprints"
+                )
                 msg = (
-                    f"{new.label}: no baseline for this device (the stored {new.kind} values "
-                    f"were measured on other fingerprints); measured {_fmt(new.value, new.unit)}"
+                    f"{new.label}: no baseline for this device: {why}; "
+                    f"measured {_fmt(new.value, new.unit)}"
                 )
                 return Verdict("other device", old=None, message=msg, **common)
             msg = f"{new.label}: no baseline stored; measured {_fmt(new.value, new.unit)}"
@@ -807,12 +893,60 @@ class BaselineCheck:
         return text
 
 
-def compare(stored: BaselineFile, new: Entry, check: BaselineCheck | None = None) -> Verdict:
-    """Judge `new` against what `stored` holds for its test, metric and device."""
+def compare(
+    stored: BaselineFile,
+    new: Entry,
+    check: BaselineCheck | None = None,
+    *,
+    here: Mapping[str, str] | None = None,
+    calibration: Callable[[], Calibration] | None = None,
+) -> Verdict:
+    """Judge `new` against what `stored` holds for its test, metric and device.
+
+    Args:
+        stored: the baseline file.
+        new: the fresh measurement.
+        check: the rule (default: the stored entry's tolerance and confidence).
+        here: this machine's fingerprint, to name the identity fields that differ when a
+            timing was recorded on other machines only.
+        calibration: gives this machine's calibration; called only when a timing is about to
+            be compared (it takes seconds to measure). Without it no timing is compared.
+
+    A timing is compared only when its fingerprint id matches and `calibration` agrees with
+    the entry's within `CALIBRATION_BAND`; otherwise the verdict is "other device" and its
+    message says why ("different machine: sgemm 48 vs 101 GFLOP/s").
+    """
+    rule = check or BaselineCheck()
     entry, other_device = stored.lookup(new.test_id, new.metric, new.fingerprint_id)
-    if entry is None and new.kind != "timing":
-        other_device = False
-    return (check or BaselineCheck()).check(entry, new, other_device=other_device)
+    if new.kind != "timing":
+        return rule.check(entry, new)
+    if entry is None:
+        why = stored.why_not_this_machine(new, here) if other_device else ""
+        return rule.check(None, new, other_device=other_device, why_other=why)
+    why_not = _calibration_mismatch(entry, calibration)
+    if why_not:
+        return rule.check(None, new, other_device=True, why_other=why_not)
+    return rule.check(entry, new)
+
+
+def _calibration_mismatch(
+    entry: Entry, calibration: Callable[[], Calibration] | None
+) -> str | None:
+    """Why a timing of this fingerprint must not be compared here, or None when it may be."""
+    if entry.calibration is None:
+        return (
+            "the stored timing was recorded without a calibration (before schema 2); "
+            f"re-record it on this machine with '{UPDATE_COMMAND}'"
+        )
+    if calibration is None:
+        return "no calibration of this machine was given to check the stored one against"
+    apart = calibration_differences(entry.calibration, calibration(), CALIBRATION_BAND)
+    if apart:
+        return (
+            f"different machine: {', '.join(apart)} (recorded vs here, beyond the "
+            f"{CALIBRATION_BAND:.0%} calibration band)"
+        )
+    return None
 
 
 def diff_files(

@@ -14,19 +14,26 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from edgecheck.bench.calibration import CALIBRATION_BAND
 from edgecheck.errors import BaselineError
 from edgecheck.options import add_baseline_options, add_profile_option
 
 COMMANDS = ("baselines",)
 
-DESCRIPTION = """\
+DESCRIPTION = f"""\
 Stored baselines are what the merge gate compares against: baselines/<profile>.json holds, per
 test and metric, the value measured when the baseline was recorded, its spread and samples, the
 unit, which direction is better, the tolerance, and the environment fingerprint.
 
 Verdicts: exact metrics (MACs, parameters, bytes) compare with a tiny tolerance anywhere;
-ratios (speedups, errors) compare on any machine of the profile; timings compare only on the
-machine whose fingerprint recorded them, elsewhere they are "no baseline for this device".
+ratios (speedups, errors) compare on any machine of the profile; timings compare only on a
+machine with the fingerprint id that recorded them (the device identity, see 'edgecheck
+device') and a calibration (one-core sgemm GFLOP/s and memory read GB/s, stored with each
+timing) within {CALIBRATION_BAND:.0%} of the stored one; elsewhere they are
+"no baseline for this device", with the identity fields or the rates that differ. A schema 1
+file (written before the identity) is read with a warning: its timings are not compared until
+re-recorded.
+
 With samples on both sides a regression needs the slowdown to exceed the tolerance with the
 stated confidence (one-sided Mann-Whitney U against the stored samples scaled by 1 +
 tolerance); an improvement beyond the tolerance is reported so that the baseline gets refreshed.
@@ -120,6 +127,8 @@ def _show(args: argparse.Namespace) -> int:
             return 0
         stored = _read(path, profile)
     entries = [stored.entries[k] for k in sorted(stored.entries)]
+    if stored.migration_note:
+        print(f"warning: {stored.migration_note}", file=sys.stderr)
     if args.json:
         payload = {
             "path": str(stored.path),
@@ -131,7 +140,13 @@ def _show(args: argparse.Namespace) -> int:
         return 0
     print(f"{stored.path}: profile {stored.profile}, {len(entries)} entries")
     for e in entries:
-        where = f", fingerprint {e.fingerprint_id}" if e.kind == "timing" else ""
+        where = ""
+        if e.kind == "timing":
+            where = f", fingerprint {e.fingerprint_id}, " + (
+                f"calibration {e.calibration.text()}"
+                if e.calibration is not None
+                else "no calibration (old identity: not compared)"
+            )
         print(
             f"  {e.label}: {_value(e)}, {e.kind}, {e.direction} is better, tolerance "
             f"{e.tolerance:.3g}{where}, recorded {e.recorded}"

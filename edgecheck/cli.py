@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from edgecheck import __version__
+from edgecheck.bench.calibration import CALIBRATION_BAND
 from edgecheck.errors import EdgecheckError
 from edgecheck.options import add_profile_option
 
@@ -94,12 +95,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     dv = sub.add_parser(
         "device",
-        help="print this machine's profile, capabilities and fingerprint",
+        help="print this machine's profile, capabilities, identity and calibration",
         description="Detect the device profile (tx2, gpu, cpu), what the hardware computes "
-        "natively (FP16, BF16, INT8 dot products), the runtimes present, and the "
-        "environment fingerprint that results and baselines record.",
+        "natively (FP16, BF16, INT8 dot products), the runtimes present, and the device "
+        "identity that results and baselines record: the fingerprint fields that decide "
+        "speed (CPU vendor, family, model, stepping, ISA features, cores, memory, runtime "
+        "versions, CUDA device, Jetson release), hashed into the fingerprint id, and what is "
+        "recorded beside them (OS, Python, CPU name). Then measure the calibration (one-core "
+        "sgemm GFLOP/s and memory read GB/s, 2-3 s): a stored timing is compared only on a "
+        "machine with the same fingerprint id and a calibration within "
+        f"{CALIBRATION_BAND:.0%} of the one stored with it.",
     )
     dv.add_argument("--json", action="store_true", help="print JSON")
+    dv.add_argument(
+        "--no-calibration", action="store_true",
+        help="do not measure the calibration (saves 2-3 s)",
+    )  # fmt: skip
     add_profile_option(dv.add_argument, "--")
 
     for module in _extension_modules():
@@ -171,10 +182,22 @@ def _cmd_macs(args: argparse.Namespace) -> int:
 
 
 def _cmd_device(args: argparse.Namespace) -> int:
+    from edgecheck.bench.calibration import calibrate_once
     from edgecheck.device import describe_device, detect_device
 
     info = detect_device(args.edgecheck_profile, profile_flag="--profile")
-    print(json.dumps(info.as_dict(), indent=2, default=str) if args.json else describe_device(info))
+    if args.json:
+        payload = info.as_dict()
+        calibration = None if args.no_calibration else calibrate_once(info.fingerprint_id)
+        payload["calibration"] = calibration.as_dict() if calibration else None
+        print(json.dumps(payload, indent=2, default=str))
+        return 0
+    print(describe_device(info))
+    if args.no_calibration:
+        print("calibration: not measured (--no-calibration)")
+        return 0
+    print("calibration: measuring one-core sgemm and memory read (2-3 s) ...", flush=True)
+    print(f"calibration: {calibrate_once(info.fingerprint_id).text()}")
     return 0
 
 

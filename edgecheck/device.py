@@ -31,6 +31,7 @@ from typing import Any, NamedTuple
 from edgecheck import envvars
 from edgecheck._imports import install_hint, is_available
 from edgecheck.errors import ConfigError
+from edgecheck.identity import IDENTITY_KEYS, cpu_identity, memory_gib
 
 __all__ = [
     "PROFILES",
@@ -80,22 +81,11 @@ _ARM_PARTS: dict[tuple[str, str], str] = {
 }
 _GENERIC_ARM_NAME = re.compile(r"^ARMv\d", re.IGNORECASE)
 
-# Fingerprint keys that change timings, hashed into `DeviceInfo.fingerprint_id`. The OS string
-# (kernel build) and the Python patch version are recorded but left out: they change on routine
-# updates without moving inference timings, and a new id would orphan the stored baselines.
-# `l4t` is in because a JetPack upgrade changes CUDA/cuDNN/TensorRT together, and TensorRT from
-# JetPack may not expose a version to importlib.metadata.
-_TIMING_KEYS = (
-    "cpu_model",
-    "cores",
-    "machine",
-    "cuda_device",
-    "jetson_model",
-    "l4t",
-    "torch",
-    "onnxruntime",
-    "tensorrt",
-)
+# Fingerprint keys hashed into `DeviceInfo.fingerprint_id`: what decides speed (see
+# `edgecheck.identity`). The OS string (kernel build), the Python patch version and the CPU's
+# name are recorded but left out: the first two change on routine updates without moving
+# inference timings, and hypervisors mask the name ("AMD EPYC") over CPUs of any speed.
+_TIMING_KEYS = IDENTITY_KEYS
 
 # (module, distributions to ask importlib.metadata, first found wins). onnxruntime and tensorrt
 # ship under several distribution names (GPU builds, CUDA-major-specific wheels).
@@ -259,9 +249,14 @@ class DeviceInfo:
         return _profile_of(self.capabilities)
 
     @property
+    def identity(self) -> dict[str, str]:
+        """The fingerprint fields that decide speed (`edgecheck.identity.IDENTITY_KEYS`)."""
+        return {k: self.fingerprint.get(k, "absent") for k in _TIMING_KEYS}
+
+    @property
     def fingerprint_id(self) -> str:
-        """A short stable id (12 hex chars) of the fingerprint parts that change timings."""
-        parts = sorted((k, self.fingerprint.get(k, "absent")) for k in _TIMING_KEYS)
+        """A short stable id (12 hex chars) of the `identity`: equal ids, same kind of machine."""
+        parts = sorted(self.identity.items())
         return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:12]
 
     def as_dict(self) -> dict[str, Any]:
@@ -292,6 +287,7 @@ class DeviceInfo:
                 "jetson_model": cap.jetson_model,
             },
             "fingerprint": dict(self.fingerprint),
+            "identity": self.identity,
             "fingerprint_id": self.fingerprint_id,
         }
 
@@ -507,7 +503,9 @@ def _probe(root: Path, cuda_probe: CudaProbe) -> _Probe:
         detected = "detected: no Jetson, no CUDA"
     fingerprint: dict[str, str] = {
         "cpu_model": cap.cpu_model,
+        **cpu_identity(blocks, cap.cpu_flags, cap.cpu_arch),
         "cores": str(cap.cores),
+        "memory_gib": memory_gib(_read_text(root / "proc/meminfo")),
         "machine": platform.machine() or "unknown",
         "os": platform.platform(),
         "python": f"{platform.python_implementation()} {platform.python_version()}",
@@ -690,8 +688,12 @@ def describe_device(info: DeviceInfo) -> str:
         f"  polygraphy: {_yes(cap.polygraphy)}",
         f"  onnxruntime: {_yes(cap.onnxruntime, ', '.join(cap.onnxruntime_providers))}",
         f"  jetson: {_yes(cap.jetson_model is not None, cap.jetson_model or '')}",
-        "fingerprint:",
+        "identity (what decides speed; hashed into the fingerprint id):",
     ]
-    lines += [f"  {key}: {value}" for key, value in info.fingerprint.items()]
+    lines += [f"  {key}: {value}" for key, value in info.identity.items()]
+    lines.append("also recorded (not part of the id):")
+    lines += [
+        f"  {key}: {value}" for key, value in info.fingerprint.items() if key not in _TIMING_KEYS
+    ]
     lines.append(f"fingerprint id: {info.fingerprint_id}")
     return "\n".join(lines)

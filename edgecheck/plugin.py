@@ -26,6 +26,7 @@ from edgecheck.options import add_baseline_options, add_profile_option
 
 if TYPE_CHECKING:
     from edgecheck.baselines import BaselineFile, BaselineStore, Entry, Verdict
+    from edgecheck.bench.calibration import Calibration
     from edgecheck.claims import ClaimRegistry, ClaimResult
     from edgecheck.config import ProjectConfig
     from edgecheck.device import DeviceInfo
@@ -67,6 +68,7 @@ class _State:
     measured: list[Entry] = field(default_factory=list)  # what an update would write
     update_outcome: str = ""  # what --edgecheck-update-baselines did, for the summary
     _baseline: BaselineFile | None = None
+    _calibration: Calibration | None = None  # measured by the first timing that needs it
 
     @property
     def baseline_dir(self) -> Path:
@@ -109,6 +111,14 @@ class _State:
     @property
     def registry(self) -> ClaimRegistry:
         return self.project.registry()
+
+    def calibration(self) -> Calibration:
+        """This machine's calibration, measured (2-3 s) on the first call of the run only: by
+        the first timing that is compared or recorded, never by a run without timings."""
+        from edgecheck.bench.calibration import calibrate_once
+
+        self._calibration = calibrate_once(self.device.fingerprint_id)
+        return self._calibration
 
 
 _STATE = pytest.StashKey[_State]()
@@ -312,7 +322,9 @@ class BaselineRecorder:
             unit: shown in messages, e.g. ``"MACs"``, ``"s"``.
             direction: ``"lower"`` (default) or ``"higher"`` is better.
             kind: ``"exact"`` (default), ``"ratio"`` (portable across machines of the
-                profile) or ``"timing"`` (compared only on this fingerprint).
+                profile) or ``"timing"`` (compared only on this fingerprint and calibration;
+                the first timing of a run that is compared or recorded measures the
+                calibration, 2-3 s).
             tolerance: relative change that counts; default 1e-9 for exact, 5 % otherwise.
                 A stored baseline's tolerance is used unless this is given.
             confidence: of the statistical decision; default 0.99.
@@ -321,15 +333,21 @@ class BaselineRecorder:
         from edgecheck.baselines import DEFAULT_CONFIDENCE, BaselineCheck, Entry, compare
         from edgecheck.errors import BaselineError
 
-        device = self._state.device
+        state = self._state
+        device = state.device
         try:
+            # A timing that will be stored carries the calibration it was measured under.
+            calibration = state.calibration() if kind == "timing" and self._updating else None
             entry = Entry.measured(
                 self._nodeid, metric, samples_or_value, kind=kind, direction=direction,
                 unit=unit, tolerance=tolerance,
                 confidence=DEFAULT_CONFIDENCE if confidence is None else confidence,
-                fingerprint_id=device.fingerprint_id,
+                fingerprint_id=device.fingerprint_id, calibration=calibration,
             )  # fmt: skip
-            verdict = compare(self._state.baseline, entry, BaselineCheck(tolerance, confidence))
+            verdict = compare(
+                state.baseline, entry, BaselineCheck(tolerance, confidence),
+                here=device.fingerprint, calibration=state.calibration,
+            )  # fmt: skip
         except BaselineError as exc:
             pytest.fail(f"edgecheck baselines: {exc}", pytrace=False)
         self._state.measured.append(entry)
@@ -454,6 +472,9 @@ def _baseline_summary(terminalreporter: Any, state: _State) -> None:
     if not state.verdicts and not state.update_outcome:
         return
     terminalreporter.section("edgecheck baselines")
+    note = state._baseline.migration_note if state._baseline is not None else None
+    if note:
+        terminalreporter.write_line(f"warning: {note}", yellow=True)
     for status in _BASELINE_ORDER:
         chosen = [v for v in state.verdicts if v.status == status]
         if not chosen:
@@ -471,6 +492,11 @@ def _baseline_summary(terminalreporter: Any, state: _State) -> None:
         f"{counts['other device']} with no baseline for this device, "
         f"{counts['no baseline']} not stored"
     )
+    if state._calibration is not None:
+        terminalreporter.write_line(
+            f"calibration of this machine (fingerprint {state.device.fingerprint_id}): "
+            f"{state._calibration.text()}"
+        )
     if state.update_outcome:
         terminalreporter.write_line(state.update_outcome)
 

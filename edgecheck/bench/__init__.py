@@ -5,6 +5,8 @@
 * `edgecheck.bench.timing`: warm-up, repeats, interleaved A/B timing, unstable flags.
 * `edgecheck.bench.cores`: run a configuration on exactly N cores in a worker process.
 * `edgecheck.bench.benchmark_json`: results as pytest-benchmark-compatible JSON.
+* `edgecheck.bench.calibration`: one-core sgemm GFLOP/s and memory read GB/s, the yardstick
+  that tells whether a stored timing was measured on a machine of this speed.
 
 The names below load on first use (PEP 562): worker processes import this package before
 they pin themselves to their cores, and numpy's thread pools must not start before that.
@@ -45,6 +47,8 @@ _EXPORTS = {
     "on_one_core": "cores",
     "benchmark_json": "benchmark_json",
     "write_benchmark_json": "benchmark_json",
+    "Calibration": "calibration",
+    "calibrate_once": "calibration",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from edgecheck.baselines import (
+    CALIBRATION_BAND,
     SCHEMA_VERSION,
     BaselineCheck,
     BaselineFile,
@@ -25,6 +26,7 @@ from edgecheck.baselines import (
     diff_files,
     parse_baseline,
 )
+from edgecheck.bench.calibration import Calibration
 from edgecheck.errors import BaselineError, EdgecheckError
 
 FP = "0123456789ab"
@@ -34,8 +36,24 @@ OLD = 1e-3 * (1.0 + 0.02 * np.sin(np.arange(40) * 1.7))
 T = "tests/test_m.py::test_speed"
 
 
-def timing(samples, fp=FP, **kw):
-    return Entry.measured(T, "latency", samples, kind="timing", unit="s", fingerprint_id=fp, **kw)
+# The calibration a timing was recorded under, and what "this machine" measures in a test.
+RECORDED_ON = Calibration(sgemm_gflops=101.0, read_gbps=22.0)
+
+
+def timing(samples, fp=FP, calibration=RECORDED_ON, **kw):
+    return Entry.measured(T, "latency", samples, kind="timing", unit="s", fingerprint_id=fp,
+                          calibration=calibration, **kw)  # fmt: skip
+
+
+def measures(calibration):
+    """This machine's calibration as `compare` asks for it, counting the asks."""
+
+    def calibrate():
+        calibrate.calls += 1
+        return calibration
+
+    calibrate.calls = 0
+    return calibrate
 
 
 def macs(value, test_id="tests/test_m.py::test_macs", **kw):
@@ -135,13 +153,78 @@ def test_ratio_value_without_samples_compares_by_tolerance():
 
 
 def test_timing_compares_only_on_its_fingerprint():
+    here = measures(RECORDED_ON)
     stored = BaselineFile("cpu").merged([timing(OLD, fp=OTHER_FP)], {})
-    verdict = compare(stored, timing(OLD * 2.0))
+    verdict = compare(stored, timing(OLD * 2.0), calibration=here)
     assert verdict.status == "other device" and verdict
     assert "no baseline for this device" in verdict.message
+    assert here.calls == 0  # nothing to compare with: the calibration is not measured
     stored = stored.merged([timing(OLD)], {})
-    assert compare(stored, timing(OLD * 2.0)).status == "regression"
+    assert compare(stored, timing(OLD * 2.0), calibration=here).status == "regression"
+    assert here.calls == 1
     assert compare(BaselineFile("cpu"), macs(1)).status == "no baseline"
+
+
+# Two fingerprint tables as edgecheck.device writes them: the same masked name "AMD EPYC",
+# Zen 2 (family 23) against Zen 4 (family 25).
+ZEN2 = {"cpu_model": "AMD EPYC", "cpu_vendor": "AuthenticAMD", "cpu_family": "23",
+        "cpu_model_code": "49", "cpu_stepping": "0", "isa": "avx2 fma", "cores": "2",
+        "os": "Linux-6.18.44-fc-v1098-x86_64-with-glibc2.36"}  # fmt: skip
+ZEN4 = {**ZEN2, "cpu_family": "25", "cpu_model_code": "17", "cpu_stepping": "1",
+        "isa": "avx2 fma avx512f avx512_vnni avx512_bf16", "os": "Linux-6.18.44-fc-v857"}  # fmt: skip
+
+
+def test_timing_from_a_machine_with_another_identity_names_the_fields_that_differ():
+    fast = Calibration(sgemm_gflops=101.0, read_gbps=22.0)
+    stored = BaselineFile("cpu").merged([timing(OLD, fp=OTHER_FP, calibration=fast)],
+                                        {OTHER_FP: ZEN4})  # fmt: skip
+    here = measures(fast)
+    verdict = compare(stored, timing(OLD * 2.0), here=ZEN2, calibration=here)
+    assert (verdict.status, bool(verdict), verdict.old) == ("other device", True, None)
+    assert "no baseline for this device: different machine: cpu_family 25 vs 23, " in (
+        verdict.message
+    )
+    assert "cpu_model_code 17 vs 49" in verdict.message and "Linux" not in verdict.message
+    assert "vs 'avx2 fma' (recorded vs here); measured 0.002" in verdict.message
+    assert here.calls == 0
+
+
+def test_same_identity_but_another_calibration_is_a_different_machine_not_a_regression():
+    stored = BaselineFile("cpu").merged([timing(OLD, calibration=RECORDED_ON)], {FP: ZEN4})
+    half_as_fast = measures(Calibration(sgemm_gflops=48.0, read_gbps=21.0))
+    verdict = compare(stored, timing(OLD * 2.0), here=ZEN4, calibration=half_as_fast)
+    assert (verdict.status, bool(verdict), verdict.ratio) == ("other device", True, None)
+    assert (
+        f"different machine: sgemm 101 vs 48 GFLOP/s (recorded vs here, beyond the "
+        f"{CALIBRATION_BAND:.0%} calibration band)" in verdict.message
+    )
+    assert "read" not in verdict.message.split("band")[0]  # 22 vs 21 GB/s agrees
+
+
+def test_same_identity_and_calibration_within_the_band_is_compared():
+    stored = BaselineFile("cpu").merged([timing(OLD, calibration=RECORDED_ON)], {FP: ZEN4})
+    inside = 1.0 + CALIBRATION_BAND * 0.9  # noise of the calibration itself, within the band
+    here = measures(Calibration(101.0 / inside, 22.0 * inside))
+    assert compare(stored, timing(OLD * 1.10), here=ZEN4, calibration=here).status == "regression"
+    assert compare(stored, timing(OLD), here=ZEN4, calibration=here).status == "unchanged"
+    outside = measures(Calibration(101.0 / (1.0 + CALIBRATION_BAND * 1.1), 22.0))
+    verdict = compare(stored, timing(OLD * 1.10), here=ZEN4, calibration=outside)
+    assert verdict.status == "other device"
+
+
+def test_a_timing_is_never_compared_without_both_calibrations():
+    stored = BaselineFile("cpu").merged([timing(OLD, calibration=None)], {FP: ZEN4})
+    verdict = compare(stored, timing(OLD * 2.0), here=ZEN4, calibration=measures(RECORDED_ON))
+    assert verdict.status == "other device"
+    assert "recorded without a calibration" in verdict.message
+    assert "'pytest --edgecheck-update-baselines'" in verdict.message
+    stored = BaselineFile("cpu").merged([timing(OLD)], {FP: ZEN4})
+    assert compare(stored, timing(OLD * 2.0), here=ZEN4).status == "other device"
+
+
+def test_calibration_is_for_timings_only():
+    with pytest.raises(BaselineError, match="t::x :: m: calibration belongs to timings only"):
+        Entry.measured("t::x", "m", 1.0, calibration=RECORDED_ON)
 
 
 def test_changing_the_kind_of_a_metric_is_an_error():
@@ -199,7 +282,12 @@ GOOD = macs(5).as_dict()
     ("text", "expected"),
     [
         ('{"schema": 1, "profile": "cpu", "entries": [', "bl.json: not valid JSON"),
-        (_file([], schema=SCHEMA_VERSION + 1), "bl.json: schema 2 is newer than this edgecheck"),
+        (_file([], schema=SCHEMA_VERSION + 1),
+         f"bl.json: schema {SCHEMA_VERSION + 1} is newer than this edgecheck"),
+        (_file([], schema=0), "bl.json: schema 0 is older than this edgecheck reads (1 to 2)"),
+        (_file([{**timing(OLD).as_dict(), "calibration": {"sgemm_gflops": -1, "read_gbps": 2}}]),
+         "bl.json, entry 0 (tests/test_m.py::test_speed :: latency): calibration 'sgemm_gflops' "
+         "must be > 0"),
         (_file([], profile="tx2"), "bl.json: this baseline is for profile 'tx2'"),
         (_file([GOOD, GOOD]), "bl.json, entry 1 (tests/test_m.py::test_macs :: conv_macs): "
                               "duplicated test id and metric"),
@@ -216,6 +304,66 @@ def test_bad_files_are_errors_naming_file_entry_and_field(text, expected):
         parse_baseline(text, path="bl.json", profile="cpu")
     assert expected in str(info.value)
     assert isinstance(info.value, EdgecheckError)
+
+
+# A schema 1 file as edgecheck wrote it before the device identity: the fingerprint table has
+# the CPU's name and the kernel string, the timing has no calibration.
+OLD_PRINT = {"cores": "2", "cpu_model": "AMD EPYC", "machine": "x86_64",
+             "os": "Linux-6.18.44-fc-v1098-x86_64-with-glibc2.36", "torch": "2.13.0+cpu"}  # fmt: skip
+FPS = "tests/perf/test_pipeline_fps.py::test_cpu_pipeline_fps[1080p-fp32]"
+SCHEMA_1 = json.dumps({
+    "schema": 1, "profile": "cpu", "fingerprints": {"f43f5c074bda": OLD_PRINT},
+    "entries": [
+        {**macs(5).as_dict(), "fingerprint_id": "f43f5c074bda"},
+        {**Entry.measured("t::q", "int8_error", 0.94, kind="ratio", tolerance=0.1,
+                          recorded="2026-12-01T22:39:14Z").as_dict(),
+         "fingerprint_id": "f43f5c074bda"},
+        {"test_id": FPS, "metric": "fps", "unit": "fps", "direction": "higher", "kind": "timing",
+         "value": 132.0694, "spread": 5.1, "n": 3, "samples": [127.0, 132.0694, 133.2],
+         "tolerance": 0.5, "confidence": 0.99, "fingerprint_id": "f43f5c074bda",
+         "recorded": "2026-12-01T22:40:00Z"},
+    ],
+})  # fmt: skip
+
+
+def test_schema_1_file_migrates_its_timings_stop_comparing_the_rest_work_unchanged(tmp_path):
+    path = tmp_path / "cpu.json"
+    path.write_text(SCHEMA_1)
+    stored = DirectoryStore(tmp_path).fetch("cpu")
+    assert stored.schema == 1
+    assert stored.migration_note == (
+        f"{path}: schema 1 file: its 1 timing entry was recorded under the old device identity "
+        "and will not be compared until re-recorded on each machine with "
+        "'pytest --edgecheck-update-baselines' (or 'edgecheck baselines update -- TESTS'); its "
+        "exact and ratio entries compare as before."
+    )
+    assert compare(stored, macs(5)).status == "unchanged"
+    assert compare(stored, macs(6)).status == "regression"
+    error = Entry.measured("t::q", "int8_error", 2.0, kind="ratio")
+    assert compare(stored, error).status == "regression"
+    here = measures(RECORDED_ON)
+    new_fps = Entry.measured(FPS, "fps", [60.0, 62.0, 66.0], kind="timing", direction="higher",
+                             unit="fps", fingerprint_id=FP)  # fmt: skip
+    verdict = compare(stored, new_fps, here=ZEN2, calibration=here)
+    assert (verdict.status, bool(verdict)) == ("other device", True)
+    assert "recorded under the old device identity (before schema 2); re-record it on this " in (
+        verdict.message
+    )
+    assert here.calls == 0
+    # The next update writes schema 2 and keeps every entry (the old timing, not comparable).
+    DirectoryStore(tmp_path).save("cpu", [macs(7, test_id="b::t")])
+    again = DirectoryStore(tmp_path).fetch("cpu")
+    assert (again.schema, len(again.entries), again.migration_note) == (SCHEMA_VERSION, 4, None)
+    assert json.loads(path.read_text())["schema"] == SCHEMA_VERSION
+    assert compare(again, new_fps, here=ZEN2, calibration=here).status == "other device"
+
+
+def test_calibration_round_trips_on_one_line():
+    f = BaselineFile("cpu").merged([timing([1.0, 2.0])], {FP: ZEN4})
+    text = f.to_json()
+    assert '      "calibration": {"read_gbps": 22.0, "sgemm_gflops": 101.0},\n' in text
+    (entry,) = parse_baseline(text, path="x", profile="cpu").entries.values()
+    assert entry.calibration == RECORDED_ON
 
 
 def test_same_test_and_metric_timed_on_two_devices_is_not_a_duplicate():

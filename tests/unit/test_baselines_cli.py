@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from edgecheck.baselines import BaselineFile, DirectoryStore, Entry
+from edgecheck.bench.calibration import Calibration
 from edgecheck.cli import main
 
 FP = "0123456789ab"
@@ -59,6 +61,29 @@ def test_show_defaults_to_this_profiles_file(tmp_path, capsys, monkeypatch):
     DirectoryStore(tmp_path).save("cpu", _entries(5, 1.0))
     assert main(["baselines", "show", "--baselines", str(tmp_path), "--profile", "cpu"]) == 0
     assert "2 entries" in capsys.readouterr().out
+
+
+def test_show_names_the_calibration_and_warns_about_a_schema_1_file(tmp_path, capsys):
+    calibrated = Calibration(sgemm_gflops=93.1, read_gbps=25.3)
+    macs, latency = _entries(1000, 1e-3)
+    path = _write(tmp_path / "cpu.json", [macs, replace(latency, calibration=calibrated)])
+    assert main(["baselines", "show", str(path)]) == 0
+    captured = capsys.readouterr()
+    assert f"fingerprint {FP}, calibration sgemm 93.1 GFLOP/s, read 25.3 GB/s, recorded" in (
+        captured.out
+    )
+    assert captured.err == ""
+    old = _write(tmp_path / "old.json", _entries(1000, 1e-3))
+    old.write_text(old.read_text().replace('"schema": 2', '"schema": 1'))
+    assert main(["baselines", "show", str(old)]) == 0
+    captured = capsys.readouterr()
+    assert "no calibration (old identity: not compared)" in captured.out
+    assert captured.err == (
+        f"warning: {old}: schema 1 file: its 1 timing entry was recorded under the old device "
+        "identity and will not be compared until re-recorded on each machine with "
+        "'pytest --edgecheck-update-baselines' (or 'edgecheck baselines update -- TESTS'); its "
+        "exact and ratio entries compare as before.\n"
+    )
 
 
 def test_diff_shows_changes_with_verdicts_and_fails_on_a_regression(tmp_path, capsys):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -55,8 +56,19 @@ def test_device_json_and_text(capsys):
     assert main(["device", "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
     assert info["profile"] in ("tx2", "gpu", "cpu")
-    assert main(["device", "--profile", "tx2"]) == 0
-    assert "tx2" in capsys.readouterr().out
+    assert info["calibration"]["sgemm_gflops"] > 0 and info["calibration"]["read_gbps"] > 0
+    assert info["identity"]["cpu_family"] == info["fingerprint"]["cpu_family"]
+    assert main(["device", "--profile", "tx2", "--no-calibration"]) == 0
+    out = capsys.readouterr().out
+    assert "profile: tx2 (--profile)" in out
+    assert out.endswith("calibration: not measured (--no-calibration)\n")
+    # The calibration measured above is reused for this fingerprint: no second 2-3 s.
+    assert main(["device"]) == 0
+    out = capsys.readouterr().out
+    assert "identity (what decides speed; hashed into the fingerprint id):" in out
+    assert f"fingerprint id: {info['fingerprint_id']}\n" in out
+    assert "calibration: measuring one-core sgemm and memory read (2-3 s) ...\n" in out
+    assert re.search(r"\ncalibration: sgemm [0-9.]+ GFLOP/s, read [0-9.]+ GB/s\n", out)
 
 
 def test_evaluate_writes_report(tmp_path, capsys, monkeypatch):

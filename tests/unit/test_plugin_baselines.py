@@ -173,3 +173,55 @@ def test_expect_and_assert_all_list_every_regression_and_report_improvements(pro
         "1 regressed, 1 improved, 0 undecided, 0 with no baseline for this device, 1 not stored"
         in out
     )
+
+
+TIMING_TEST = """
+def test_latency(edgecheck_baseline):
+    edgecheck_baseline.record("latency", [1.0, 1.1, 1.2, 1.05, 1.15], unit="s", kind="timing")
+"""
+
+
+def test_a_recorded_timing_carries_the_calibration_and_another_one_is_not_judged(project):
+    project.makepyfile(test_timing=TIMING_TEST)
+    result = run(project, "test_timing.py", "--edgecheck-update-baselines")
+    result.assert_outcomes(passed=1)
+    assert "calibration of this machine (fingerprint " in result.stdout.str()
+    stored = json.loads(baseline_path(project).read_text())
+    (entry,) = stored["entries"]
+    calibration = entry["calibration"]
+    assert calibration["sgemm_gflops"] > 0 and calibration["read_gbps"] > 0
+    table = stored["fingerprints"][entry["fingerprint_id"]]
+    assert {"cpu_vendor", "cpu_family", "isa", "memory_gib", "os"} <= table.keys()
+
+    # The same identity, but the stored machine multiplied 3x as fast: another machine.
+    entry["calibration"]["sgemm_gflops"] = calibration["sgemm_gflops"] * 3
+    baseline_path(project).write_text(json.dumps(stored))
+    slower = "[100.0, 110.0, 120.0, 105.0, 115.0]"  # 100x: would be a regression if judged
+    project.makepyfile(test_timing=TIMING_TEST.replace("[1.0, 1.1, 1.2, 1.05, 1.15]", slower))
+    result = run(project, "test_timing.py")
+    result.assert_outcomes(passed=1)
+    out = result.stdout.str()
+    # The read rate may differ too on a busy machine; the sgemm does by construction.
+    assert "no baseline for this device: different machine: sgemm " in out
+    assert "% calibration band); measured 110 s" in out
+    assert "1 with no baseline for this device" in out
+
+
+def test_schema_1_file_warns_that_its_timings_wait_for_a_new_recording(project):
+    old = {"cores": "2", "cpu_model": "AMD EPYC", "os": "Linux-6.18.44-fc-v1098"}
+    macs = Entry.measured("test_model.py::test_macs", "conv_macs", FULL, unit="MACs")
+    fps = Entry.measured("test_model.py::test_params", "fps", [130.0, 132.0, 146.0],
+                         kind="timing", direction="higher", fingerprint_id="f43f5c074bda")  # fmt: skip
+    text = BaselineFile("cpu").merged([macs, fps], {"f43f5c074bda": old}).to_json()
+    path = baseline_path(project)
+    path.parent.mkdir()
+    path.write_text(text.replace(f'"schema": {SCHEMA_VERSION}', '"schema": 1'))
+    result = run(project)
+    result.assert_outcomes(passed=2)
+    out = result.stdout.str()
+    assert (
+        f"warning: {path}: schema 1 file: its 1 timing entry was recorded under the old device "
+        "identity and will not be compared until re-recorded on each machine with "
+        "'pytest --edgecheck-update-baselines'"
+    ) in out
+    assert "1 unchanged" in out  # the exact entry still compares

@@ -1,0 +1,150 @@
+"""Device identity: the fingerprint fields that decide how fast a model runs here.
+
+A timing baseline is compared only on a machine with the same identity (and, beyond it, the
+same calibration, `edgecheck.bench.calibration`). The identity must be neither too coarse nor
+too fine:
+
+* too coarse was the CPU's *name*: hypervisors mask it ("AMD EPYC"), so a Zen 2 and a Zen 4 VM
+  looked alike and a 2x faster machine's fps were judged here as regressions. The identity
+  therefore holds what the kernels are chosen by and run at: CPU vendor, family, model number
+  and stepping (ARM: implementer, part and revision per core type), the ISA features that
+  select kernels (AVX2 vs AVX-512 vs VNNI vs AMX; dot product, SVE, FP16 on ARM), usable
+  cores, memory size, the runtimes' versions, the CUDA device and the Jetson release;
+* too fine was the kernel build string: a routine kernel update turned every stored timing
+  into "other device". The OS string, the Python patch version and the CPU's name are still
+  recorded beside the identity (for people), but they are not part of it.
+
+Everything here is pure: it works on /proc/cpuinfo already split into blocks (one dict per
+processor) and on file text, so tests feed it the texts of machines they do not run on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+# The ISA features that decide which kernels onnxruntime, oneDNN/MKL, XNNPACK and the Arm
+# Compute Library pick (and so how fast a model runs), by /proc/cpuinfo name. x86: the vector
+# width (avx2, avx512f), INT8 dot products (avx512_vnni, avx_vnni, amx_int8), BF16/FP16
+# arithmetic (avx512_bf16, amx_bf16, avx512_fp16), the AMX tiles. ARM: dot products (asimddp,
+# i8mm), half precision (fphp/asimdhp), bf16, the scalable vectors (sve, sve2).
+SPEED_ISA_FEATURES: dict[str, tuple[str, ...]] = {
+    "x86": (
+        "avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "avx512_fp16",
+        "amx_tile", "amx_int8", "amx_bf16",
+    ),
+    "arm": ("asimddp", "i8mm", "fphp", "asimdhp", "bf16", "sve", "sve2"),
+}  # fmt: skip
+
+# The fingerprint keys hashed into the fingerprint id, in the order `edgecheck device` shows
+# them. `l4t` is in because a JetPack upgrade changes CUDA/cuDNN/TensorRT together, and
+# TensorRT from JetPack may not expose a version to importlib.metadata.
+IDENTITY_KEYS: tuple[str, ...] = (
+    "cpu_vendor",
+    "cpu_family",
+    "cpu_model_code",
+    "cpu_stepping",
+    "isa",
+    "cores",
+    "memory_gib",
+    "machine",
+    "torch",
+    "onnxruntime",
+    "tensorrt",
+    "cuda_device",
+    "cuda_capability",
+    "jetson_model",
+    "l4t",
+)
+
+UNKNOWN = "unknown"
+
+
+def cpu_identity(
+    blocks: Sequence[Mapping[str, str]], flags: frozenset[str], arch: str
+) -> dict[str, str]:
+    """``cpu_vendor``, ``cpu_family``, ``cpu_model_code``, ``cpu_stepping`` and ``isa``.
+
+    Args:
+        blocks: /proc/cpuinfo, one mapping per blank-line-separated block.
+        flags: the ISA flags every core has (the intersection over the processors).
+        arch: ``"x86"``, ``"arm"`` or anything else (then only ``isa`` is filled in).
+
+    x86 reads ``vendor_id``, ``cpu family``, ``model`` and ``stepping``. ARM lists each core
+    type as ``implementer:part`` with its count (a TX2 is ``0x41:0xd07 x4, 0x4e:0x003 x2``),
+    its revision as ``rVpR`` from ``CPU variant`` and ``CPU revision``, and the architecture
+    (``CPU architecture``, e.g. 8) as the family.
+    """
+    isa = " ".join(f for f in SPEED_ISA_FEATURES.get(arch, ()) if f in flags) or "none"
+    ident = {
+        "cpu_vendor": UNKNOWN,
+        "cpu_family": UNKNOWN,
+        "cpu_model_code": UNKNOWN,
+        "cpu_stepping": UNKNOWN,
+        "isa": isa,
+    }
+    processors = [b for b in blocks if "processor" in b] or list(blocks)
+    if arch == "x86" and processors:
+        first = processors[0]
+        ident["cpu_vendor"] = first.get("vendor_id", UNKNOWN)
+        ident["cpu_family"] = first.get("cpu family", UNKNOWN)
+        ident["cpu_model_code"] = first.get("model", UNKNOWN)
+        ident["cpu_stepping"] = first.get("stepping", UNKNOWN)
+    elif arch == "arm":
+        types: dict[str, int] = {}
+        revisions: dict[str, str] = {}
+        for b in processors:
+            if "CPU part" not in b:
+                continue
+            core = f"{b.get('CPU implementer', '?').lower()}:{b['CPU part'].lower()}"
+            types[core] = types.get(core, 0) + 1
+            revisions[core] = f"r{_int(b.get('CPU variant'))}p{_int(b.get('CPU revision'))}"
+        if types:
+            # Sorted, not in cpuinfo order: the order of the cores is not an identity.
+            ident["cpu_vendor"] = ",".join(sorted({c.split(":")[0] for c in types}))
+            ident["cpu_model_code"] = ", ".join(f"{c} x{types[c]}" for c in sorted(types))
+            ident["cpu_stepping"] = ", ".join(f"{c} {revisions[c]}" for c in sorted(types))
+        archs = {b["CPU architecture"] for b in processors if b.get("CPU architecture")}
+        if archs:
+            ident["cpu_family"] = ",".join(sorted(archs))
+    return ident
+
+
+def _int(text: str | None) -> str:
+    """``"0x1"`` -> ``"1"``; the text itself when it is not a number, ``"?"`` when absent."""
+    if text is None:
+        return "?"
+    try:
+        return str(int(text, 0))
+    except ValueError:
+        return text
+
+
+def memory_gib(meminfo_text: str | None) -> str:
+    """MemTotal of /proc/meminfo rounded to whole GiB, as text; ``"unknown"`` without it.
+
+    Rounded because MemTotal moves by megabytes with the kernel's own reservations (a kernel
+    update must not change the identity), and whole GiB still tell an 8 GB board from a 4 GB one.
+    """
+    for line in (meminfo_text or "").splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == "MemTotal":
+            parts = value.split()
+            if parts and parts[0].isdigit():
+                return str(round(int(parts[0]) / 2**20))  # the value is in kB (KiB)
+    return UNKNOWN
+
+
+def is_old_identity(table: Mapping[str, str]) -> bool:
+    """True for a fingerprint table written before the identity fields existed (schema 1)."""
+    return not {"cpu_family", "isa"} <= set(table)
+
+
+def identity_differences(stored: Mapping[str, str], here: Mapping[str, str]) -> list[str]:
+    """The identity fields that differ, as ``"cpu_family 23 vs 25"`` (stored value first)."""
+    out = []
+    for key in IDENTITY_KEYS:
+        old, new = stored.get(key, "absent"), here.get(key, "absent")
+        if old != new:
+            both = f"{old!r} vs {new!r}" if " " in old + new else f"{old} vs {new}"
+            out.append(f"{key} {both}")
+    return out

@@ -1,0 +1,170 @@
+"""Device identity: the fingerprint fields that decide speed, on four machines' /proc texts.
+
+Each machine is a fake root from `fake_machines` (an AVX2-only EPYC, an AVX-512 VNNI EPYC, an
+AMX Xeon, a Jetson TX2), read by the real detection code.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+from fake_machines import MACHINE_NAMES, fake_machine
+
+from edgecheck import device
+from edgecheck.device import DeviceInfo, clear_device_cache, describe_device, detect_device
+from edgecheck.envvars import PROFILE
+from edgecheck.identity import (
+    IDENTITY_KEYS,
+    cpu_identity,
+    identity_differences,
+    is_old_identity,
+    memory_gib,
+)
+
+
+def no_cuda() -> device.CudaState:
+    return (False, None, None)
+
+
+def tegra_x2() -> device.CudaState:
+    return (True, "NVIDIA Tegra X2", (6, 2))
+
+
+@pytest.fixture(autouse=True)
+def _clean(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(PROFILE, raising=False)
+    clear_device_cache()
+
+
+def machine(tmp_path, name: str) -> DeviceInfo:
+    probe = tegra_x2 if name == "jetson-tx2" else no_cuda
+    return detect_device(root=fake_machine(tmp_path, name), cuda_probe=probe)
+
+
+# (cpu_vendor, cpu_family, cpu_model_code, cpu_stepping, isa, memory_gib)
+EXPECTED_IDENTITY = {
+    "epyc-avx2": ("AuthenticAMD", "23", "1", "2", "avx2 fma", "24"),
+    "epyc-avx512-vnni": (
+        "AuthenticAMD", "25", "17", "1", "avx2 fma avx512f avx512_vnni avx512_bf16", "24",
+    ),
+    "xeon-amx": (
+        "GenuineIntel", "6", "143", "8",
+        "avx2 fma avx512f avx512_vnni avx_vnni avx512_bf16 avx512_fp16 amx_tile amx_int8 "
+        "amx_bf16",
+        "16",
+    ),
+    "jetson-tx2": ("0x41,0x4e", "8", "0x41:0xd07 x4, 0x4e:0x003 x2",
+                   "0x41:0xd07 r1p3, 0x4e:0x003 r0p0", "none", "8"),
+}  # fmt: skip
+
+# (profile, INT8 dot product on the CPU, FP16 arithmetic on the CPU, BF16 on the CPU)
+EXPECTED_PRECISIONS = {
+    "epyc-avx2": ("cpu", False, False, False),
+    "epyc-avx512-vnni": ("cpu", True, False, True),
+    "xeon-amx": ("cpu", True, True, True),
+    "jetson-tx2": ("tx2", False, False, False),  # ARMv8.0: no asimddp, no fphp/asimdhp
+}
+
+
+@pytest.mark.parametrize("name", MACHINE_NAMES)
+def test_identity_fields_of_each_machine(tmp_path, name):
+    info = machine(tmp_path, name)
+    keys = ("cpu_vendor", "cpu_family", "cpu_model_code", "cpu_stepping", "isa", "memory_gib")
+    assert tuple(info.fingerprint[k] for k in keys) == EXPECTED_IDENTITY[name]
+    assert set(IDENTITY_KEYS) <= info.fingerprint.keys()
+    assert info.identity == {k: info.fingerprint[k] for k in IDENTITY_KEYS}
+
+
+@pytest.mark.parametrize("name", MACHINE_NAMES)
+def test_precisions_and_profile_of_each_machine(tmp_path, name):
+    info = machine(tmp_path, name)
+    cap = info.capabilities
+    assert (info.profile, cap.cpu_int8_dot, cap.cpu_fp16, cap.cpu_bf16) == (
+        EXPECTED_PRECISIONS[name]
+    )
+    expected_reason = [] if cap.cpu_int8_dot else ["needs INT8 dot-product instructions"]
+    assert [r.split(",")[0] for r in info.unmet(int8_dot=True)] == expected_reason
+
+
+def test_the_two_amd_epycs_are_different_machines_though_both_say_amd_epyc(tmp_path):
+    zen, zen4 = machine(tmp_path, "epyc-avx2"), machine(tmp_path, "epyc-avx512-vnni")
+    assert zen.capabilities.cpu_model == zen4.capabilities.cpu_model == "AMD EPYC"
+    assert zen.fingerprint_id != zen4.fingerprint_id
+    assert identity_differences(zen.fingerprint, zen4.fingerprint) == [
+        "cpu_family 23 vs 25",
+        "cpu_model_code 1 vs 17",
+        "cpu_stepping 2 vs 1",
+        "isa 'avx2 fma' vs 'avx2 fma avx512f avx512_vnni avx512_bf16'",
+    ]
+
+
+def test_every_machine_has_its_own_id(tmp_path):
+    ids = {machine(tmp_path, name).fingerprint_id for name in MACHINE_NAMES}
+    assert len(ids) == len(MACHINE_NAMES)
+
+
+def test_kernel_python_and_cpu_name_do_not_change_the_id(tmp_path):
+    info = machine(tmp_path, "epyc-avx512-vnni")
+    updated = {
+        **info.fingerprint,
+        "os": "Linux-6.19.2-fc-v2001-x86_64-with-glibc2.36",
+        "python": "CPython 3.11.99",
+        "cpu_model": "AMD EPYC 9R14 96-Core Processor",
+    }
+    assert dataclasses.replace(info, fingerprint=updated).fingerprint_id == info.fingerprint_id
+    assert info.fingerprint["os"] != updated["os"]
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("isa", "avx2 fma"), ("cpu_stepping", "2"), ("memory_gib", "48"), ("cores", "64"),
+     ("onnxruntime", "1.99.0"), ("l4t", "R35 (release), REVISION: 4.1")],
+)  # fmt: skip
+def test_each_identity_field_changes_the_id(tmp_path, key, value):
+    info = machine(tmp_path, "epyc-avx512-vnni")
+    assert info.fingerprint[key] != value
+    changed = dataclasses.replace(info, fingerprint={**info.fingerprint, key: value})
+    assert changed.fingerprint_id != info.fingerprint_id
+
+
+def test_the_tx2_is_a_jetson_with_its_release(tmp_path):
+    info = machine(tmp_path, "jetson-tx2")
+    assert info.capabilities.jetson_model == "quill"
+    assert info.fingerprint["l4t"].startswith("R32 (release), REVISION: 7.1")
+    assert info.capabilities.cpu_model == "Cortex-A57 x4 + NVIDIA Denver 2 x2"
+    assert (info.fingerprint["cuda_device"], info.fingerprint["cuda_capability"]) == (
+        "NVIDIA Tegra X2", "6.2",
+    )  # fmt: skip
+
+
+def test_describe_separates_the_identity_from_what_is_only_recorded(tmp_path):
+    info = machine(tmp_path, "xeon-amx")
+    text = describe_device(info)
+    identity, _, rest = text.partition("also recorded (not part of the id):")
+    assert "  cpu_family: 6\n" in identity and "  cpu_model_code: 143\n" in identity
+    assert "  os: " in rest and "  cpu_model: Intel(R) Xeon(R) Platinum 8481C" in rest
+    assert "  os: " not in identity
+    assert text.endswith(f"fingerprint id: {info.fingerprint_id}")
+    assert info.as_dict()["identity"] == info.identity
+
+
+def test_cpu_identity_of_an_unknown_architecture_says_unknown():
+    ident = cpu_identity([{"processor": "0", "cpu": "POWER9"}], frozenset({"altivec"}), "ppc64le")
+    assert ident == {"cpu_vendor": "unknown", "cpu_family": "unknown",
+                     "cpu_model_code": "unknown", "cpu_stepping": "unknown", "isa": "none"}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("text", "gib"),
+    [("MemTotal:       24683568 kB\n", "24"), ("MemTotal: 8039920 kB", "8"),
+     ("MemFree: 5 kB\n", "unknown"), (None, "unknown")],
+)  # fmt: skip
+def test_memory_is_rounded_to_whole_gib(text, gib):
+    assert memory_gib(text) == gib
+
+
+def test_old_fingerprint_tables_are_recognised():
+    old = {"cores": "2", "cpu_model": "AMD EPYC", "os": "Linux-6.18.44", "torch": "2.13.0+cpu"}
+    assert is_old_identity(old)
+    assert not is_old_identity({**old, "cpu_family": "25", "isa": "avx2"})
