@@ -232,12 +232,10 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
             sections.append(available[name](registry, device))
     paths = write_report(sections, device, args.out)
     results = [r for s in sections for r in s.results]
+    from edgecheck.report import verdict_counts
+
     failed = [r for r in results if r.verdict == "FAIL"]
-    passed = sum(1 for r in results if r.verdict == "pass")
-    print(
-        f"profile {device.profile}: {passed} verdicts pass, {len(failed)} FAIL, "
-        f"{len(results) - passed - len(failed)} not run here or not applicable"
-    )
+    print(f"profile {device.profile}: {verdict_counts(results)}")
     for r in failed:
         print(f"  FAIL {r.message}")
     print("report: " + ", ".join(str(p) for p in paths))

@@ -85,11 +85,21 @@ def verdict_table(results: Sequence[ClaimResult]) -> str:
     return markdown_table(rows, columns)
 
 
+def verdict_counts(results: Sequence[ClaimResult]) -> str:
+    """``"12 pass, 1 FAIL, 3 not run here or not applicable"``: a verdict that was not
+    reached is never counted as a pass (the same words as the CLI's summary line)."""
+    passed = sum(1 for r in results if r.verdict == "pass")
+    failed = sum(1 for r in results if r.verdict == "FAIL")
+    return (
+        f"{passed} pass, {failed} FAIL, "
+        f"{len(results) - passed - failed} not run here or not applicable"
+    )
+
+
 def render_markdown(sections: Sequence[Section], device: DeviceInfo) -> str:
     """The whole report as Markdown."""
     stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     results = [r for s in sections for r in s.results]
-    failed = [r for r in results if r.verdict == "FAIL"]
     lines = [
         "# edgecheck evaluation",
         "",
@@ -99,7 +109,7 @@ def render_markdown(sections: Sequence[Section], device: DeviceInfo) -> str:
         f"- profile: **{device.profile}** ({device.profile_source})",
         f"- fingerprint: `{device.fingerprint_id}`",
         "- machine: " + ", ".join(f"{k} {v}" for k, v in sorted(device.fingerprint.items())),
-        f"- verdicts: {len(results) - len(failed)} pass, {len(failed)} FAIL",
+        f"- verdicts: {verdict_counts(results)}",
         "",
     ]
     for section in sections:

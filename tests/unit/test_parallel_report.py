@@ -101,6 +101,22 @@ def test_report_writes_figures_next_to_the_markdown(tmp_path, edgecheck_device):
     assert "![fig](fig.png)" in (tmp_path / "report.md").read_text()
 
 
+def test_report_header_counts_pass_fail_and_not_run_separately(edgecheck_device):
+    """A claim not run here is not a pass: the header counts the three kinds apart."""
+    from edgecheck.report import Section, render_markdown
+
+    claim = CLAIMS["quant.error"]
+    results = [
+        claim.check(0.9, profile="cpu"),
+        claim.check(3.0, profile="cpu"),
+        claim.not_run(profile="cpu", reason="too noisy"),
+        claim.not_run(profile="cpu", key="deployed", reason="no onnxruntime"),
+    ]
+    assert [r.verdict for r in results] == ["pass", "FAIL", "not run here", "not run here"]
+    md = render_markdown([Section(title="t", body="b", results=results)], edgecheck_device)
+    assert "- verdicts: 1 pass, 1 FAIL, 2 not run here or not applicable" in md
+
+
 def test_a_noisy_speedup_is_decided_only_when_its_interval_is_clear_of_the_threshold():
     from edgecheck.bench.stats import Estimate
     from edgecheck.evaluation.parallel import decide
