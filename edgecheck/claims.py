@@ -6,7 +6,10 @@ restate the paper's numbers. A project overrides rules in its ``pyproject.toml``
 
     [tool.edgecheck.claims."parallel.vgg16.cores"]
     cpu = { op = ">=", per_core = 0.6 }       # speedup >= 0.6 x cores present
-    "tx2:b1@4c" = { op = ">=", value = 2.2 }  # one key on one profile
+    "tx2:b1@4c" = { op = ">=", value = 2.4 }  # one key on one profile
+
+    [tool.edgecheck.claims."prune.speedup"]
+    cpu = { op = ">=", reference_factor = 0.75 }  # >= 0.75 x the ceiling measured in the run
 
 Rule lookup for (profile, key) takes the most specific entry: ``"profile:key"``, then
 ``"profile"``, then ``"any:key"``, then ``"any"``. No entry means the claim does not apply on
@@ -26,6 +29,7 @@ from edgecheck.errors import ConfigError
 Op = Literal[">=", "<=", "~="]
 _OPS: tuple[str, ...] = (">=", "<=", "~=")
 PROFILE_NAMES: tuple[str, ...] = ("tx2", "gpu", "cpu", "any")
+_BOUND_FIELDS: tuple[str, ...] = ("value", "paper_factor", "per_core", "reference_factor")
 
 
 @dataclass(frozen=True)
@@ -33,30 +37,37 @@ class Rule:
     """A threshold: ``measured OP bound``.
 
     The bound is exactly one of: a fixed `value`; `paper_factor` x the paper's value for the
-    key; or `per_core` x the cores the measurement used (scaling efficiency). ``~=`` passes
-    when ``|measured - bound| <= max(abs_tol, rel_tol x |bound|)``.
+    key; `per_core` x the cores the measurement used (scaling efficiency); or
+    `reference_factor` x a reference measured in the same run on the same machine (e.g. the
+    speedup pruning can give at most here), so that the rule is as strict on a slow machine
+    as on a fast one. ``~=`` passes when ``|measured - bound| <= max(abs_tol, rel_tol x
+    |bound|)``.
     """
 
     op: Op
     value: float | None = None
     paper_factor: float | None = None
     per_core: float | None = None
+    reference_factor: float | None = None
     rel_tol: float = 0.0
     abs_tol: float = 0.0
 
     def __post_init__(self) -> None:
         if self.op not in _OPS:
             raise ConfigError(f"rule op {self.op!r} is not one of {', '.join(_OPS)}.")
-        given = [n for n in ("value", "paper_factor", "per_core") if getattr(self, n) is not None]
+        given = [n for n in _BOUND_FIELDS if getattr(self, n) is not None]
         if len(given) != 1:
             raise ConfigError(
-                "a rule needs exactly one of value, paper_factor, per_core "
+                f"a rule needs exactly one of {', '.join(_BOUND_FIELDS)} "
                 f"(got {', '.join(given) or 'none'})."
             )
         if self.rel_tol < 0 or self.abs_tol < 0:
             raise ConfigError("rel_tol and abs_tol of a rule must be >= 0.")
 
-    def bound(self, paper_value: float | None, cores: int | None = None) -> float:
+    def bound(
+        self, paper_value: float | None, cores: int | None = None,
+        reference: float | None = None,
+    ) -> float:  # fmt: skip
         """The number a measurement is compared with."""
         if self.value is not None:
             return self.value
@@ -64,6 +75,13 @@ class Rule:
             if paper_value is None:
                 raise ConfigError("a paper_factor rule needs the paper's value for this key.")
             return self.paper_factor * paper_value
+        if self.reference_factor is not None:
+            if reference is None:
+                raise ConfigError(
+                    "a reference_factor rule needs a reference measured in the same run; this "
+                    "measurement has none (use value, paper_factor or per_core for it)."
+                )
+            return self.reference_factor * reference
         assert self.per_core is not None
         if cores is None:
             raise ConfigError("a per_core rule needs the number of cores the measurement used.")
@@ -78,14 +96,30 @@ class Rule:
             return measured <= bound
         return abs(measured - bound) <= max(self.abs_tol, self.rel_tol * abs(bound))
 
-    def describe(self, bound: float, unit: str = "") -> str:
-        """The threshold as text, e.g. ``">= 2.40x"`` or ``"~= 15.347 G ± 0.0005"``."""
+    def margin(self, measured: float, bound: float) -> float:
+        """How far `measured` is on the passing side of `bound`, relative to the bound
+        (0.12: 12 % to spare; negative: failed by that much)."""
+        scale = abs(bound) or 1.0
+        if self.op == ">=":
+            return (measured - bound) / scale
+        if self.op == "<=":
+            return (bound - measured) / scale
+        return (max(self.abs_tol, self.rel_tol * abs(bound)) - abs(measured - bound)) / scale
+
+    def describe(
+        self, bound: float, unit: str = "", reference: float | None = None,
+        reference_name: str = "reference",
+    ) -> str:  # fmt: skip
+        """The threshold as text, e.g. ``">= 2.40x"``, ``"~= 15.347 G ± 0.0005"`` or
+        ``">= 2.70x (0.75 x ceiling 3.60x)"``."""
         text = f"{self.op} {_fmt(bound)}{unit}"
         if self.op == "~=":
             tol = max(self.abs_tol, self.rel_tol * abs(bound))
             text += f" ± {_fmt(tol)}"
         if self.per_core is not None:
             text += f" ({self.per_core:g} x cores)"
+        if self.reference_factor is not None and reference is not None:
+            text += f" ({self.reference_factor:g} x {reference_name} {_fmt(reference)}{unit})"
         return text
 
 
@@ -137,9 +171,14 @@ class Claim:
         return None
 
     def check(
-        self, measured: float, *, profile: str, key: str = "", cores: int | None = None
-    ) -> ClaimResult:
-        """Judge a measured value against this claim's rule for (profile, key)."""
+        self, measured: float, *, profile: str, key: str = "", cores: int | None = None,
+        reference: float | None = None, reference_name: str = "reference",
+    ) -> ClaimResult:  # fmt: skip
+        """Judge a measured value against this claim's rule for (profile, key).
+
+        `reference` is the same-run number a `reference_factor` rule scales (named in the
+        threshold as `reference_name`); other rules ignore it.
+        """
         rule = self.rule_for(profile, key)
         paper = self.paper_value(key)
         if rule is None:
@@ -148,9 +187,12 @@ class Claim:
                 verdict="not applicable",
                 message=f"claim {self.id} has no threshold for the {profile} profile",
             )  # fmt: skip
-        bound = rule.bound(paper, cores)
+        bound = rule.bound(paper, cores, reference)
         unit = self.unit_for(key)
-        threshold = rule.describe(bound, unit)
+        uses_reference = rule.reference_factor is not None
+        threshold = rule.describe(
+            bound, unit, reference if uses_reference else None, reference_name
+        )
         ok = rule.passes(measured, bound)
         label = f"{self.id}[{key}]" if key else self.id
         message = (
@@ -160,7 +202,9 @@ class Claim:
         )
         return ClaimResult(
             claim=self, key=key, measured=measured, profile=profile, threshold=threshold,
-            verdict="pass" if ok else "FAIL", message=message,
+            verdict="pass" if ok else "FAIL", message=message, bound=bound,
+            reference=reference if uses_reference else None,
+            margin=rule.margin(measured, bound) if not math.isnan(measured) else None,
         )  # fmt: skip
 
     def not_run(self, *, profile: str, key: str = "", reason: str) -> ClaimResult:
@@ -184,6 +228,9 @@ class ClaimResult:
     verdict: str  # "pass" | "FAIL" | "not applicable" | "not run here"
     message: str
     extra: Mapping[str, Any] = field(default_factory=dict)
+    bound: float | None = None
+    reference: float | None = None
+    margin: float | None = None
 
     def __bool__(self) -> bool:
         return self.verdict != "FAIL"
@@ -204,6 +251,9 @@ class ClaimResult:
             "profile": self.profile,
             "verdict": self.verdict,
             "message": self.message,
+            "bound": self.bound,
+            "reference": self.reference,
+            "margin": self.margin,
             **({"extra": dict(self.extra)} if self.extra else {}),
         }
 
@@ -541,7 +591,7 @@ class ClaimRegistry:
         return ClaimRegistry(claims)
 
 
-_RULE_FIELDS = {"op", "value", "paper_factor", "per_core", "rel_tol", "abs_tol"}
+_RULE_FIELDS = {"op", *_BOUND_FIELDS, "rel_tol", "abs_tol"}
 
 
 def parse_rule(spec: Any, *, where: str) -> Rule:

@@ -241,12 +241,13 @@ class ClaimChecker:
 
     def expect(
         self, claim_id: str, measured: float, *, key: str = "", cores: int | None = None,
-        **extra: Any,
+        reference: float | None = None, reference_name: str = "reference", **extra: Any,
     ) -> ClaimResult:  # fmt: skip
         claim = self._state.registry[claim_id]
         result = claim.check(
-            float(measured), profile=self._state.device.profile, key=key, cores=cores
-        )
+            float(measured), profile=self._state.device.profile, key=key, cores=cores,
+            reference=reference, reference_name=reference_name,
+        )  # fmt: skip
         if not math.isfinite(float(measured)) and result.verdict != "not applicable":
             result = replace(
                 result,
@@ -266,10 +267,13 @@ class ClaimChecker:
 
     def __call__(
         self, claim_id: str, measured: float, *, key: str = "", cores: int | None = None,
-        **extra: Any,
+        reference: float | None = None, reference_name: str = "reference", **extra: Any,
     ) -> ClaimResult:  # fmt: skip
         __tracebackhide__ = True
-        result = self.expect(claim_id, measured, key=key, cores=cores, **extra)
+        result = self.expect(
+            claim_id, measured, key=key, cores=cores, reference=reference,
+            reference_name=reference_name, **extra,
+        )  # fmt: skip
         if result.verdict == "not applicable":
             pytest.skip(result.message)
         if not result:

@@ -212,6 +212,8 @@ def decide(
     key: str,
     cores: int | None = None,
     noisy: str | None = None,
+    reference: float | None = None,
+    reference_name: str = "reference",
 ) -> ClaimResult:
     """The claim's verdict on a measured speedup, or "not run here" when noise leaves it open.
 
@@ -220,18 +222,22 @@ def decide(
     threshold, since no value inside it would change the verdict; otherwise it is too noisy
     to decide, and is reported so, never passed.
     """
-    result = claim.check(estimate.value, profile=profile, key=key, cores=cores)
+    result = claim.check(
+        estimate.value, profile=profile, key=key, cores=cores, reference=reference,
+        reference_name=reference_name,
+    )  # fmt: skip
     rule = claim.rule_for(profile, key)
     if not noisy or rule is None or rule.op == "~=":
         return result
-    bound = rule.bound(claim.paper_value(key), cores)
+    bound = rule.bound(claim.paper_value(key), cores, reference)
     if rule.passes(estimate.low, bound) == rule.passes(estimate.high, bound):
         return result
     return claim.not_run(
         key=key,
         profile=profile,
         reason=f"too noisy to decide: interval [{estimate.low:.3f}, {estimate.high:.3f}] "
-        f"straddles the threshold {rule.describe(bound, claim.unit_for(key))} ({noisy})",
+        f"straddles the threshold "
+        f"{rule.describe(bound, claim.unit_for(key), reference, reference_name)} ({noisy})",
     )
 
 

@@ -54,8 +54,45 @@ def test_rule_kinds():
     assert not Rule(">=", value=0.0).passes(math.nan, 0.0)
 
 
+def test_a_reference_rule_scales_what_the_same_run_measured():
+    """``reference_factor``: the bound moves with the machine (a ceiling, a GEMM ratio
+    measured beside the claim), and the threshold text and result say what it was."""
+    from edgecheck.claims import Claim
+
+    rule = Rule(">=", reference_factor=0.8)
+    assert rule.bound(None, reference=3.0) == pytest.approx(2.4)
+    with pytest.raises(ConfigError, match="needs a reference measured in the same run"):
+        rule.bound(None)
+    claim = Claim(
+        id="t", source="s", description="d", paper={}, unit="x", direction="higher",
+        rules={"cpu": rule},
+    )  # fmt: skip
+    ok = claim.check(2.7, profile="cpu", reference=3.0, reference_name="ceiling")
+    bad = claim.check(2.3, profile="cpu", reference=3.0, reference_name="ceiling")
+    assert ok.verdict == "pass" and bad.verdict == "FAIL"
+    assert ok.threshold == ">= 2.4x (0.8 x ceiling 3x)"
+    assert ok.bound == pytest.approx(2.4) and ok.reference == 3.0
+    assert ok.margin == pytest.approx(0.125) and bad.margin == pytest.approx(-0.1 / 2.4)
+    assert ok.as_dict()["margin"] == pytest.approx(0.125)
+    # The same factor on a machine twice as fast: the bound doubles with its reference.
+    assert not claim.check(2.7, profile="cpu", reference=6.0)
+    assert parse_rule({"op": ">=", "reference_factor": 0.8}, where="f cpu") == rule
+
+
+def test_margin_is_positive_on_the_passing_side():
+    assert Rule("<=", value=1.5).margin(0.9, 1.5) == pytest.approx(0.4)
+    assert Rule(">=", value=2.0).margin(1.5, 2.0) == pytest.approx(-0.25)
+    assert Rule("~=", value=2.0, abs_tol=0.1).margin(2.05, 2.0) == pytest.approx(0.025)
+
+
 @pytest.mark.parametrize(
-    "kwargs", [{"op": ">="}, {"op": ">=", "value": 1, "per_core": 1}, {"op": "!=", "value": 1}]
+    "kwargs",
+    [
+        {"op": ">="},
+        {"op": ">=", "value": 1, "per_core": 1},
+        {"op": ">=", "value": 1, "reference_factor": 1},
+        {"op": "!=", "value": 1},
+    ],
 )
 def test_malformed_rules_are_rejected(kwargs):
     with pytest.raises(ConfigError):
