@@ -532,11 +532,11 @@ _CLAIMS: tuple[Claim, ...] = (
                 # 1 / 4.525 of the full convs' time, the head as measured), measured in the
                 # same run: as strict on a slow CPU as on a fast one.
                 # Measured 2026-12-03 on this project's Xeon (AVX-512, block 16; 2 vCPUs,
-                # shared), tests/perf/test_pruning_speed.py, three runs, batch 1: speedup /
-                # ceiling 0.894, 0.885, 0.887 on 1 core and 0.878, 0.879, 0.870 on 2; the
-                # 1-core pruned model 20 % slower (`SlowedRunner`, same run) 0.742, 0.733,
-                # 0.740, its twin 0.885, 0.887, 0.886. 0.82 sits between: 6-9 % to spare for
-                # the real model, the slowed one 10-11 % below it.
+                # shared), tests/perf/test_pruning_speed.py, four runs, batch 1: speedup /
+                # ceiling 0.894, 0.885, 0.887, 0.900 on 1 core and 0.878, 0.879, 0.870, 0.875
+                # on 2; the 1-core pruned model 20 % slower (`SlowedRunner`, same run) 0.742,
+                # 0.733, 0.740, 0.741, its twin 0.885, 0.887, 0.886, 0.888. 0.82 sits between:
+                # 6-10 % to spare for the real model, the slowed one 10-11 % below it.
                 # The ratio is the pruned convs' efficiency: their widths' padding (aligned to
                 # 16 they compute 18 % more MACs than Eq. 1 counts; to 8, with AVX2, 6.5 %),
                 # diluted by the head's share of the time (head / convs 0.19 here: 0.911),
