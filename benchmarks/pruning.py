@@ -10,6 +10,10 @@
 3. Table VII: full vs pruned VGG16 with onnxruntime FP32 at batch 1 and 4 on every core
    count present (worker processes pinned to their cores, interleaved rounds), against the
    Eq. 1 theory (4.525x conv-only; 4.40x with the FC head's MACs).
+   Then the verdicts: per rule of ``prune.speedup`` (batch 1, the paper's setting; the cpu
+   rule is a factor of the cell's ceiling), a table of the measured speedup, the same-run
+   reference it is judged against (the ceiling), the bound and the margin, plus the 1-core
+   pruned model timed 20 % slower in the same run (test-only `SlowedRunner`), which must fail.
 4. Why the measured ratio stays below theory: the FC head timed alone (memory-bound), and a
    per-layer onnxruntime profile at batch 4 on one thread: each layer's GMAC/s in the full
    and the pruned model, and the milliseconds the pruned layers lose to lower efficiency;
@@ -284,6 +288,61 @@ def print_investigation(inv: dict[str, Any]) -> None:
     )
 
 
+# -- verdicts ----------------------------------------------------------------------------------
+
+TEETH_SLOWDOWN = 1.2  # the 1-core pruned model timed again this much slower: it must fail
+
+
+def _rule_text(rule: Any) -> str:
+    """The rule itself, e.g. ``>= 0.82 x ceiling`` or ``>= 4.07x``."""
+    if rule is None:
+        return "-"
+    if rule.reference_factor is not None:
+        return f"{rule.op} {rule.reference_factor:g} x ceiling"
+    if rule.paper_factor is not None:
+        return f"{rule.op} {rule.paper_factor:g} x paper"
+    if rule.per_core is not None:
+        return f"{rule.op} {rule.per_core:g} x cores"
+    return f"{rule.op} {rule.value:.3g}x"
+
+
+def print_verdicts(table: Any) -> list[dict[str, Any]]:
+    """Per rule of prune.speedup on this profile: measured, the same-run reference (the
+    cell's ceiling), the bound, the margin and the verdict; the slowed copy last."""
+    from edgecheck.claims import ClaimRegistry
+    from edgecheck.device import detect_device
+    from edgecheck.evaluation.pruning import CLAIM_ID, PAPER_BATCH, PAPER_CORES, judge_cell
+
+    profile = detect_device().profile
+    claim = ClaimRegistry()[CLAIM_ID]
+    judged = [(f"{c}c", judge_cell(table, claim, c, profile)) for c in PAPER_CORES]
+    cell = table.cell(1, PAPER_BATCH)
+    if cell is not None and TEETH_SLOWDOWN in cell.slowed:
+        slowed = judge_cell(table, claim, 1, profile, slowdown=TEETH_SLOWDOWN)
+        judged.append((f"1c, pruned x{TEETH_SLOWDOWN:g} slower (test-only)", slowed))
+    print(
+        f"   verdicts, {CLAIM_ID} on the {profile} profile, batch {PAPER_BATCH} "
+        f"(reference: the cell's ceiling, measured in this run):"
+    )
+    header = ("cell", "rule", "measured", "reference", "bound", "margin", "verdict")
+    rows = []
+    for name, r in judged:
+        rule = claim.rule_for(profile, r.key)
+        rows.append((
+            name,
+            _rule_text(rule),
+            f"{r.measured:.3f}x" if r.measured is not None else "-",
+            f"{r.reference:.3f}x" if r.reference is not None else "-",
+            f"{r.bound:.3f}x" if r.bound is not None else "-",
+            f"{r.margin:+.1%}" if r.margin is not None else "-",
+            r.verdict if r.measured is not None else r.message.split(": ", 1)[1],
+        ))  # fmt: skip
+    widths = [max(len(str(x)) for x in column) for column in zip(header, *rows, strict=True)]
+    for row in (header, *rows):
+        print("   " + "  ".join(str(x).ljust(w) for x, w in zip(row, widths, strict=True)).rstrip())
+    return [{"cell": name, **r.as_dict()} for name, r in judged]
+
+
 # -- main --------------------------------------------------------------------------------------
 
 
@@ -295,7 +354,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from edgecheck.bench.cores import usable_cores
     from edgecheck.bench.timing import TimingPolicy
-    from edgecheck.evaluation.pruning import BATCHES, measure_table7, quick_policy
+    from edgecheck.evaluation.pruning import BATCHES, PAPER_BATCH, measure_table7, quick_policy
     from edgecheck.models import VGG16_INPUT_SHAPE, build_model
     from edgecheck.prune import ALL_VARIANTS, output_error, prune_model, synthetic_images
 
@@ -414,7 +473,10 @@ def main(argv: list[str] | None = None) -> int:
             flush=True,
         )
 
-    table = measure_table7(full, result.model, batches=BATCHES, policy=policy, on_cell=show)
+    table = measure_table7(
+        full, result.model, batches=BATCHES, policy=policy, on_cell=show,
+        slowdowns=[(1, PAPER_BATCH, TEETH_SLOWDOWN)],
+    )  # fmt: skip
     print(
         f"   theory (Eq. 1): {table.conv_ratio:.3f}x conv layers, {table.all_ratio:.3f}x with "
         f"the FC head's MACs; paper: 4.27x / 4.24x / 4.28x on 1 / 2 / 4 ARM cores (batch 1)"
@@ -439,6 +501,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"head as measured{': the target is above it' if ceiling < TARGET_B4_SPEEDUP else ''})"
             )
     report["table7"] = table.as_dict()
+    report["verdicts"] = print_verdicts(table)
     print()
 
     # -- 4. why -----------------------------------------------------------------------------

@@ -525,19 +525,35 @@ _CLAIMS: tuple[Claim, ...] = (
             {
                 "any": Rule(">=", value=0.9 * 4.525),
                 # On a CPU the FC head (fc6-fc8: 494 MB of weights read once per batch,
-                # unchanged by pruning) is memory-bound and takes ~40 % of the pruned
-                # model's batch-1 time; with the pruned convs' odd channel counts it holds
-                # the whole-model ratio near half of Eq. 1's: 2.26-2.52x measured on 1 and 2
-                # cores of this project's Xeon (conv part alone 3.0-3.1x; see the report's
-                # Table VII). The TX2's slow cores hid the head, hence the paper's 94 %.
-                # 0.4 x the MAC ratio (1.81x) leaves room for other CPUs and still fails a
-                # pruned model that lost most of its speed (1.0x: nothing pruned).
-                "cpu": Rule(">=", value=0.4 * 4.525),
+                # unchanged by pruning) is memory-bound, about 40 % of the pruned model's
+                # batch-1 time, and the pruned convs compute their widths padded to
+                # onnxruntime's channel block. So the bound is a factor of the cell's ceiling
+                # (`SpeedCell.ceiling(4.525)`: the speedup if the pruned convs took exactly
+                # 1 / 4.525 of the full convs' time, the head as measured), measured in the
+                # same run: as strict on a slow CPU as on a fast one.
+                # Measured 2026-12-03 on this project's Xeon (AVX-512, block 16; 2 vCPUs,
+                # shared), tests/perf/test_pruning_speed.py, four runs, batch 1: speedup /
+                # ceiling 0.894, 0.885, 0.887, 0.900 on 1 core and 0.878, 0.879, 0.870, 0.875
+                # on 2; the 1-core pruned model 20 % slower (`SlowedRunner`, same run) 0.742,
+                # 0.733, 0.740, 0.741, its twin 0.885, 0.887, 0.886, 0.888. 0.82 sits between:
+                # 6-10 % to spare for the real model, the slowed one 10-11 % below it.
+                # The ratio is the pruned convs' efficiency: their widths' padding (aligned to
+                # 16 they compute 18 % more MACs than Eq. 1 counts; to 8, with AVX2, 6.5 %),
+                # diluted by the head's share of the time (head / convs 0.19 here: 0.911),
+                # times their rate per computed MAC vs the full convs' (0.95-0.98 here). On
+                # the AVX2 EPYC (block 8; convs about 2x slower, so the head's share the same
+                # or lower: 0.94-0.97) that gives 0.90-0.95, slowed 0.75-0.79: below 0.82. On
+                # the AVX-512 EPYC (block 16, as here) a head share half of ours (0.89) would
+                # bring the real one down to about 0.85: above. The 20 % window leaves about
+                # 4 % each side in those worst cases.
+                "cpu": Rule(">=", reference_factor=0.82),
             }
         ),
         note=(
             "0.9 x the Eq. 1 MAC ratio (15.347 / 3.392); the paper reached 94 % of 4.54x; on "
-            "the cpu profile 0.4 x, since the memory-bound FC head caps a CPU's ratio"
+            "the cpu profile >= 0.82 x the cell's ceiling measured in the same run (the speedup "
+            "if the pruned convs ran at exactly the MAC ratio, the memory-bound FC head as "
+            "measured), which fails the same pruned model 20 % slower"
         ),
     ),
 )
