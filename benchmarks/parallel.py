@@ -8,6 +8,12 @@ this machine has 2"). Each configuration runs in its own worker process pinned t
 (`edgecheck.bench.cores`), and all configurations of one table are timed interleaved, round
 by round, so drift on a shared machine cancels from the speedups.
 
+After each table, its portable (cpu) rules, judged by the same code as the tests and the
+report (`edgecheck.evaluation.parallel`): per rule and cell, the measured speedup, the
+same-run reference it is judged against (S_dp, the cores' own data-parallel scaling: N
+independent 1-core runners at once), the bound and the margin, and the verdict on the same
+cell slowed by 20 % (which must FAIL).
+
 Also printed: the timing harness's own overhead against a 1 ms call, the machine's parallel
 ceiling (an FP32 matrix product on 1 vs N cores, interleaved with each table's models), and
 VGG16's achieved GFLOP/s at batch 1 on 1 thread against this machine's FP32 matmul rate
@@ -15,8 +21,8 @@ measured in the same interleaved run.
 
 Usage::
 
-    python benchmarks/parallel.py            # about 3 minutes on 2 cores
-    python benchmarks/parallel.py --quick    # about 1 minute, wider intervals
+    python benchmarks/parallel.py            # about 5 minutes on 2 cores
+    python benchmarks/parallel.py --quick    # about 2 minutes, wider intervals
     python benchmarks/parallel.py --json out.json   # also pytest-benchmark JSON
 
 Heavy modules are imported inside `main`: worker processes ("spawn") re-import this file,
@@ -204,48 +210,87 @@ def _noise_cells(m: Any) -> str:
     return f"{m.stats.relative_ci_width:>7.2%} {wait:>6}"
 
 
-def _data_parallel_worker(cpu: int, batch: int, seconds: float, barrier: Any, out: Any) -> None:
-    """One single-thread FQA runner pinned to `cpu`: items/s over `seconds`, started together."""
-    os.sched_setaffinity(0, {cpu})
-    from edgecheck.backends import make_runner
+def rules(run: Run, model: str) -> None:
+    """Measure `model`'s table with `edgecheck.evaluation.parallel.measure_table` (the code the
+    tests and the report use: the data-parallel reference in the same run, rounds added until
+    every cpu rule is decided or the budget ends) and print, per rule and cell, the measured
+    speedup, the same-run reference S_dp, the bound and the margin; plus the same verdict on
+    the cell's 2-core runner slowed by 20 % (a test-only `SlowedRunner`), which must FAIL."""
+    from edgecheck.claims import CLAIMS, speedup_key
+    from edgecheck.evaluation.parallel import (
+        BATCH_CLAIM,
+        MODEL_CLAIMS,
+        fqa_settings,
+        judge_batch,
+        judge_cell,
+        measure_table,
+        vgg16_settings,
+    )
 
-    with make_runner("fqa", "onnxruntime", batch_size=batch, threads=1) as runner:
-        x = runner.example_input()
-        for _ in range(50):
-            runner.infer(x)
-        barrier.wait()
-        items, start = 0, time.perf_counter()
-        while time.perf_counter() - start < seconds:
-            runner.infer(x)
-            items += batch
-        out.put(items / (time.perf_counter() - start))
-
-
-def data_parallel_scaling(cpus: Sequence[int], batch: int = 4, seconds: float = 2.0) -> list[float]:
-    """Throughput of len(cpus) independent 1-core FQA runners over one alone, three times.
-
-    Not a Table III setting (the paper splits each batch across cores inside the runtime); it
-    tells whether the cores themselves scale, so that a low intra-op speedup can be put on
-    the runtime's threading rather than on the machine.
-    """
-    import multiprocessing
-
-    ctx = multiprocessing.get_context("spawn")
-
-    def aggregate(chosen: Sequence[int]) -> float:
-        barrier, out = ctx.Barrier(len(chosen)), ctx.Queue()
-        procs = [
-            ctx.Process(target=_data_parallel_worker, args=(c, batch, seconds, barrier, out))
-            for c in chosen
-        ]
-        for proc in procs:
-            proc.start()
-        rates = [out.get(timeout=120) for _ in procs]
-        for proc in procs:
-            proc.join()
-        return sum(rates)
-
-    return [aggregate(cpus) / aggregate(cpus[:1]) for _ in range(3)]
+    profile = "cpu"
+    teeth = 1.2
+    if model == "fqa":
+        settings = fqa_settings(budget=20.0 if run.quick else 40.0)
+        slowed_batch = 4
+    else:
+        settings = vgg16_settings(rounds=4 if run.quick else 6, budget=90.0 if run.quick else 150.0)
+        slowed_batch = 1
+    cores = [c for c in (1, 2, 4) if c <= run.usable]
+    slowdowns = [(slowed_batch, 2, teeth)] if 2 in cores else []
+    start = time.perf_counter()
+    table = measure_table(
+        model, settings, backend=run.backend, cores=cores, slowdowns=slowdowns,
+        environment=run.environment, profile=profile,
+    )  # fmt: skip
+    took = time.perf_counter() - start
+    run.measured += [*table.cells.values(), *table.reference.values(), *table.slowed.values()]
+    claim = CLAIMS[MODEL_CLAIMS[model]]
+    print(
+        f"Rules of {claim.id} on the {profile} profile, judged in one interleaved run "
+        f"({table.rounds} rounds; {took:.0f} s with the workers' start, the rounds' budget "
+        f"{settings.budget:g} s):"
+    )
+    header = (
+        f"  {'cell':<12} | {'speedup [95% CI]':>20} {'S_dp':>6} | {'rule':<28} "
+        f"{'bound':>6} {'margin':>7} | verdict"
+    )
+    print(header)
+    print("  " + "-" * (len(header) - 2))
+    cells = [(b, c, None) for b in table.batches for c in table.cores if c > 1]
+    cells += [(b, c, f) for b, c, f in table.slowed]
+    for b, c, f in cells:
+        key = speedup_key(b, c)
+        rule = claim.rule_for(profile, key)
+        if rule is None:
+            e = table.speedup(b, c)
+            print(f"  {key:<12} | {e.value:>6.3f} [{e.low:.3f},{e.high:.3f}] {'':>6} | "
+                  f"{'(information only: no cpu rule)':<28}")  # fmt: skip
+            continue
+        result = judge_cell(table, claim, b, c, profile, slowdown=f)
+        e = table.speedup(b, c) if f is None else table.slowed_speedup(b, c, f)
+        s_dp = f"{table.dp_scaling(b, c).value:.3f}" if (b, c) in table.reference else "-"
+        label = key if f is None else f"{key} x{f:g}"
+        rule_text = (
+            f">= {rule.reference_factor:g} x S_dp"
+            if rule.reference_factor is not None
+            else f">= {rule.per_core:g} x cores"
+        )
+        bound = "-" if result.bound is None else f"{result.bound:.3f}"
+        margin = "-" if result.margin is None else f"{result.margin:+.1%}"
+        verdict = result.verdict + (" (must FAIL)" if f is not None else "")
+        if result.verdict == "not run here":
+            verdict += f": {result.message.split('not run here: ', 1)[-1]}"
+        print(f"  {label:<12} | {e.value:>6.3f} [{e.low:.3f},{e.high:.3f}] {s_dp:>6} | "
+              f"{rule_text:<28} {bound:>6} {margin:>7} | {verdict}")  # fmt: skip
+    if model == "fqa":
+        batch_claim = CLAIMS[BATCH_CLAIM]
+        for c in table.cores[1:]:
+            d = table.batch_difference(c)
+            result = judge_batch(table, batch_claim, c, profile)
+            print(f"  {'b4-b1@' + str(c) + 'c':<12} | {d.value:>6.3f} [{d.low:.3f},{d.high:.3f}] "
+                  f"{'':>6} | {'interval of the difference > 0':<28} {'0':>6} "
+                  f"{'-':>7} | {result.verdict}")  # fmt: skip
+    print()
 
 
 def table3(run: Run) -> None:
@@ -340,20 +385,6 @@ def table3(run: Run) -> None:
             f"{', '.join(f'{v:.3f}' for v in values)} (spread {spread:.1%}; wait "
             f"{', '.join(f'{w:.1%}' for w in waits)}; ceiling "
             f"{', '.join(c for _, _, _, c in repeats)})"
-        )
-        cpus = sorted(os.sched_getaffinity(0))[: run.usable]
-        ratios = data_parallel_scaling(cpus)
-        typical = sorted(ratios)[1]
-        verdict = (
-            "the cores scale, so what the intra-op speedup above misses is onnxruntime's "
-            "threading (a split and join per operator of a 0.4 ms model), not the machine"
-            if typical >= 0.9 * run.usable
-            else "the cores themselves do not scale here now (other jobs, or shared resources)"
-        )
-        print(
-            f"  the cores themselves: {run.usable} independent 1-core FQA b4 runners, run "
-            f"concurrently, give {', '.join(f'{r:.2f}x' for r in ratios)} one runner's "
-            f"faces/s (median {typical:.2f}x): {verdict}"
         )
         run.checks.append(
             Check(
@@ -558,8 +589,10 @@ def main(argv: list[str] | None = None) -> int:
     t_start = time.perf_counter()
     if "3" in tables:
         table3(run)
+        rules(run, "fqa")
     if "4" in tables:
         table4(run)
+        rules(run, "vgg16")
 
     print(
         f"Targets from the issue (measured in {time.perf_counter() - t_start:.0f} s; load "

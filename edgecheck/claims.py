@@ -306,6 +306,32 @@ def _speedup_keys(table: Mapping[tuple[int, int], tuple[Any, ...]]) -> dict[str,
     return {speedup_key(b, c): row[-1] for (b, c), row in table.items() if row[-1] is not None}
 
 
+# The cpu profile's 2-core rules for Tables III and IV: speedup >= F x S_dp, the data-parallel
+# scaling of the same cores measured in the same run (see evaluation/parallel.py), judged as
+# q = speedup / S_dp (paired, round by round) >= F. F must pass the real 2-core runner with a
+# margin and FAIL the same runner 20 % slower (q / 1.2), on every machine kind.
+# Measured on 2 Intel Xeon vCPUs (AVX-512/AMX, 2026-12-03), 4 FQA runs and 2 VGG16 runs:
+#   FQA b4: S_dp 1.94-1.97, speedup 1.61-1.65, q 0.818-0.850 (identical twins 0.836-0.845),
+#     20 % slower 0.685-0.704. F = 0.78: +4.9 % margin at the lowest q, -10 % for the slowed.
+#     A previous proposal, 0.82, is refuted: it fails the real runner here (q 0.818).
+#     On the Zen4 EPYC the 2-thread worker was measured (before this rule) at 1.75-1.88x
+#     with S_dp 1.94-2.0 (q 0.88-0.97) in its fast per-process mode: 20 % slower is then
+#     0.73-0.81, caught by 0.78 up to q 0.936; on the AVX2 EPYC each call is about twice as
+#     long, so the fixed cost of onnxruntime's split and join weighs less and q is expected
+#     higher than here, not lower. Zen4's slow per-process mode (1.29-1.46x, q 0.66-0.75)
+#     is itself a 25-35 % loss and FAILS this rule: nothing at 20 % can tell them apart.
+#   FQA b1 (q 0.655-0.665) and b2 (q 0.778-0.796): no rule, information only (S_dp and q
+#     are still measured and reported): the light model leaves cores idle at small batches,
+#     the paper's own point. b2 would need an F of its own (about 0.72 here, between 0.66
+#     for 20 % slower and 0.78) with its own teeth, and its q on the EPYCs is unmeasured.
+#   VGG16: S_dp 1.95-2.03; q b1 0.959-0.969 (twins 0.960-0.996), b2 0.990-0.993, b4
+#     0.986-1.016; b1 20 % slower 0.811-0.813. F = 0.88: +9 % margin at the lowest q, -7.6 %
+#     for the slowed. Zen4 (before this rule): 1.52-1.88x over S_dp about 1.94 (q 0.78-0.97);
+#     its low end would fail.
+FQA_B4_FACTOR = 0.78
+VGG16_FACTOR = 0.88
+
+
 _CLAIMS: tuple[Claim, ...] = (
     Claim(
         id="parallel.fqa.cores",
@@ -318,14 +344,18 @@ _CLAIMS: tuple[Claim, ...] = (
             {
                 "tx2": Rule(">=", paper_factor=0.9),
                 # A 25 M-MAC model leaves cores idle at batch 1 (the paper's own point), so the
-                # portable check asks for efficiency only at the largest batch. 0.6 x cores:
-                # on the 2-core development VM the b4 speedup drifted between 1.39x and 1.64x
-                # within one session (no run-queue wait, no steal), so 0.7 x cores flaked.
-                "cpu:b4@2c": Rule(">=", per_core=0.6),
+                # portable check asks for efficiency only at the largest batch: the 2-core
+                # speedup >= F x the cores' own data-parallel scaling S_dp, measured in the
+                # same run (evaluation/parallel.py). FQA_B4_FACTOR's comment: the numbers.
+                "cpu:b4@2c": Rule(">=", reference_factor=FQA_B4_FACTOR),
+                # 4 cores: not measurable on the 2-core machines this was tuned on; the old
+                # scaling-efficiency rule stands, unverified.
                 "cpu:b4@4c": Rule(">=", per_core=0.55),
             }
         ),
-        note="keys are b<batch>@<cores>c; speedup = throughput(n cores) / throughput(1 core)",
+        note="keys are b<batch>@<cores>c; speedup = throughput(n cores) / throughput(1 core); "
+        "cpu: judged against the cores' data-parallel scaling (n independent 1-core runners at "
+        "once) measured in the same run",
     ),
     Claim(
         id="parallel.fqa.batch",
@@ -337,7 +367,9 @@ _CLAIMS: tuple[Claim, ...] = (
         unit="x",
         direction="higher",
         rules=_frozen({"any": Rule(">=", value=0.0)}),
-        note="measured: lower CI bound of speedup(b4) - speedup(b1); > 0 means beyond noise",
+        note="measured: median over rounds of speedup(b4) - speedup(b1), each round's two "
+        "speedups from the same interleaved round; decided when its 95 % interval lies wholly "
+        "above 0 (pass) or below (FAIL), else too noisy to decide",
     ),
     Claim(
         id="parallel.vgg16.cores",
@@ -351,8 +383,12 @@ _CLAIMS: tuple[Claim, ...] = (
                 "tx2": Rule(">=", paper_factor=0.9),
                 "tx2:b1@4c": Rule(">=", value=2.4),  # the design card's threshold
                 "tx2:b1@2c": Rule(">=", value=1.7),
-                # 0.65 x cores: 1.52-1.88x measured on 2 cores of the development VM.
-                "cpu": Rule(">=", per_core=0.65),
+                # 2 cores: speedup >= F x the data-parallel scaling S_dp of the same run, at
+                # every batch; VGG16_FACTOR's comment: the numbers.
+                "cpu": Rule(">=", reference_factor=VGG16_FACTOR),
+                # 4 cores: not measurable on the 2-core machines this was tuned on; the old
+                # scaling-efficiency rule stands, unverified.
+                **{f"cpu:b{b}@4c": Rule(">=", per_core=0.65) for b in (1, 2, 4)},
             }
         ),
     ),

@@ -607,7 +607,19 @@ class CoreWorker:
         for a CPU, and the wall time, over those calls; from them the harness sees whether
         the worker had its cores.
         """
-        durations, self.last_wait_ns, self.last_wall_ns = self._request("sample", n)
+        self.start_sample(n)
+        return self.finish_sample()
+
+    def start_sample(self, n: int) -> None:
+        """Ask the worker to time `n` calls and return at once (see `finish_sample`): several
+        workers started one after the other then run at the same time."""
+        if self._conn is None or not self.ready_info:
+            raise WorkerError(f"worker {self.name!r} is not running; call start() first.")
+        self._conn.send(("sample", n))
+
+    def finish_sample(self) -> list[int]:
+        """The durations of the calls asked for by `start_sample` (as `sample` returns)."""
+        durations, self.last_wait_ns, self.last_wall_ns = self._reply("sample")
         result: list[int] = durations
         return result
 
@@ -635,11 +647,75 @@ class CoreWorker:
         return f"<CoreWorker {self.name} on CPUs {list(self.cpu_ids)} ({state})>"
 
 
+class DataParallel:
+    """A `Sampler` that runs one call on each of several workers at the same time.
+
+    The workers (typically 1-core workers of the same `RunnerSpec`, each pinned to its own
+    core) are started together on each `sample` request and each times its own calls. Call
+    k's combined duration is ``1 / sum_i(1 / d_ik)``: the time per batch of their aggregate
+    throughput. Timed against one of them alone, in the same interleaved run, it gives the
+    cores' own data-parallel scaling (N independent runners over one), the yardstick of an
+    N-core intra-op speedup: what the same cores deliver when nothing is split across them.
+
+    Args:
+        workers: started `CoreWorker` objects (their pipes are used in turn).
+
+    Attributes:
+        last_wait_ns: the workers' run-queue waits summed (``None`` when one reports none).
+        last_wall_ns: the longest worker's wall time.
+    """
+
+    def __init__(self, workers: Sequence[CoreWorker]) -> None:
+        if not workers:
+            raise WorkerError("DataParallel needs at least one worker.")
+        self.workers = list(workers)
+        self.last_wait_ns: int | None = None
+        self.last_wall_ns = 0
+
+    @property
+    def cores(self) -> int:
+        """Cores held by the workers together."""
+        return sum(w.cores for w in self.workers)
+
+    def sample(self, n: int) -> list[int]:
+        for worker in self.workers:
+            worker.start_sample(n)
+        per_worker = [worker.finish_sample() for worker in self.workers]
+        waits = [w.last_wait_ns for w in self.workers]
+        self.last_wait_ns = None if any(x is None for x in waits) else sum(waits)  # type: ignore[arg-type]
+        self.last_wall_ns = max(w.last_wall_ns for w in self.workers)
+        return [
+            max(1, round(1.0 / sum(1.0 / max(d, 1) for d in call)))
+            for call in zip(*per_worker, strict=True)
+        ]
+
+    def target(self, name: str) -> Any:
+        """A `edgecheck.bench.timing.Target` for the group (batch size of its first worker)."""
+        from edgecheck.bench.timing import Target
+
+        first = self.workers[0].workload
+        spec = first if isinstance(first, RunnerSpec) else None
+        return Target(
+            name=name,
+            sampler=self,
+            batch_size=spec.batch_size if spec else 1,
+            config={"data_parallel": [w.name for w in self.workers]},
+            extra={
+                "cores": self.cores,
+                "cpu_ids": [c for w in self.workers for c in w.cpu_ids],
+                "workers": [w.name for w in self.workers],
+            },
+            cores=self.cores,
+        )
+
+
 class WorkerGroup:
     """Start several workers together, share ONNX exports, and stop them all on exit.
 
     Args:
-        items: ``(workload, cores)`` pairs; workloads are `RunnerSpec` or any factory.
+        items: ``(workload, cores)`` pairs, or ``(workload, cores, cpu_ids)`` to pin a
+            worker to given CPUs (e.g. one 1-core worker per core for `DataParallel`);
+            workloads are `RunnerSpec` or any factory.
         share_exports: export each registered model once, in this process, for all
             onnxruntime/tensorrt specs that use it (the workers load the file, and it is
             deleted once they are all ready). Default True.
@@ -651,14 +727,17 @@ class WorkerGroup:
 
     def __init__(
         self,
-        items: Sequence[tuple[WorkloadFactory, int]],
+        items: Sequence[tuple[WorkloadFactory, int] | tuple[WorkloadFactory, int, Sequence[int]]],
         *,
         share_exports: bool = True,
         start_timeout: float = DEFAULT_START_TIMEOUT,
     ) -> None:
-        for _, cores in items:
-            choose_cores(cores)
-        self.items = list(items)
+        self.items: list[tuple[WorkloadFactory, int]] = []
+        self.cpu_ids: list[tuple[int, ...] | None] = []
+        for item in items:
+            choose_cores(item[1])
+            self.items.append((item[0], item[1]))
+            self.cpu_ids.append(tuple(item[2]) if len(item) > 2 else None)
         self.share_exports = share_exports
         self.start_timeout = start_timeout
         self.workers: list[CoreWorker] = []
@@ -695,8 +774,8 @@ class WorkerGroup:
             items = self._with_shared_exports(tmp) if self.share_exports else self.items
             names = _unique_names(items)
             self.workers = [
-                CoreWorker(w, c, name=n, start_timeout=self.start_timeout)
-                for (w, c), n in zip(items, names, strict=True)
+                CoreWorker(w, c, name=n, cpu_ids=cpus, start_timeout=self.start_timeout)
+                for (w, c), n, cpus in zip(items, names, self.cpu_ids, strict=True)
             ]
             try:
                 for worker in self.workers:

@@ -339,3 +339,60 @@ class SampleStats:
             f"SampleStats(n={self.n}, median={self.median:.6g}, iqr={self.iqr:.3g}, "
             f"ci=[{self.ci.low:.6g}, {self.ci.high:.6g}])"
         )
+
+
+def per_round(samples: Sequence[float] | np.ndarray, block: int = 1) -> np.ndarray:
+    """One time per round: the median of each round's `block` consecutive samples.
+
+    `measure_interleaved` adds `block` samples to every target per round, so sample ``i``
+    belongs to round ``i // block`` in every target's list; per-round times of two targets
+    pair up round by round.
+
+    Raises:
+        StatsError: the samples do not split into whole rounds of `block`.
+    """
+    data = _as_samples(samples)
+    if block < 1 or data.size % block:
+        raise StatsError(f"{data.size} samples do not split into rounds of {block}.")
+    return np.median(data.reshape(-1, block), axis=1)
+
+
+def median_of(
+    values: Sequence[float] | np.ndarray,
+    *,
+    confidence: float = DEFAULT_CONFIDENCE,
+    n_boot: int = DEFAULT_N_BOOT,
+    seed: int = DEFAULT_SEED,
+) -> Estimate:
+    """The median of `values` with its bootstrap interval (e.g. of per-round ratios)."""
+    return bootstrap(
+        [_as_samples(values)], _median_rows, confidence=confidence, n_boot=n_boot, seed=seed
+    )
+
+
+def paired_ratio(
+    numerator: Sequence[float] | np.ndarray,
+    denominator: Sequence[float] | np.ndarray,
+    *,
+    block: int = 1,
+    confidence: float = DEFAULT_CONFIDENCE,
+    n_boot: int = DEFAULT_N_BOOT,
+    seed: int = DEFAULT_SEED,
+) -> Estimate:
+    """The median over rounds of each round's ``numerator / denominator`` time, with its
+    bootstrap interval (rounds resampled).
+
+    Both lists come from one interleaved run (`per_round` pairs them): a speedup is
+    ``paired_ratio(times_1_core, times_n_cores, block=...)``. Drift common to both sides of a
+    round (another job, a frequency change) cancels from that round's ratio, so the
+    interval is narrower than a ratio of two medians' on a drifting machine.
+
+    Raises:
+        StatsError: the lists hold different numbers of rounds.
+    """
+    num, den = per_round(numerator, block), per_round(denominator, block)
+    if num.size != den.size:
+        raise StatsError(
+            f"paired_ratio needs the same rounds on both sides (got {num.size} and {den.size})."
+        )
+    return median_of(num / den, confidence=confidence, n_boot=n_boot, seed=seed)

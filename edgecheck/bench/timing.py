@@ -346,6 +346,7 @@ def measure_interleaved(
     block: int = 1,
     settle: int = 0,
     on_round: Callable[[int], None] | None = None,
+    until: Callable[[list[list[float]]], bool] | None = None,
 ) -> list[Measurement]:
     """Time several targets round-robin (A B A B ...) and return one result per target.
 
@@ -363,6 +364,14 @@ def measure_interleaved(
             that call, so each sample is the steady state the paper's video stream sees.
         on_round: called with the number of timed rounds done, after each round
             (e.g. to drive a progress bar).
+        until: a sequential stopping rule. Given the samples so far (seconds per call, one
+            list per target), it says whether the comparison they serve is decided. Once
+            `min_rounds` and `min_time` are met, rounds are added (a quarter as many again
+            each time) until it returns True or ``policy.max_time`` / ``max_rounds`` end the
+            run. It replaces the one extension for a wide median: the caller judges its own
+            statistic (e.g. a paired ratio's interval against a bound), not each median.
+            ``Measurement.extra["sequential"]`` records the rounds and whether it stopped
+            decided.
 
     Returns:
         `Measurement` objects in the order of `targets`, all with the same number of rounds.
@@ -397,10 +406,20 @@ def measure_interleaved(
         )
         reasons = dict.fromkeys(names, cut)
 
-    stats = [timed.stats(i, policy) for i in range(len(targets))]
+    sequential: dict[str, Any] = {}
     extended = False
+    if until is not None and not reasons:
+        first = timed.rounds
+        decided = until(timed.seconds())
+        while not decided and not timed.timed_out and timed.rounds < policy.max_rounds:
+            goal = min(timed.rounds + max(1, timed.rounds // 4), policy.max_rounds)
+            timed.run_until(goal, 0.0, goal)
+            decided = until(timed.seconds())
+        extended = timed.rounds > first
+        sequential = {"sequential": {"rounds": timed.rounds, "decided": decided}}
+    stats = [timed.stats(i, policy) for i in range(len(targets))]
     too_wide = [s.relative_ci_width > policy.max_rel_ci_width for s in stats]
-    if any(too_wide) and policy.extend and not timed.timed_out:
+    if any(too_wide) and policy.extend and not timed.timed_out and until is None:
         extended = True
         # As many rounds again: halves the variance of the median's estimate (roughly).
         goal = min(2 * timed.rounds, policy.max_rounds)
@@ -441,7 +460,7 @@ def measure_interleaved(
             extended=extended,
             unstable=t.name in reasons,
             reason=reasons.get(t.name, ""),
-            extra={**load, **t.extra},
+            extra={**load, **sequential, **t.extra},
             contention=contention[i],
         )
         for i, t in enumerate(targets)
@@ -513,6 +532,10 @@ class _Runner:
                 self.on_round(self.rounds)
             if progress.active():
                 progress.note(f"{self.phase} {self.label}: round {self.rounds}")
+
+    def seconds(self) -> list[list[float]]:
+        """The samples so far, in seconds, one list per target."""
+        return [[ns / 1e9 for ns in samples] for samples in self.samples]
 
     def contention(self, i: int) -> float | None:
         """Run-queue wait over wall time for target `i`, when its cores are known."""

@@ -15,6 +15,7 @@ from edgecheck.bench.cores import (
     BusyWorkload,
     CoresUnavailable,
     CoreWorker,
+    DataParallel,
     MatmulWorkload,
     RunnerSpec,
     WorkerError,
@@ -91,6 +92,53 @@ def test_runner_workers_get_their_cores_and_threads_and_interleave():
     assert a.batch_size == 2
     assert a.config.describe() == "fqa on onnxruntime fp32, batch 2, 1 thread"
     assert b.extra["cores"] == 2 and len(b.extra["worker"]["thread_affinity"]) == 2
+
+
+class FakeWorker:
+    """Stands in for a started `CoreWorker`: fixed durations, wait and wall per request."""
+
+    def __init__(self, ns, wait=0, cores=1, cpu=0):
+        self.ns, self.wait, self.cores, self.cpu_ids = ns, wait, cores, (cpu,)
+        self.name, self.workload, self.log = f"fake{cpu}", RunnerSpec("fqa", batch_size=4), []
+        self.last_wait_ns, self.last_wall_ns = None, 0
+
+    def start_sample(self, n):
+        self.log.append(("start", n))
+        self.n = n
+
+    def finish_sample(self):
+        self.log.append(("finish", self.n))
+        self.last_wait_ns, self.last_wall_ns = self.wait, self.ns * self.n
+        return [self.ns] * self.n
+
+
+def test_data_parallel_starts_every_worker_before_collecting_and_sums_throughput():
+    a, b = FakeWorker(1_000_000, wait=10, cpu=0), FakeWorker(3_000_000, wait=5, cpu=1)
+    dp = DataParallel([a, b])
+    order = []
+    a.log, b.log = order, order
+    durations = dp.sample(2)
+    assert order == [("start", 2), ("start", 2), ("finish", 2), ("finish", 2)]  # concurrent
+    # aggregate throughput 1/1 ms + 1/3 ms per call: 0.75 ms per batch
+    assert durations == [750_000, 750_000]
+    assert (dp.last_wait_ns, dp.last_wall_ns) == (15, 6_000_000)
+    target = dp.target("fqa-b4-dp2x1c")
+    assert (target.cores, target.batch_size) == (2, 4)
+    assert target.extra["cpu_ids"] == [0, 1]
+    b.wait = None
+    dp.sample(1)
+    assert dp.last_wait_ns is None  # one worker cannot tell: the group cannot either
+
+
+@pytest.mark.skipif(USABLE < 2, reason="needs 2 cores, this machine has 1")
+def test_group_items_may_name_their_cpus_and_run_data_parallel():
+    cpus = choose_cores(2)
+    items = [(BusyWorkload(100_000), 1, (cpus[0],)), (BusyWorkload(100_000), 1, (cpus[1],))]
+    with WorkerGroup(items) as (first, second):
+        assert first.info()["affinity"] == [cpus[0]]
+        assert second.info()["affinity"] == [cpus[1]]
+        durations = DataParallel([first, second]).sample(3)
+    assert len(durations) == 3 and all(d > 0 for d in durations)
 
 
 def test_a_configuration_that_cannot_build_fails_at_start_with_its_reason():

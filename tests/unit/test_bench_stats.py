@@ -174,3 +174,21 @@ def test_large_samples_are_bootstrapped_in_bounded_chunks():
     rng = np.random.default_rng(0)
     s = SampleStats(1 + 0.01 * rng.standard_normal(50_000), n_boot=200)
     assert s.ci.low < s.median < s.ci.high
+
+
+def test_paired_ratio_pairs_rounds_so_common_drift_cancels():
+    from edgecheck.bench.stats import paired_ratio, per_round, ratio_of_medians
+
+    rng = np.random.default_rng(3)
+    drift = np.repeat(rng.uniform(0.7, 1.6, 60), 5)  # each round's machine speed, 5 calls each
+    one = 2.0e-3 * drift * (1 + 0.01 * rng.standard_normal(300))
+    two = 1.0e-3 * drift * (1 + 0.01 * rng.standard_normal(300))
+    assert per_round(one, 5).shape == (60,)
+    paired = paired_ratio(one, two, block=5)
+    assert paired.value == pytest.approx(2.0, rel=0.01)
+    assert paired.relative_width < 0.02  # drift cancelled round by round
+    assert ratio_of_medians(one, two, paired=False).relative_width > 5 * paired.relative_width
+    with pytest.raises(StatsError, match="rounds of 7"):
+        per_round(one, 7)
+    with pytest.raises(StatsError, match="same rounds"):
+        paired_ratio(one, two[:-5], block=5)

@@ -296,3 +296,35 @@ def test_harness_overhead_is_measured_as_an_empty_call():
     s = harness_overhead(rounds=100, clock=clock)
     assert s.n == 100 and s.median == 40e-9
     assert harness_overhead(rounds=200).median > 0  # the real clock: positive, no bound
+
+
+def test_a_sequential_rule_adds_rounds_until_it_is_decided():
+    log = []
+    seen = []
+
+    def until(seconds):
+        seen.append(len(seconds[0]))
+        assert len(seconds) == 2 and len(seconds[0]) == len(seconds[1])
+        return len(seconds[0]) >= 10
+
+    a, b = measure_interleaved(
+        [Target("A", Scripted("A", log)), Target("B", Scripted("B", log, ns=2_000_000))],
+        policy=QUICK,
+        until=until,
+    )
+    assert seen == [3, 4, 5, 6, 7, 8, 10]  # checked after the minimum, then +25 % (at least 1)
+    assert a.rounds == b.rounds == 10 and a.extended
+    assert a.extra["sequential"] == {"rounds": 10, "decided": True}
+    assert not a.unstable
+
+
+def test_a_sequential_rule_stops_at_the_time_budget_undecided():
+    clock = Ticking(step=100_000_000)  # every clock read costs 0.1 s
+    policy = TimingPolicy(warmup_rounds=1, warmup_time=0.0, min_rounds=3, min_time=0.0,
+                          max_time=5.0)  # fmt: skip
+    (m,) = measure_interleaved(
+        [Target("A", Scripted("A", []))], policy=policy, clock=clock, until=lambda s: False
+    )
+    assert m.extra["sequential"]["decided"] is False
+    assert 3 < m.rounds < 50  # more than the minimum, cut by the budget
+    assert not m.unstable  # the minimum was met: what stays open is the caller's verdict

@@ -112,11 +112,18 @@ def test_not_applicable_is_truthy_but_not_a_pass():
 
 
 def test_result_message_names_measured_threshold_and_paper():
-    result = CLAIMS["parallel.vgg16.cores"].check(1.2, profile="cpu", key="b1@2c", cores=2)
+    vgg = CLAIMS["parallel.vgg16.cores"]
+    result = vgg.check(2.5, profile="cpu", key="b1@4c", cores=4)  # 0.65 x 4 cores
     assert not result
-    assert "measured 1.2x" in result.message and ">= 1.3x" in result.message
-    assert "paper 1.73x" in result.message
+    assert "measured 2.5x" in result.message and ">= 2.6x" in result.message
+    assert "paper 2.46x" in result.message
     assert result.as_dict()["verdict"] == "FAIL"
+    # 2 cores: F x the data-parallel scaling measured in the same run
+    f = vgg.rule_for("cpu", "b1@2c").reference_factor
+    result = vgg.check(1.2, profile="cpu", key="b1@2c", cores=2, reference=2.0,
+                       reference_name="data-parallel scaling")  # fmt: skip
+    assert not result and result.reference == 2.0 and result.bound == pytest.approx(2 * f)
+    assert f"({f:g} x data-parallel scaling 2x)" in result.message
 
 
 def test_overrides_replace_rules_and_report_bad_fields():

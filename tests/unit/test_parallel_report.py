@@ -14,49 +14,147 @@ from edgecheck.bench.stats import SampleStats
 from edgecheck.bench.timing import Measurement
 from edgecheck.claims import CLAIMS, TABLE3_PAPER, TABLE4_PAPER
 from edgecheck.evaluation.parallel import (
+    BATCH_CLAIM,
     FQA_CLAIM,
+    REFERENCE_NAME,
     VGG_CLAIM,
     ParallelTable,
     _table_markdown,
-    batch_gain,
+    judge_batch,
+    judge_cell,
     judge_cores,
     speedup_figure,
+    undecided,
 )
+
+ROUNDS = 40
 
 
 def _measurement(name: str, batch: int, seconds: float, *, noise: float = 0.01) -> Measurement:
-    rng = np.random.default_rng(len(name))
-    samples = list(seconds * (1 + noise * rng.standard_normal(40)))
+    rng = np.random.default_rng(len(name) + sum(map(ord, name)))
+    samples = list(seconds * (1 + noise * rng.standard_normal(ROUNDS)))
     return Measurement(name=name, batch_size=batch, samples=samples, stats=SampleStats(samples))
 
 
-def _table(times: dict[tuple[int, int], float], model: str = "fqa") -> ParallelTable:
-    cells = {(b, c): _measurement(f"{model}-b{b}-{c}c", b, t) for (b, c), t in times.items()}
+def _table(
+    times: dict[tuple[int, int], float],
+    model: str = "fqa",
+    *,
+    dp: dict[tuple[int, int], float] | None = None,
+    slowed: dict[tuple[int, int, float], float] | None = None,
+    noise: float = 0.01,
+) -> ParallelTable:
+    """A table from per-call times; `dp`: the data-parallel reference's time per batch of
+    aggregate throughput (S_dp = the 1-core time over it)."""
+    cells = {(b, c): _measurement(f"{model}-b{b}-{c}c", b, t, noise=noise)
+             for (b, c), t in times.items()}  # fmt: skip
     return ParallelTable(
         model=model,
         backend="onnxruntime",
         cores=tuple(sorted({c for _, c in times})),
         batches=tuple(sorted({b for b, _ in times})),
         cells=cells,
+        slowed={
+            k: _measurement(f"{model}-b{k[0]}-{k[1]}c-x{k[2]}", k[0], t, noise=noise)
+            for k, t in (slowed or {}).items()
+        },
+        reference={
+            k: _measurement(f"{model}-b{k[0]}-dp{k[1]}", k[0], t, noise=noise)
+            for k, t in (dp or {}).items()
+        },
     )
 
 
 # Batch 1 barely scales (1.25x on 2 cores), batch 4 nearly doubles (1.9x).
 FQA_TIMES = {(1, 1): 1.0e-3, (1, 2): 0.8e-3, (2, 1): 2.0e-3, (2, 2): 1.25e-3,
              (4, 1): 3.8e-3, (4, 2): 2.0e-3}  # fmt: skip
+# The cores scale 1.95x when each runs its own 1-core runner.
+FQA_DP = {(b, 2): FQA_TIMES[(b, 1)] / 1.95 for b in (1, 2, 4)}
+
+
+def _factor(claim_id: str, key: str) -> float:
+    rule = CLAIMS[claim_id].rule_for("cpu", key)
+    assert rule is not None and rule.reference_factor is not None
+    return rule.reference_factor
 
 
 def test_speedups_verdicts_follow_the_cpu_rules():
-    table = _table(FQA_TIMES)
+    table = _table(FQA_TIMES, dp=FQA_DP)
     assert table.speedup(4, 2).value == pytest.approx(1.9, rel=0.02)
+    assert table.dp_scaling(4, 2).value == pytest.approx(1.95, rel=0.02)
     results = {r.key: r for r in judge_cores(table, CLAIMS[FQA_CLAIM], "cpu")}
     assert set(results) == {"b1@2c", "b2@2c", "b4@2c"}
-    assert results["b4@2c"].verdict == "pass"  # 1.9 >= 0.6 x 2
+    assert results["b4@2c"].verdict == "pass"  # 1.9 >= F x 1.95
     assert results["b1@2c"].verdict == "not applicable"  # no cpu rule at batch 1
-    slow = _table({**FQA_TIMES, (4, 2): 3.5e-3})  # 1.09x < 1.2
+    slow = _table({**FQA_TIMES, (4, 2): 3.5e-3}, dp=FQA_DP)  # 1.09x
     assert {r.key: r for r in judge_cores(slow, CLAIMS[FQA_CLAIM], "cpu")}[
         "b4@2c"
     ].verdict == "FAIL"
+
+
+@pytest.mark.parametrize(("claim_id", "batch"), [(FQA_CLAIM, 4), (VGG_CLAIM, 1), (VGG_CLAIM, 4)])
+def test_the_reference_rule_scales_with_the_same_run_data_parallel_scaling(claim_id, batch):
+    """speedup >= F x S_dp: the verdict carries S_dp as its reference, F x S_dp as its bound;
+    a 20 % slower 2-core runner fails where the real one (F x 1.1) passes, on a fast machine
+    (S_dp 1.95) and on a slow one whose cores scale less (S_dp 1.6)."""
+    key = f"b{batch}@2c"
+    f = _factor(claim_id, key)
+    for s_dp in (1.95, 1.6):
+        t1 = 1e-3 * batch
+        real_speedup = 1.1 * f * s_dp  # 10 % above the bound
+        table = _table(
+            {(batch, 1): t1, (batch, 2): t1 / real_speedup},
+            dp={(batch, 2): t1 / s_dp},
+            slowed={(batch, 2, 1.2): 1.2 * t1 / real_speedup, (batch, 2, 1.0): t1 / real_speedup},
+            noise=0.005,
+        )
+        real = judge_cell(table, CLAIMS[claim_id], batch, 2, "cpu")
+        assert real.verdict == "pass", real.message
+        assert real.reference == pytest.approx(s_dp, rel=0.01)
+        assert real.bound == pytest.approx(f * s_dp, rel=0.01)
+        assert real.measured == pytest.approx(real_speedup, rel=0.01)
+        assert real.margin == pytest.approx(0.1, abs=0.015)
+        assert f"({f:g} x {REFERENCE_NAME}" in real.threshold
+        slowed = judge_cell(table, CLAIMS[claim_id], batch, 2, "cpu", slowdown=1.2)
+        assert slowed.verdict == "FAIL", slowed.message  # 1.1 / 1.2 = 0.92 x the bound
+        twin = judge_cell(table, CLAIMS[claim_id], batch, 2, "cpu", slowdown=1.0)
+        assert twin.verdict == "pass"
+
+
+def test_a_reference_cell_without_its_reference_or_with_busy_cores_is_not_run():
+    table = _table(FQA_TIMES)
+    result = judge_cell(table, CLAIMS[FQA_CLAIM], 4, 2, "cpu")
+    assert result.verdict == "not run here" and "reference was not measured" in result.message
+    busy = _table(FQA_TIMES, dp=FQA_DP)
+    busy.reference[(4, 2)].contention = 0.3
+    result = judge_cell(busy, CLAIMS[FQA_CLAIM], 4, 2, "cpu")
+    assert result.verdict == "not run here" and "too noisy" in result.message
+
+
+def test_the_stopping_rule_waits_while_an_interval_straddles_the_bound():
+    """`undecided` lists what the sequential run still measures for: a cell whose paired
+    interval straddles F x S_dp is open; one clear of it, either side, is decided."""
+    f = _factor(FQA_CLAIM, "b4@2c")
+    at_bound = {**FQA_TIMES, (4, 2): FQA_TIMES[(4, 1)] / (f * 1.95)}
+    noisy = _table(at_bound, dp=FQA_DP, noise=0.05)
+    assert "b4@2c" in undecided(noisy, "cpu", CLAIMS)
+    assert judge_cell(noisy, CLAIMS[FQA_CLAIM], 4, 2, "cpu").verdict == "not run here"
+    assert "straddles" in judge_cell(noisy, CLAIMS[FQA_CLAIM], 4, 2, "cpu").message
+    clear = _table(FQA_TIMES, dp=FQA_DP, slowed={(4, 2, 1.2): 3.5e-3})
+    assert undecided(clear, "cpu", CLAIMS) == []  # b4 passes, its slowed copy fails: decided
+    assert undecided(clear, "tx2", CLAIMS) == []  # no reference rules there: nothing to wait
+    flat = {**FQA_TIMES, (4, 1): 4.0e-3, (4, 2): 3.2e-3}  # b4 scales exactly like b1
+    assert "b4-b1@2c" in undecided(_table(flat, dp=FQA_DP, noise=0.05), "cpu", CLAIMS)
+
+
+def test_batch_claim_is_decided_on_the_paired_difference_of_speedups():
+    claim = CLAIMS[BATCH_CLAIM]
+    better = judge_batch(_table(FQA_TIMES), claim, 2, "cpu")
+    assert better.verdict == "pass" and better.measured == pytest.approx(1.9 - 1.25, abs=0.03)
+    worse = {**FQA_TIMES, (4, 2): 3.8e-3 / 1.1}  # b4 1.1x, b1 1.25x
+    assert judge_batch(_table(worse), claim, 2, "cpu").verdict == "FAIL"
+    flat = {**FQA_TIMES, (4, 1): 4.0e-3, (4, 2): 3.2e-3}
+    assert judge_batch(_table(flat, noise=0.05), claim, 2, "cpu").verdict == "not run here"
 
 
 def test_paper_thresholds_on_tx2_are_the_paper_values_less_ten_percent():
@@ -66,18 +164,16 @@ def test_paper_thresholds_on_tx2_are_the_paper_values_less_ten_percent():
     assert results["b1@2c"].verdict == "FAIL"  # 1.25 < 0.9 x 1.396
 
 
-def test_batch_gain_is_positive_only_beyond_noise():
-    assert batch_gain(_table(FQA_TIMES), 2) > 0.5
-    same = {k: v * (4 if k[0] == 4 else 1) for k, v in FQA_TIMES.items() if k[0] == 1}
-    same.update({(4, 1): 4.0e-3, (4, 2): 3.2e-3})  # batch 4 scales exactly like batch 1
-    assert batch_gain(_table(same), 2) < 0
-
-
 def test_tables_show_measured_paper_and_missing_cells():
-    fqa = _table_markdown(_table(FQA_TIMES), TABLE3_PAPER, fqa=True)
+    table = _table(FQA_TIMES, dp=FQA_DP)
+    fqa = _table_markdown(table, TABLE3_PAPER, fqa=True)
     assert "paper faces/s" in fqa and "127.5" in fqa and "2.478" in fqa
+    assert "S_dp" in fqa and "1.95" in fqa  # the same-run data-parallel reference
     assert "1.90 [" in fqa  # the measured b4 2-core speedup with its interval
-    assert f"{2673 / (4 / 3.8e-3):.3f}" in fqa  # time for the paper's workload at b4, 1 core
+    b4 = table.cells[(4, 1)]  # time for the paper's workload at b4, 1 core (3.8 ms a batch)
+    assert f"{2673 / b4.throughput:.3f}" in fqa and 2673 / b4.throughput == pytest.approx(
+        2.54, 0.01
+    )
     vgg_times = {(b, c): 0.3 * b / (1.9 if c == 2 else 1) for b in (1, 2, 4) for c in (1, 2)}
     vgg = _table_markdown(_table(vgg_times, "vgg16"), TABLE4_PAPER, fqa=False)
     assert "latency per batch" in vgg and "6.100" in vgg
@@ -121,11 +217,14 @@ def test_a_noisy_speedup_is_decided_only_when_its_interval_is_clear_of_the_thres
     from edgecheck.bench.stats import Estimate
     from edgecheck.evaluation.parallel import decide
 
-    claim = CLAIMS[VGG_CLAIM]  # cpu: >= 0.65 x 2 = 1.3 on 2 cores
+    claim = CLAIMS[VGG_CLAIM]  # cpu: >= F x S_dp; with S_dp = 1.3 / F the bound is 1.3
+    s_dp = 1.3 / _factor(VGG_CLAIM, "b1@2c")
 
     def verdict(value, low, high, noisy):
         e = Estimate(value, low, high, 0.95, 2000, "paired")
-        return decide(claim, e, profile="cpu", key="b1@2c", cores=2, noisy=noisy).verdict
+        return decide(
+            claim, e, profile="cpu", key="b1@2c", cores=2, noisy=noisy, reference=s_dp
+        ).verdict
 
     assert verdict(1.88, 1.57, 1.95, None) == "pass"
     assert verdict(1.88, 1.57, 1.95, "wide") == "pass"  # every value inside passes
