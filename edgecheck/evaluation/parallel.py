@@ -26,8 +26,8 @@ The tests in ``tests/perf/test_parallel.py`` and the report section call the sam
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from edgecheck.claims import TABLE3_PAPER, TABLE3_WORKLOAD, TABLE4_PAPER, speedup_key
@@ -450,11 +450,80 @@ def judge_cell(
     return decide(claim, e, profile=profile, key=key, cores=cores, noisy=noisy)
 
 
+# How many fresh sets of worker processes re-measure a failed cell before its FAIL stands.
+CONFIRM_ATTEMPTS = 2
+
+
+def confirm_failure(
+    result: ClaimResult,
+    remeasure: Callable[[], ParallelTable],
+    *,
+    claim: Claim,
+    batch: int,
+    cores: int,
+    profile: str,
+    attempts: int = CONFIRM_ATTEMPTS,
+) -> ClaimResult:
+    """A cell's FAIL stands only when fresh worker processes reproduce it.
+
+    Why: onnxruntime's multi-threaded worker lands, per process, in a fast or a slow mode on
+    some CPUs (measured on a 2-vCPU Zen 4 EPYC: FQA b4 on 2 cores 1.75-1.88x in one process,
+    1.29-1.46x in the next, the same code and machine, with < 1.5 % run-queue wait); the
+    slow mode fails the data-parallel rule although nothing regressed. A real regression
+    slows every process down, so it fails every attempt. `remeasure` times the cell again in
+    new worker processes (`measure_table` with that batch and cores (1, n)); up to `attempts`
+    times. The first passing attempt is the verdict, its message naming the failed run;
+    otherwise the FAIL, naming every attempt.
+    """
+    if result.verdict != "FAIL":
+        return result
+    failed = [result]
+    for _ in range(attempts):
+        again = judge_cell(remeasure(), claim, batch, cores, profile)
+        if again.verdict == "pass":
+            first = ", ".join(f"{r.measured:.3f}" for r in failed if r.measured is not None)
+            return replace(
+                again,
+                message=f"{again.message}; measured in fresh worker processes after the first "
+                f"ones gave {first}{claim.unit_for(again.key)} (FAIL): not reproduced",
+                extra={**again.extra, "failed_attempts": [r.measured for r in failed]},
+            )
+        if again.verdict == "FAIL":
+            failed.append(again)
+    values = ", ".join(f"{r.measured:.3f}" for r in failed if r.measured is not None)
+    return replace(
+        result,
+        message=f"{result.message}; reproduced in fresh worker processes: {values}",
+        extra={**result.extra, "failed_attempts": [r.measured for r in failed]},
+    )
+
+
+def remeasure_cell(
+    table: ParallelTable, settings: TableSettings, batch: int, cores: int, *,
+    profile: str, registry: ClaimRegistry | Mapping[str, Claim] | None = None,
+    environment: Mapping[str, Any] | None = None,
+) -> Callable[[], ParallelTable]:  # fmt: skip
+    """The `remeasure` of `confirm_failure`: the cell (batch; 1 and `cores` cores, with its
+    data-parallel reference) timed again in new worker processes."""
+
+    def run() -> ParallelTable:
+        return measure_table(
+            table.model, settings, backend=table.backend, batches=(batch,), cores=(1, cores),
+            environment=environment, profile=profile, registry=registry,
+        )  # fmt: skip
+
+    return run
+
+
 def judge_cores(table: ParallelTable, claim: Claim, profile: str) -> list[ClaimResult]:
     """The claim's verdict (`judge_cell`) for every measured multi-core cell with a paper
     value."""
+    return [judge_cell(table, claim, b, c, profile) for b, c in _multicore_cells(table, claim)]
+
+
+def _multicore_cells(table: ParallelTable, claim: Claim) -> list[Cell]:
     return [
-        judge_cell(table, claim, b, c, profile)
+        (b, c)
         for b in table.batches
         for c in table.cores
         if c > 1 and claim.paper_value(speedup_key(b, c)) is not None
@@ -612,9 +681,10 @@ def section(registry: ClaimRegistry, device: DeviceInfo) -> Section:
 
     profile = device.profile
     env = {"profile": profile, "fingerprint": device.fingerprint_id}
-    fqa = measure_table("fqa", fqa_settings(), environment=env, profile=profile, registry=registry)
-    vgg = measure_table(
-        "vgg16", vgg16_settings(), environment=env, profile=profile, registry=registry
+    settings = {"fqa": fqa_settings(), "vgg16": vgg16_settings()}
+    fqa, vgg = (
+        measure_table(m, settings[m], environment=env, profile=profile, registry=registry)
+        for m in ("fqa", "vgg16")
     )
     fqa_claim, vgg_claim, batch_claim = (
         registry[FQA_CLAIM],
@@ -622,9 +692,23 @@ def section(registry: ClaimRegistry, device: DeviceInfo) -> Section:
         registry[BATCH_CLAIM],
     )
 
-    results = judge_cores(fqa, fqa_claim, profile) + _missing_cells(fqa_claim, fqa, profile)
+    def confirmed(table: ParallelTable, claim: Claim) -> list[ClaimResult]:
+        """`judge_cores`, each FAIL re-measured in fresh worker processes."""
+        results = []
+        cells = _multicore_cells(table, claim)
+        for r, (b, c) in zip(judge_cores(table, claim, profile), cells, strict=True):
+            again = remeasure_cell(
+                table, settings[table.model], b, c, profile=profile, registry=registry,
+                environment=env,
+            )  # fmt: skip
+            results.append(
+                confirm_failure(r, again, claim=claim, batch=b, cores=c, profile=profile)
+            )
+        return results
+
+    results = confirmed(fqa, fqa_claim) + _missing_cells(fqa_claim, fqa, profile)
     results += [judge_batch(fqa, batch_claim, c, profile) for c in fqa.cores[1:]]
-    results += judge_cores(vgg, vgg_claim, profile) + _missing_cells(vgg_claim, vgg, profile)
+    results += confirmed(vgg, vgg_claim) + _missing_cells(vgg_claim, vgg, profile)
     results = [r for r in results if r.verdict != "not applicable"]
 
     unstable = [m.name for t in (fqa, vgg) for m in t.cells.values() if m.unstable]
