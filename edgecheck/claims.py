@@ -452,13 +452,15 @@ _CLAIMS: tuple[Claim, ...] = (
                 # `edgecheck.bench.gemm`), timed in the SAME interleaved run on the same pinned
                 # core, so the bound follows the CPU. Measured on this project's AMX Xeon, 3
                 # runs x 8 rounds: VGG16 3.44-3.51x at b1/b2/b4, reference 3.56-3.60x, ratio
-                # 0.949-0.980; the INT8 runner 20 % slower (the teeth test) 0.790-0.825. 0.89
+                # 0.949-0.980 (0.952-0.987 in 3 more runs: perf module, report, benchmark);
+                # the INT8 runner 20 % slower (the teeth test) 0.790-0.825. 0.89
                 # sits between: >= 6.6 % to spare for the real runner, >= 7.3 % below for the
                 # slowed one. Why a convolution and not MatMulInteger: the model's
                 # convolutions run as NHWC QLinearConv on MLAS's symmetric-convolution kernels
                 # (VNNI) and FP32 NCHWc convolutions; MLAS's quantized GEMM takes AMX tiles
-                # where the CPU has them (9-12x over FP32 in a plain process here, 3.4x in the
-                # pinned workers), which the model's layers never use; the same kernels keep
+                # when MLAS picks them (here u8s8 MatMulInteger: 3.4x on 1 pinned core, 6.5x
+                # on 2, 9-12x in a plain process), which the model's layers never use (VGG16
+                # and the conv reference stayed 3.3-3.6x on 1 and 2 cores); the same kernels keep
                 # the ratio near 1 on a VNNI-only Zen 4 too (there VGG16 reached 3.67-3.89x vs
                 # 3.22-3.30x for MatMulInteger GEMMs: 1.14-1.18, not measured with this
                 # reference; the teeth test fails loudly on a machine where 0.89 stops

@@ -15,10 +15,11 @@ conv5_2 at batch 1):
   (FP32: NCHWc convolutions; INT8: NHWC ``QLinearConv``, MLAS's symmetric-convolution
   kernels), so their ratio follows the model's on every CPU.
 * ``op="matmul"``: as explicit im2col GEMMs, FP32 ``MatMul`` vs INT8 ``MatMulInteger``
-  (MLAS's quantized GEMM). On a CPU with AMX, MLAS runs u8s8 GEMMs on AMX tiles, which
+  (MLAS's quantized GEMM). On a CPU with AMX, MLAS may run u8s8 GEMMs on AMX tiles, which
   onnxruntime's quantized convolutions do not use: measured on this project's AMX Xeon,
-  ``MatMulInteger`` u8s8 was 9-12x faster than FP32 while VGG16 INT8 was 3.5x; s8s8 took a
-  slow reference path (0.2x). Shown for information, not used as the reference.
+  ``MatMulInteger`` u8s8 was 3.4x faster than FP32 on one pinned core, 6.5x on two and
+  9-12x in a plain process, while VGG16 INT8 and the convolutions stayed at 3.3-3.6x; s8s8
+  took a slow reference path (0.2x). Shown for information, not used as the reference.
 
 Like `edgecheck.bench.cores.MatmulWorkload` it is a picklable `WorkloadFactory`: a
 `CoreWorker` builds it once, in the worker, and times its call.
