@@ -8,6 +8,9 @@ Three measurements, each printed next to the issue's target for this machine:
    tests/perf use) times both in pinned worker processes, interleaved round by round, so
    drift on a shared machine cancels from the ratio. Target: >= 3.5x (Fig. 4's 3.48x was a Titan XP at
    batch 128; INT8 is fast here only with VNNI, see `edgecheck.quantize.speed_unmet`).
+   In the same run: this CPU's INT8 / FP32 rate on VGG16's conv GEMMs as convolutions (the
+   cpu rules' reference) and as explicit GEMMs (MatMulInteger, for information); then a
+   table of the cpu rules: measured value, same-run reference, bound and margin.
 2. The FQA CNN's INT8 error (mean relative difference vs FP32, the ``quant.error`` measure) for
    each calibration method, on the paper's split (100 calibration / 2573 test images), and the
    FP16 error. Target: <= 1.0 % (the paper: 1.005 %).
@@ -91,18 +94,28 @@ def quantize_vgg16(fp32: Path, out: Path) -> dict[str, Any]:
 def time_vgg16(
     fp32: Path, int8: Path, quantize_seconds: float, quick: bool
 ) -> list[dict[str, Any]]:
-    """INT8 vs FP32 per thread count, timed by the library's `measure_int8_speed`."""
+    """INT8 vs FP32 per thread count, timed by the library's `measure_int8_speed`, with the
+    same-run INT8 / FP32 convolution and GEMM references; the cpu rules judged at 1 core."""
     from edgecheck.bench.timing import TimingPolicy
+    from edgecheck.device import detect_device
     from edgecheck.evaluation.int8_speed import Int8Models, measure_int8_speed
+    from edgecheck.quantize.settings import settings_for
 
-    models = Int8Models(fp32, int8, VGG_CALIBRATION_IMAGES, quantize_seconds)
+    deployed = settings_for("onnxruntime", detect_device().capabilities)
+    models = Int8Models(
+        fp32, int8, VGG_CALIBRATION_IMAGES, quantize_seconds,
+        activation_type=deployed.activation_type, weight_type=deployed.weight_type,
+    )  # fmt: skip
     policy = TimingPolicy(
         warmup_rounds=1 if quick else 2, warmup_time=0.0, min_rounds=3 if quick else 6,
         min_time=0.0, max_time=120.0, max_rel_ci_width=0.10, extend=not quick,
     )  # fmt: skip
     rows = []
     for threads in THREADS:
-        speed = measure_int8_speed(models, batches=BATCHES, cores=threads, policy=policy)
+        speed = measure_int8_speed(
+            models, batches=BATCHES, cores=threads, policy=policy,
+            reference_ops=("conv", "matmul"),
+        )  # fmt: skip
         for cell in speed.cells:
             est = cell.speedup
             row = {"threads": threads, **cell.as_dict(), "ci": [est.low, est.high]}
@@ -117,7 +130,39 @@ def time_vgg16(
                 f"(load {row['load_average']:.1f})",
                 flush=True,
             )
+        for op, ref in speed.references.items():
+            r = ref.ratio
+            print(
+                f"  same-run reference, VGG16 conv GEMMs as {op} ({ref.types}), {threads} "
+                f"core(s): FP32 {ref.fp32.median * 1e3:.1f} ms, INT8 {ref.int8.median * 1e3:.1f} "
+                f"ms, {r.value:.2f}x [{r.low:.2f}, {r.high:.2f}]",
+                flush=True,
+            )
+        rows.append({"threads": threads, "references": speed.as_dict()["references"],
+                     "trend": speed.trend.as_dict()})  # fmt: skip
+        if threads == 1:
+            print_rules(speed)
     return rows
+
+
+def print_rules(speed: Any) -> None:
+    """Per cpu rule of quant.int8.speedup: measured, same-run reference, bound, margin."""
+    from edgecheck.claims import ClaimRegistry
+    from edgecheck.evaluation.int8_speed import judge_int8_speed
+
+    print("\n  quant.int8.speedup, cpu rules (1 core, this run):", flush=True)
+    header = f"  {'rule':<8} {'measured':>9} {'reference':>24} {'bound':>8} {'margin':>8}  verdict"
+    print(header)
+    for result in judge_int8_speed(speed, ClaimRegistry(), "cpu"):
+        if result.measured is None:
+            print(f"  {result.key:<8} {'-':>9} {'-':>24} {'-':>8} {'-':>8}  {result.verdict}: "
+                  f"{result.message}")  # fmt: skip
+            continue
+        ref = f"{result.reference:.3f} (conv GEMM)" if result.reference is not None else "-"
+        bound = f"{result.bound:.3f}" if result.bound is not None else "-"
+        margin = f"{result.margin:+.1%}" if result.margin is not None else "-"
+        print(f"  {result.key:<8} {result.measured:>9.3f} {ref:>24} {bound:>8} {margin:>8}  "
+              f"{result.verdict}", flush=True)  # fmt: skip
 
 
 def fqa_errors(workdir: Path) -> list[dict[str, Any]]:

@@ -482,26 +482,41 @@ _CLAIMS: tuple[Claim, ...] = (
         rules=_frozen(
             {
                 "gpu:b128": Rule(">=", value=3.4),
-                # A CPU with INT8 dot products (VNNI, ARM dotprod): onnxruntime's QDQ kernels
-                # reached 3.46 / 3.49 / 3.50x over FP32 at batch 1 / 2 / 4 on one pinned core
-                # of this project's Xeon (interleaved, 12 rounds; 2.7-3.9x in single calls on
-                # 1-2 threads). 2.0x is well below what such a CPU reaches (other CPUs, thread
-                # counts and onnxruntime versions differ) yet far above 1: losing the INT8
-                # kernels (a fallback to FP32 or to non-dot-product code) fails it.
-                # Without INT8 dot products the claim does not apply (`speed_unmet`).
-                "cpu:b1": Rule(">=", value=2.0),
-                "cpu:b2": Rule(">=", value=2.0),
-                "cpu:b4": Rule(">=", value=2.0),
-                # "grows with batch" (Fig. 4), read as growing or flat: measured is the upper
-                # end of the interval of speedup(largest batch) - speedup(batch 1), so only a
-                # drop beyond noise fails.
-                "gpu:trend": Rule(">=", value=0.0),
-                "cpu:trend": Rule(">=", value=0.0),
+                # A CPU with INT8 dot products (VNNI, AMX, ARM dotprod): VGG16's INT8 / FP32
+                # speedup >= 0.89 x this CPU's INT8 / FP32 rate on VGG16's own conv GEMMs
+                # (conv3_2, conv4_2, conv5_2 as u8s8 QLinearConv vs FP32 Conv,
+                # `edgecheck.bench.gemm`), timed in the SAME interleaved run on the same pinned
+                # core, so the bound follows the CPU. Measured on this project's AMX Xeon, 3
+                # runs x 8 rounds: VGG16 3.44-3.51x at b1/b2/b4, reference 3.56-3.60x, ratio
+                # 0.949-0.980 (0.952-0.987 in 3 more runs: perf module, report, benchmark);
+                # the INT8 runner 20 % slower (the teeth test) 0.790-0.825. 0.89
+                # sits between: >= 6.6 % to spare for the real runner, >= 7.3 % below for the
+                # slowed one. Why a convolution and not MatMulInteger: the model's
+                # convolutions run as NHWC QLinearConv on MLAS's symmetric-convolution kernels
+                # (VNNI) and FP32 NCHWc convolutions; MLAS's quantized GEMM takes AMX tiles
+                # when MLAS picks them (here u8s8 MatMulInteger: 3.4x on 1 pinned core, 6.5x
+                # on 2, 9-12x in a plain process), which the model's layers never use (VGG16
+                # and the conv reference stayed 3.3-3.6x on 1 and 2 cores); the same kernels keep
+                # the ratio near 1 on a VNNI-only Zen 4 too (there VGG16 reached 3.67-3.89x vs
+                # 3.22-3.30x for MatMulInteger GEMMs: 1.14-1.18, not measured with this
+                # reference; the teeth test fails loudly on a machine where 0.89 stops
+                # separating a 20 % slowdown). Without INT8 dot products the claim does not
+                # apply (`speed_unmet`; the AVX2 EPYC): the ratio is measured anyway and shown.
+                "cpu:b1": Rule(">=", reference_factor=0.89),
+                "cpu:b2": Rule(">=", reference_factor=0.89),
+                "cpu:b4": Rule(">=", reference_factor=0.89),
+                # "grows with batch" (Fig. 4), read as "does not drop": speedup(largest batch)
+                # / speedup(b1) of the same run, a ratio near 1 on a CPU. Measured here 0.993-
+                # 1.022 (3 runs); INT8 20 % slower at b4 only: 0.827-0.860. 0.92 leaves >= 7.9 %
+                # and >= 6.5 %. On a GPU Fig. 4 grows (about 2x from b1 to b128): >= 1.
+                "gpu:trend": Rule(">=", value=1.0),
+                "cpu:trend": Rule(">=", value=0.92),
             }
         ),
         note=(
-            "keys b<batch>; 'trend' = upper 95 % bound of speedup(largest batch) - speedup(b1); "
-            "on a CPU only where it has INT8 dot-product instructions"
+            "keys b<batch>; cpu: >= 0.89 x the INT8/FP32 rate of VGG16's conv GEMMs timed in "
+            "the same run; 'trend' = speedup(largest batch) / speedup(b1); on a CPU only where "
+            "it has INT8 dot-product instructions (elsewhere measured anyway and shown)"
         ),
     ),
     Claim(

@@ -8,8 +8,12 @@ in ONE interleaved run (`measure_interleaved`), so drift of a shared machine can
 ratios and the ratios of different batch sizes are comparable with each other.
 
 On the ``cpu`` profile onnxruntime's CPU provider runs both (fast INT8 needs VNNI or ARM dot
-products, see `edgecheck.quantize.speed_unmet`); on the ``gpu`` profile TensorRT runs them
-in this process on the GPU, up to Fig. 4's batch 128. The report section
+products, see `edgecheck.quantize.speed_unmet`), and the same run times this CPU's INT8 / FP32
+rate on VGG16's conv GEMMs (`edgecheck.bench.gemm`), the reference the cpu rules scale
+(`GemmReference`); tests may add a 20 % slower INT8 runner (``slowed=``) and FP16
+(``others=``) to the same run. Where a precision's speed claim does not apply, its ratio is
+measured anyway at batch 1 and shown with the reason (`precision_line`). On the ``gpu``
+profile TensorRT runs them in this process on the GPU, up to Fig. 4's batch 128. The report section
 (`edgecheck.evaluation.quantization.section`) and ``tests/perf/test_quantization_speed.py``
 call the same functions.
 """
@@ -18,7 +22,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +40,12 @@ CPU_BATCHES = (1, 2, 4)
 # Fig. 4's x axis (Titan XP, TensorRT); batch 128 is the claim's point.
 GPU_BATCHES = (1, 2, 4, 8, 16, 32, 64, 128)
 TREND_KEY = "trend"
+# The injected regression of the teeth tests: an INT8 runner 20 % slower (issue 12).
+TEETH_SLOWDOWN = 1.2
+# The rules' same-run reference: VGG16's conv GEMMs as convolutions (`edgecheck.bench.gemm`:
+# the kernels the model's layers take; MatMulInteger takes AMX where the model does not).
+REFERENCE_OP = "conv"
+GEMM_REFERENCE_NAME = "conv GEMM int8/fp32"
 CALIBRATION_IMAGES = 4
 
 
@@ -95,17 +105,64 @@ class Int8Cell:
 
 
 @dataclass
+class GemmReference:
+    """This CPU's INT8 / FP32 GEMM rate ratio, timed in the run it is a reference for.
+
+    Attributes:
+        fp32: the FP32 GEMMs' timing (`edgecheck.bench.gemm.GemmWorkload`).
+        int8: the INT8 GEMMs' timing, operand types as the deployed model's.
+        ratio: median(FP32) / median(INT8), with its paired bootstrap interval.
+        types: the INT8 operand types, e.g. ``"s8s8"``.
+    """
+
+    fp32: Measurement
+    int8: Measurement
+    ratio: Estimate
+    types: str
+
+    @property
+    def unstable(self) -> bool:
+        return self.fp32.unstable or self.int8.unstable
+
+    @property
+    def reason(self) -> str:
+        return self.fp32.reason or self.int8.reason
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "types": self.types,
+            "fp32_s": self.fp32.median,
+            "int8_s": self.int8.median,
+            "ratio": self.ratio.value,
+            "ratio_low": self.ratio.low,
+            "ratio_high": self.ratio.high,
+            "unstable": self.unstable,
+            "reason": self.reason,
+        }
+
+
+@dataclass
 class Int8Speed:
     """Fig. 4 measured here.
 
     Attributes:
         cells: one `Int8Cell` per batch size, in increasing batch order.
-        trend: speedup at the largest batch minus speedup at the smallest, with its paired
-            bootstrap interval over the four timings (>= 0 within noise: growing or flat).
+        trend: speedup at the largest batch / speedup at the smallest, with its paired
+            bootstrap interval over the four timings (1: flat; below 1: INT8 gains less at
+            the larger batch).
         cores: cores (and runtime threads) each model ran on.
         backend: the runtime.
         device: ``"cpu"`` or ``"cuda"``.
         int8_slowdown: test-only slowdown factor applied to the INT8 side (1.0: none).
+        references: INT8 / FP32 GEMM ratios timed in the same run, by `GemmWorkload` op
+            (CPU only): ``"conv"`` is the rules' reference (`gemm`), ``"matmul"`` for
+            information.
+        slowed: test-only: INT8 timings slowed by `slowed_factor` (`SlowedRunner`), by batch,
+            timed in the same run next to the real ones (see `with_slowed_int8`).
+        slowed_factor: the factor of `slowed`.
+        others: other precisions timed at the smallest batch in the same run (e.g. FP16
+            where its speed claim does not apply), as `Int8Cell` with that precision's
+            timing in place of INT8's, by precision.
     """
 
     cells: list[Int8Cell]
@@ -114,20 +171,60 @@ class Int8Speed:
     backend: str
     device: str
     int8_slowdown: float = 1.0
+    references: dict[str, GemmReference] = field(default_factory=dict)
+    slowed: dict[int, Measurement] = field(default_factory=dict)
+    slowed_factor: float = 1.0
+    others: dict[str, Int8Cell] = field(default_factory=dict)
 
     def cell(self, batch: int) -> Int8Cell | None:
         """The cell of `batch`, if measured."""
         return next((c for c in self.cells if c.batch == batch), None)
 
     @property
+    def gemm(self) -> GemmReference | None:
+        """The reference the cpu rules scale (`REFERENCE_OP`), if timed."""
+        return self.references.get(REFERENCE_OP)
+
+    @property
     def unstable(self) -> bool:
-        """Any timing too noisy to decide on."""
-        return any(c.unstable for c in self.cells)
+        """Any timing too noisy to decide on (the GEMM reference's included)."""
+        return any(c.unstable for c in self.cells) or bool(self.gemm and self.gemm.unstable)
 
     @property
     def reason(self) -> str:
-        """The first unstable cell's reason, naming its batch ('' when all are stable)."""
-        return next((f"batch {c.batch}: {c.reason}" for c in self.cells if c.unstable), "")
+        """The first unstable timing's reason, naming it ('' when all are stable)."""
+        cell = next((f"batch {c.batch}: {c.reason}" for c in self.cells if c.unstable), "")
+        if cell:
+            return cell
+        return f"GEMM reference: {self.gemm.reason}" if self.gemm and self.gemm.unstable else ""
+
+    def with_slowed_int8(self, batches: Sequence[int] | None = None) -> Int8Speed:
+        """This run with the slowed INT8 timings in place of the real ones (test-only).
+
+        The cells of `batches` (default: all in `slowed`) pair the same FP32 timing with the
+        slowed INT8 one; the trend is recomputed (slow the largest batch only to see it
+        drop); the GEMM reference stays as measured. Judging this copy shows what a
+        ``slowed_factor`` slower INT8 runner would get, in the same run.
+        """
+        from edgecheck.bench.timing import speedup
+
+        chosen = set(self.slowed if batches is None else batches)
+        if not self.slowed or not chosen <= set(self.slowed):
+            raise ValueError(
+                f"this run timed no slowed INT8 runner at batch(es) {sorted(chosen)} "
+                f"(measure with slowed=...)."
+            )
+        cells = [
+            replace(c, int8=self.slowed[c.batch], speedup=speedup(c.fp32, self.slowed[c.batch]))
+            if c.batch in chosen
+            else c
+            for c in self.cells
+        ]
+        policy = cells[0].fp32.policy
+        return replace(
+            self, cells=cells, trend=_trend(cells[0], cells[-1], policy), slowed={},
+            int8_slowdown=self.slowed_factor, slowed_factor=1.0,
+        )  # fmt: skip
 
     def as_dict(self) -> dict[str, Any]:
         """The numbers, JSON-friendly."""
@@ -138,6 +235,8 @@ class Int8Speed:
             "int8_slowdown": self.int8_slowdown,
             "cells": [c.as_dict() for c in self.cells],
             "trend": self.trend.as_dict(),
+            "references": {op: r.as_dict() for op, r in self.references.items()},
+            "others": {p: c.as_dict() for p, c in self.others.items()},
         }
 
 
@@ -150,12 +249,28 @@ class Int8Models:
         int8: its INT8 QDQ quantization.
         calibration_images: random images the INT8 ranges were calibrated on.
         quantize_seconds: calibration + quantization time.
+        activation_type, weight_type: the INT8 model's operand types (``"int8"`` or
+            ``"uint8"``, from `edgecheck.quantize.settings.settings_for`): the GEMM reference
+            uses the same.
+        fp16: its FP16 conversion, where one was made (`with_fp16`).
     """
 
     fp32: Path
     int8: Path
     calibration_images: int
     quantize_seconds: float
+    activation_type: str = "int8"
+    weight_type: str = "int8"
+    fp16: Path | None = None
+
+    def with_fp16(self) -> Int8Models:
+        """These models plus an FP16 conversion of the FP32 file next to it (about 10 s)."""
+        from edgecheck.quantize import convert_fp16
+
+        if self.fp16 is not None:
+            return self
+        note("converting VGG16 to FP16")
+        return replace(self, fp16=convert_fp16(self.fp32, self.fp32.with_name("vgg16_fp16.onnx")))
 
 
 def prepare_vgg16_int8(
@@ -164,7 +279,8 @@ def prepare_vgg16_int8(
     """Export VGG16 (seeded weights) to ONNX in `workdir` and quantize it to INT8 QDQ.
 
     About 30 s on 2 cores (8 s export, 20 s pre-processing and calibration). The calibration
-    images are seeded uniform noise: INT8 speed depends on the graph, not on the ranges.
+    images are seeded uniform noise: INT8 speed depends on the graph, not on the ranges. The
+    Q/DQ form is this CPU's deployable one (`edgecheck.quantize.settings.settings_for`).
     """
     import numpy as np
 
@@ -189,17 +305,22 @@ def prepare_vgg16_int8(
         )  # fmt: skip
     finally:
         logging.getLogger().setLevel(level)
-    return Int8Models(fp32, Path(q.path), calibration_images, q.seconds)
+    return Int8Models(
+        fp32, Path(q.path), calibration_images, q.seconds,
+        activation_type=q.settings.activation_type, weight_type=q.settings.weight_type,
+    )  # fmt: skip
 
 
 def quick_policy() -> TimingPolicy:
     """Short timing for the report and the tests: 1 warm-up round, at least 8 timed rounds.
 
-    VGG16's calls take 0.1-1 s here, so 8 rounds of all batch sizes are about 20 s; one
-    extension when a median's interval is wider than 15 % of it. 15 % (not the harness's
-    5 %) because the cpu thresholds sit about 40 % below the ratios measured, so a median
-    known to +-7 % still decides them; on this project's shared 2-core machine the medians'
-    intervals came out 7-24 % wide after 12 rounds.
+    VGG16's calls take 0.1-1 s here, so 8 rounds of all batch sizes (with the GEMM reference,
+    the slowed and FP16 runners of the tests) are about 35 s; one extension when a median's
+    interval is wider than 15 % of it. 15 % (not the harness's 5 %) because the rules judge
+    ratios of timings paired round by round, where the shared machine's drift cancels: the
+    speedups' paired intervals came out +-1-3 % wide after 8 rounds here (3 runs), against
+    rule margins of 6-8 %, while the medians' own intervals were 7-24 % wide after 12 rounds
+    on this project's shared 2-core machine.
     """
     from edgecheck.bench.timing import TimingPolicy
 
@@ -218,6 +339,11 @@ def measure_int8_speed(
     policy: TimingPolicy | None = None,
     int8_slowdown: float = 1.0,
     environment: Mapping[str, Any] | None = None,
+    reference: bool | None = None,
+    reference_ops: Sequence[str] = (REFERENCE_OP,),
+    slowed: Sequence[int] = (),
+    slowed_factor: float = TEETH_SLOWDOWN,
+    others: Sequence[str] = (),
 ) -> Int8Speed:
     """Time FP32 vs INT8 VGG16 at every batch size, all interleaved in one run.
 
@@ -232,38 +358,107 @@ def measure_int8_speed(
         int8_slowdown: test-only: make the INT8 runner this factor slower (`SlowedRunner`),
             to show that a check catches a regression. Default 1.0.
         environment: recorded in every measurement.
+        reference: CPU only: also time the INT8 / FP32 GEMM reference (`GemmReference`,
+            `edgecheck.bench.gemm`) in the same run, on as many pinned cores. Default: on
+            the CPU.
+        reference_ops: the `GemmWorkload` ops to time when `reference` is on. Default
+            ``("conv",)``, the rules' reference; ``"matmul"`` adds the explicit GEMMs.
+        slowed: CPU only, test-only: batch sizes at which an INT8 runner `slowed_factor`
+            slower is timed too, in the same run (`Int8Speed.with_slowed_int8`).
+        slowed_factor: their factor. Default `TEETH_SLOWDOWN` (20 % slower).
+        others: CPU only: other precisions (``"fp16"``, from ``models.fp16``) to time at the
+            smallest batch in the same run (`Int8Speed.others`).
     """
     from edgecheck.bench.timing import measure_interleaved, speedup
 
     order = sorted(set(batches))
     policy = policy or quick_policy()
+    reference = device == "cpu" if reference is None else reference
+    if device != "cpu" and (reference or slowed or others):
+        raise ValueError("the GEMM reference, slowed runners and other precisions are CPU only.")
+    unknown = sorted(set(slowed) - set(order))
+    if unknown:
+        raise ValueError(f"slowed batch sizes {unknown} are not among the batches {order}.")
+    if "fp16" in others and models.fp16 is None:
+        raise ValueError("others=('fp16',) needs models.fp16 (Int8Models.with_fp16()).")
+    gemm_types: dict[str, str] = {}
     if device == "cpu":
         from edgecheck.bench.cores import RunnerSpec, WorkerGroup
+        from edgecheck.bench.gemm import GemmWorkload
 
-        specs = []
+        specs: list[tuple[Any, int]] = []
+        names: list[str] = []
         for batch in order:
             specs.append((RunnerSpec(str(models.fp32), batch_size=batch), cores))
             specs.append(
                 (RunnerSpec(str(models.int8), precision="int8", batch_size=batch,
                             slowdown=int8_slowdown), cores)
             )  # fmt: skip
+            names += [f"fp32-b{batch}", f"int8-b{batch}"]
+            if batch in slowed:
+                specs.append(
+                    (RunnerSpec(str(models.int8), precision="int8", batch_size=batch,
+                                slowdown=slowed_factor * int8_slowdown), cores)
+                )  # fmt: skip
+                names.append(f"slowed-b{batch}")
+        for precision in others:
+            path = {"fp16": models.fp16}.get(precision)
+            if path is None:
+                raise ValueError(f"other precision {precision!r} is not 'fp16'.")
+            specs.append((RunnerSpec(str(path), precision=precision, batch_size=order[0]), cores))
+            names.append(f"{precision}-b{order[0]}")
+        if reference:
+            # What onnxruntime runs a QDQ model's convolutions as: U8 activations on x86
+            # (it converts S8 ones), the deployed weight type.
+            act = "uint8" if _x86() else models.activation_type
+            for op in reference_ops:
+                for precision in ("fp32", "int8"):
+                    gemm = GemmWorkload(
+                        precision, op, activation_type=act, weight_type=models.weight_type
+                    )
+                    specs.append((gemm, cores))
+                    names.append(f"{op}-{precision}")
+                gemm_types[op] = gemm.types
         # share_exports=False: the specs name ready ONNX files.
         with WorkerGroup(specs, share_exports=False) as workers:
-            results = measure_interleaved(
+            measured = measure_interleaved(
                 [w.target() for w in workers], policy=policy, environment=environment
             )
+        results = dict(zip(names, measured, strict=True))
         backend = "onnxruntime"
     else:
-        results = _measure_in_process(models, order, policy, int8_slowdown, environment)
+        timed = _measure_in_process(models, order, policy, int8_slowdown, environment)
+        results = {}
+        for i, batch in enumerate(order):
+            results[f"fp32-b{batch}"], results[f"int8-b{batch}"] = timed[2 * i], timed[2 * i + 1]
         backend = "tensorrt"
     cells = [
-        Int8Cell(batch, results[2 * i], results[2 * i + 1], speedup(results[2 * i], results[2 * i + 1]))
-        for i, batch in enumerate(order)
+        Int8Cell(b, results[f"fp32-b{b}"], results[f"int8-b{b}"],
+                 speedup(results[f"fp32-b{b}"], results[f"int8-b{b}"]))
+        for b in order
     ]  # fmt: skip
+    references = {}
+    for op, types in gemm_types.items():
+        g32, g8 = results[f"{op}-fp32"], results[f"{op}-int8"]
+        references[op] = GemmReference(g32, g8, speedup(g32, g8), types)
+    first = cells[0].fp32
     return Int8Speed(
         cells=cells, trend=_trend(cells[0], cells[-1], policy), cores=cores,
-        backend=backend, device=device, int8_slowdown=int8_slowdown,
+        backend=backend, device=device, int8_slowdown=int8_slowdown, references=references,
+        slowed={b: results[f"slowed-b{b}"] for b in order if b in slowed},
+        slowed_factor=slowed_factor if slowed else 1.0,
+        others={
+            p: Int8Cell(order[0], first, results[f"{p}-b{order[0]}"],
+                        speedup(first, results[f"{p}-b{order[0]}"]))
+            for p in others
+        },
     )  # fmt: skip
+
+
+def _x86() -> bool:
+    import platform
+
+    return platform.machine().lower() in ("x86_64", "amd64", "i386", "i686")
 
 
 def _measure_in_process(
@@ -303,14 +498,14 @@ def _measure_in_process(
 
 
 def _trend(first: Int8Cell, last: Int8Cell, policy: TimingPolicy) -> Estimate:
-    """speedup(last batch) - speedup(first batch), bootstrapped over the paired rounds."""
+    """speedup(last batch) / speedup(first batch), bootstrapped over the paired rounds."""
     import numpy as np
 
     from edgecheck.bench.stats import bootstrap
 
     def statistic(f0: Any, i0: Any, f1: Any, i1: Any) -> Any:
         med = np.median
-        return med(f1, axis=-1) / med(i1, axis=-1) - med(f0, axis=-1) / med(i0, axis=-1)
+        return (med(f1, axis=-1) / med(i1, axis=-1)) / (med(f0, axis=-1) / med(i0, axis=-1))
 
     return bootstrap(
         [first.fp32.samples, first.int8.samples, last.fp32.samples, last.int8.samples],
@@ -321,34 +516,49 @@ def _trend(first: Int8Cell, last: Int8Cell, policy: TimingPolicy) -> Estimate:
 def judge_int8_speed(speed: Int8Speed, registry: ClaimRegistry, profile: str) -> list[ClaimResult]:
     """Verdicts for every batch size that has a rule on `profile`, then the trend.
 
-    The trend is judged on the upper end of its interval: it fails only when the speedup at
-    the largest batch is below the one at the smallest beyond noise (the paper's "grows with
-    batch" read as "growing or flat"). A timing the harness flagged unstable is not judged:
-    its verdict is "not run here" with the harness's reason.
+    A ``reference_factor`` rule (the cpu profile's) is judged against the INT8 / FP32 GEMM
+    ratio timed in the same run (`Int8Speed.gemm`): without it, or with it too noisy, the
+    verdict is "not run here". The trend is speedup(largest batch) / speedup(smallest),
+    judged on its point value. A timing the harness flagged unstable is not judged: its
+    verdict is "not run here" with the harness's reason.
     """
     claim = registry[CLAIM_ID]
+    gemm = speed.gemm
+
+    def judged(key: str, value: float, noisy: str, **extra: Any) -> ClaimResult:
+        rule = claim.rule_for(profile, key)
+        assert rule is not None
+        reference = None
+        if rule.reference_factor is not None:
+            if gemm is None:
+                return claim.not_run(
+                    profile=profile, key=key,
+                    reason="no INT8 / FP32 GEMM reference was timed in this run",
+                )  # fmt: skip
+            noisy = noisy or (f"GEMM reference: {gemm.reason}" if gemm.unstable else "")
+            reference = gemm.ratio.value
+        if noisy:
+            return claim.not_run(
+                profile=profile, key=key, reason=f"timing too noisy to decide: {noisy}"
+            )
+        result = claim.check(
+            value, profile=profile, key=key, reference=reference,
+            reference_name=GEMM_REFERENCE_NAME,
+        )  # fmt: skip
+        return replace(result, extra=extra) if extra else result
+
     results = []
     for c in speed.cells:
         key = batch_key(c.batch)
-        if claim.rule_for(profile, key) is None:
-            continue
-        results.append(
-            claim.not_run(
-                profile=profile, key=key, reason=f"timing too noisy to decide: {c.reason}"
-            )
-            if c.unstable
-            else claim.check(c.speedup.value, profile=profile, key=key)
-        )
+        if claim.rule_for(profile, key) is not None:
+            results.append(judged(key, c.speedup.value, c.reason if c.unstable else ""))
     ends = (speed.cells[0], speed.cells[-1]) if speed.cells else ()
     if len(speed.cells) > 1 and claim.rule_for(profile, TREND_KEY) is not None:
         noisy = next((f"batch {c.batch}: {c.reason}" for c in ends if c.unstable), "")
         results.append(
-            claim.not_run(
-                profile=profile, key=TREND_KEY, reason=f"timing too noisy to decide: {noisy}"
-            )
-            if noisy
-            else claim.check(speed.trend.high, profile=profile, key=TREND_KEY)
-        )
+            judged(TREND_KEY, speed.trend.value, noisy,
+                   ci=[round(speed.trend.low, 3), round(speed.trend.high, 3)])
+        )  # fmt: skip
     return results
 
 
@@ -383,18 +593,52 @@ def fig4_png(speed: Int8Speed, claim: Claim) -> bytes:
 FIGURE_NAME = "fig4_int8_speedup.png"
 
 
-def speed_part(registry: ClaimRegistry, device: DeviceInfo) -> Section:
-    """The INT8 speed part of the quantization section: table, verdicts, Fig. 4 plot.
+def precision_line(precision: str, reasons: Sequence[str], cell: Int8Cell | None) -> str:
+    """One line saying whether `precision`'s speed claims apply here, with what was measured.
 
-    Where the claim cannot hold here (no INT8 dot products, no runtime), the verdicts are
-    "not run here" with the reason, and nothing is timed.
+    Where they do not apply, the ratio is measured anyway (once, at the smallest batch) and
+    shown next to the reason, so a reader sees what the hardware gives instead of nothing::
+
+        - INT8 speed claims: not applicable here: <reasons>; measured anyway: VGG16 INT8 /
+          FP32 throughput at batch 1, 1 core: **1.04x** [1.01, 1.07].
+
+    Args:
+        precision: ``"int8"`` or ``"fp16"``.
+        reasons: why its speed claims cannot hold here (`edgecheck.quantize.speed_unmet`);
+            empty when they apply.
+        cell: its timing against FP32, or None when nothing could be timed.
+    """
+    name = precision.upper()
+    if not reasons:
+        return f"- {name} speed claims: apply here; judged below."
+    line = f"- {name} speed claims: not applicable here: {'; '.join(reasons)}"
+    if cell is None:
+        return line + "; not measured."
+    est = cell.speedup
+    cores = cell.fp32.extra.get("cores")
+    where = f", {cores} core" + ("s" if cores != 1 else "") if cores else ""
+    noisy = f" (noisy: {cell.reason})" if cell.unstable else ""
+    return (
+        f"{line}; measured anyway: VGG16 {name} / FP32 throughput at batch {cell.batch}{where}: "
+        f"**{est.value:.2f}x** [{est.low:.2f}, {est.high:.2f}]{noisy}."
+    )
+
+
+def speed_part(registry: ClaimRegistry, device: DeviceInfo) -> Section:
+    """The reduced-precision speed part of the quantization section: which speed claims apply
+    here, INT8 vs FP32 by batch size judged against the same run's GEMM reference, Fig. 4.
+
+    Where a precision's speed claims cannot hold (no INT8 dot products, no native FP16), its
+    verdicts are "not run here" with the reason, and its VGG16 ratio is measured anyway at
+    batch 1 and shown next to the reason (`precision_line`). Nothing is timed only where the
+    runtime itself is missing.
     """
     import tempfile
 
     from edgecheck.backends import backend_unavailable_reason
     from edgecheck.bench.cores import usable_cores
     from edgecheck.quantize import speed_unmet
-    from edgecheck.report import Figure, Section, markdown_table
+    from edgecheck.report import Figure, Section
 
     claim = registry[CLAIM_ID]
     profile = device.profile
@@ -402,66 +646,135 @@ def speed_part(registry: ClaimRegistry, device: DeviceInfo) -> Section:
     runtime = "tensorrt" if gpu else "onnxruntime"
     batches = batches_for(profile)
     reasons = speed_unmet("int8", device, runtime=runtime)
+    # FP16 measured anyway on the CPU only: a GPU with TensorRT has its own FP16 claims.
+    fp16_reasons = [] if gpu else speed_unmet("fp16", device, runtime="onnxruntime")
     missing = backend_unavailable_reason(runtime)
-    if missing:
-        reasons.append(missing)
     keys = [batch_key(b) for b in batches if claim.rule_for(profile, batch_key(b)) is not None]
     if claim.rule_for(profile, TREND_KEY) is not None:
         keys.append(TREND_KEY)
     title = "INT8 speed (IV-D-3, Fig. 4)"
+    if missing or (reasons and gpu):
+        why = "; ".join([*reasons, *([missing] if missing else [])])
+        lines = [precision_line("int8", [why], None)]
+        if fp16_reasons:
+            lines.append(precision_line("fp16", fp16_reasons, None))
+        return Section(
+            title=title,
+            body="\n".join([*lines, "", f"INT8 vs FP32 VGG16 speed: not measured here: {why}."]),
+            results=[claim.not_run(profile=profile, key=k, reason=why) for k in keys],
+        )
+    others = ("fp16",) if fp16_reasons else ()
+    with tempfile.TemporaryDirectory(prefix="edgecheck-int8-speed-") as tmp:
+        models = prepare_vgg16_int8(tmp)
+        if others:
+            models = models.with_fp16()
+        if reasons:
+            # Not applicable: INT8 and FP16 measured anyway, once, at the smallest batch.
+            speed = measure_int8_speed(
+                models, batches=batches[:1], cores=1, reference=False, others=others,
+                environment={"profile": profile},
+            )  # fmt: skip
+        else:
+            speed = measure_int8_speed(
+                models, batches=batches, cores=1, device="cuda" if gpu else "cpu",
+                environment={"profile": profile}, others=others,
+            )  # fmt: skip
+    lines = [precision_line("int8", reasons, speed.cells[0] if reasons else None)]
+    if fp16_reasons:
+        lines.append(precision_line("fp16", fp16_reasons, speed.others.get("fp16")))
+    data = {
+        **speed.as_dict(),
+        "calibration_images": models.calibration_images,
+        "quantize_seconds": models.quantize_seconds,
+        "int8_not_applicable": reasons,
+        "fp16_not_applicable": fp16_reasons,
+    }
     if reasons:
         why = "; ".join(reasons)
         return Section(
-            title=title,
-            body=f"INT8 vs FP32 VGG16 speed: not measured here: {why}.",
+            title=title, body="\n".join(lines),
             results=[claim.not_run(profile=profile, key=k, reason=why) for k in keys],
-        )
-    with tempfile.TemporaryDirectory(prefix="edgecheck-int8-speed-") as tmp:
-        models = prepare_vgg16_int8(tmp)
-        speed = measure_int8_speed(
-            models, batches=batches, cores=1, device="cuda" if gpu else "cpu",
-            environment={"profile": profile},
+            data=data,
         )  # fmt: skip
     results = judge_int8_speed(speed, registry, profile)
-    rows = [
-        {
+    body = "\n".join([*lines, "", speed_table(speed, claim, models, profile)])
+    body += f" This machine has {len(usable_cores())} usable core(s)."
+    figure = Figure(FIGURE_NAME, fig4_png(speed, claim), "INT8 / FP32 speedup vs batch (Fig. 4)")
+    return Section(title=title, body=body, results=results, figures=[figure], data=data)
+
+
+def speed_table(speed: Int8Speed, claim: Claim, models: Int8Models, profile: str) -> str:
+    """The measured INT8 / FP32 table by batch, with the GEMM reference and the trend (markdown)."""
+    from edgecheck.report import markdown_table
+
+    gemm = speed.gemm
+    rows = []
+    for c in speed.cells:
+        key = batch_key(c.batch)
+        rule = claim.rule_for(profile, key)
+        bound = "-"
+        if rule is not None and (rule.reference_factor is None or gemm is not None):
+            ref = gemm.ratio.value if gemm is not None else None
+            bound = f">= {rule.bound(claim.paper_value(key), None, ref):.2f}x"
+        paper = claim.paper_value(key)
+        rows.append({
             "batch": c.batch,
             "fp32": f"{c.fp32.median * 1e3:.1f} ms",
             "int8": f"{c.int8.median * 1e3:.1f} ms",
             "speedup": f"**{c.speedup.value:.2f}x** [{c.speedup.low:.2f}, {c.speedup.high:.2f}]",
-            "paper": "-" if claim.paper_value(batch_key(c.batch)) is None
-            else f"{claim.paper_value(batch_key(c.batch)):g}x",
+            "bound": bound,
+            "paper": "-" if paper is None else f"{paper:g}x",
             "note": "noisy: " + c.reason if c.unstable else "",
-        }
-        for c in speed.cells
-    ]  # fmt: skip
+        })  # fmt: skip
     columns = [("batch", "batch"), ("fp32", "FP32 per batch"), ("int8", "INT8 per batch"),
-               ("speedup", "INT8 / FP32 throughput [95 % CI]"), ("paper", "paper (Titan XP)"),
-               ("note", "")]  # fmt: skip
+               ("speedup", "INT8 / FP32 throughput [95 % CI]"), ("bound", "threshold"),
+               ("paper", "paper (Titan XP)"), ("note", "")]  # fmt: skip
+    gpu = speed.device == "cuda"
     where = (
         "TensorRT on the GPU"
         if gpu
         else f"onnxruntime's CPU provider, each model in a worker pinned to {speed.cores} core"
     )
     first, last = speed.cells[0].batch, speed.cells[-1].batch
-    body = "\n".join([
+    trend_rule = claim.rule_for(profile, TREND_KEY)
+    lines = [
         f"VGG16 (seeded random weights) FP32 vs INT8 QDQ (MinMax, {models.calibration_images} "
         f"random calibration images, quantized in {models.quantize_seconds:.0f} s), timed on "
         f"{where}, all batch sizes interleaved in one run ({speed.cells[0].fp32.rounds} rounds). "
         f"The paper's Fig. 4 ran a Titan XP with TensorRT up to batch 128, where it reached "
-        f"{claim.paper_value('b128'):g}x; batch 128 is measured on the gpu profile only. "
-        f"This machine has {len(usable_cores())} usable core(s).",
+        f"{claim.paper_value('b128'):g}x; batch 128 is measured on the gpu profile only.",
         "",
         markdown_table(rows, columns),
         "",
-        f"Trend, speedup(b{last}) - speedup(b{first}): {speed.trend.value:+.2f} "
-        f"[{speed.trend.low:+.2f}, {speed.trend.high:+.2f}]; the claim reads Fig. 4's "
-        f"\"grows with batch\" as growing or flat, failing only on a drop beyond noise.",
-    ])  # fmt: skip
-    figure = Figure(FIGURE_NAME, fig4_png(speed, claim), "INT8 / FP32 speedup vs batch (Fig. 4)")
-    data = {
-        **speed.as_dict(),
-        "calibration_images": models.calibration_images,
-        "quantize_seconds": models.quantize_seconds,
-    }
-    return Section(title=title, body=body, results=results, figures=[figure], data=data)
+    ]
+    if gemm is not None:
+        ratio = gemm.ratio
+        noisy = f" (noisy: {gemm.reason})" if gemm.unstable else ""
+        lines.append(
+            f"Same-run reference: this CPU's INT8 / FP32 rate on VGG16's conv3_2, conv4_2 and "
+            f"conv5_2 GEMMs, run as convolutions ({gemm.types} QLinearConv vs FP32 Conv on "
+            f"onnxruntime: the kernels the model's layers take), on the same pinned core(s), "
+            f"interleaved with the models: **{ratio.value:.2f}x** [{ratio.low:.2f}, "
+            f"{ratio.high:.2f}]{noisy}; the thresholds are a fixed factor of it "
+            f"(`{CLAIM_ID}`'s rule)."
+        )
+    matmul = speed.references.get("matmul")
+    if matmul is not None:
+        lines.append(
+            f"For information, the same GEMMs as explicit matrix products ({matmul.types} "
+            f"MatMulInteger vs FP32 MatMul: MLAS's quantized GEMM, which takes AMX where the "
+            f"CPU has it): **{matmul.ratio.value:.2f}x** [{matmul.ratio.low:.2f}, "
+            f"{matmul.ratio.high:.2f}]."
+        )
+    trend = speed.trend
+    bound = (
+        f", threshold {trend_rule.op} {trend_rule.value:g}"
+        if trend_rule and trend_rule.value is not None
+        else ""
+    )
+    lines.append(
+        f"Trend, speedup(b{last}) / speedup(b{first}): {trend.value:.3f} "
+        f'[{trend.low:.3f}, {trend.high:.3f}]{bound}: Fig. 4\'s "grows with batch", read as '
+        f'"does not drop" beyond the threshold.'
+    )
+    return "\n".join(lines)

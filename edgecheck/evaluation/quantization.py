@@ -281,7 +281,7 @@ def section(registry: ClaimRegistry, device: DeviceInfo) -> Section:
     """The quantization section: error per precision and calibration method, model sizes, and
     INT8 vs FP32 VGG16 speed by batch size with its Fig. 4 plot (`int8_speed.speed_part`)."""
     from edgecheck.data import N_CALIBRATION, N_TEST
-    from edgecheck.quantize import CALIBRATION_METHODS, speed_unmet
+    from edgecheck.quantize import CALIBRATION_METHODS
 
     error_claim = registry[ERROR_CLAIM]
     memory_claim = registry[MEMORY_CLAIM]
@@ -320,17 +320,6 @@ def section(registry: ClaimRegistry, device: DeviceInfo) -> Section:
     ]
     size_columns = [("precision", "precision"), ("bytes", "parameter bytes"),
                     ("ratio", "vs FP32"), ("paper", "paper"), ("dtypes", "by type")]  # fmt: skip
-    speed_lines = []
-    for precision in ("fp16", "int8"):
-        reasons = speed_unmet(precision, device)
-        speed_lines.append(
-            f"- {precision.upper()} speed claims: "
-            + (
-                "native here."
-                if not reasons
-                else "not applicable here: " + "; ".join(reasons) + "."
-            )
-        )
     speed = int8_speed.speed_part(registry, device)
     paper = error_claim.paper_value("")
     body = "\n".join([
@@ -359,8 +348,6 @@ def section(registry: ClaimRegistry, device: DeviceInfo) -> Section:
         f"### {fidelity.title}",
         "",
         fidelity.body,
-        "",
-        *speed_lines,
         "",
         f"### {speed.title}",
         "",

@@ -1,7 +1,8 @@
 """The quantization report section: its tables, verdicts and data, on a smaller test set.
 
 The INT8 speed part is timed by tests/perf/test_quantization_speed.py; here it takes its
-"not run here" branch (INT8 speed declared unsupported), which times nothing."""
+"not applicable" branch (INT8 speed declared unsupported), with VGG16's preparation and timing
+replaced by fixed numbers (the real ones: the perf test)."""
 
 from __future__ import annotations
 
@@ -32,7 +33,38 @@ def test_experiments_run_in_report_order():
     }  # fmt: skip
 
 
-def test_section_tables_verdicts_and_data(monkeypatch, edgecheck_claims, edgecheck_device):
+def _fixed_vgg16_timing(monkeypatch, tmp_path):
+    """VGG16 measured anyway, as fixed timings: INT8 1.04x and FP16 0.93x over FP32."""
+    from edgecheck.bench.stats import SampleStats
+    from edgecheck.bench.timing import Measurement, speedup
+    from edgecheck.evaluation import int8_speed
+
+    def timing(name, seconds):
+        return Measurement(name, 1, seconds, SampleStats(seconds), extra={"cores": 1})
+
+    fp32 = [0.3 * (1 + 0.01 * k) for k in range(8)]
+    f = timing("fp32-b1", fp32)
+    cells = {
+        p: timing(f"{p}-b1", [s / r for s in fp32]) for p, r in (("int8", 1.04), ("fp16", 0.93))
+    }
+    models = int8_speed.Int8Models(tmp_path / "a", tmp_path / "b", 4, 1.0, fp16=tmp_path / "c")
+
+    def measure(models, *, batches, others=(), reference=None, **kw):
+        assert tuple(batches) == (1,) and reference is False and tuple(others) == ("fp16",)
+        cell = int8_speed.Int8Cell(1, f, cells["int8"], speedup(f, cells["int8"]))
+        return int8_speed.Int8Speed(
+            cells=[cell], trend=int8_speed._trend(cell, cell, int8_speed.quick_policy()), cores=1,
+            backend="onnxruntime", device="cpu",
+            others={"fp16": int8_speed.Int8Cell(1, f, cells["fp16"], speedup(f, cells["fp16"]))},
+        )  # fmt: skip
+
+    monkeypatch.setattr(int8_speed, "prepare_vgg16_int8", lambda workdir: models)
+    monkeypatch.setattr(int8_speed, "measure_int8_speed", measure)
+
+
+def test_section_tables_verdicts_and_data(
+    monkeypatch, tmp_path, edgecheck_claims, edgecheck_device
+):
     import edgecheck.data
     import edgecheck.quantize
     from edgecheck.evaluation import quantization
@@ -50,6 +82,7 @@ def test_section_tables_verdicts_and_data(monkeypatch, edgecheck_claims, edgeche
         )
 
     monkeypatch.setattr(edgecheck.quantize, "speed_unmet", no_int8_dot)
+    _fixed_vgg16_timing(monkeypatch, tmp_path)
     section = quantization.section(edgecheck_claims, edgecheck_device)
     assert (
         "Quantization" in section.title and "IV-D-2" in section.title and "Fig. 4" in section.title
@@ -69,6 +102,17 @@ def test_section_tables_verdicts_and_data(monkeypatch, edgecheck_claims, edgeche
     assert all(r.verdict == "not run here" and "no INT8 dot products (test)" in r.message
                for r in speed)  # fmt: skip
     assert "INT8 speed (IV-D-3, Fig. 4)" in body and section.figures == []
+    # Not applicable, measured anyway: each ratio once, next to its reason.
+    assert (
+        "- INT8 speed claims: not applicable here: no INT8 dot products (test); measured "
+        "anyway: VGG16 INT8 / FP32 throughput at batch 1, 1 core: **1.04x**"
+    ) in body
+    assert body.count("measured anyway: VGG16 INT8") == 1
+    assert "- FP16 speed claims: not applicable here: " in body
+    assert (
+        "casting to FP32" in body and "FP16 / FP32 throughput at batch 1, 1 core: **0.93x**" in body
+    )
+    assert body.count("measured anyway: VGG16 FP16") == 1
     assert section.results[0].message.startswith("INT8 minmax")
     data = section.data
     assert [row["precision"] for row in data["errors"]] == ["int8", "int8", "int8", "fp16"]
