@@ -20,6 +20,12 @@ def project(pytester, monkeypatch):
 
 
 def run(pytester, *args):
+    # A subprocess on purpose, unlike the plugin's other pytester tests (tests/unit/conftest.py):
+    # the project's [tool.edgecheck.models] table registers "tinynet" in edgecheck's process-wide
+    # model registry and puts the project on sys.path, and a test edits tinynet/model.py between
+    # runs; in this process the first run's registration would be the one every later run sees.
+    # It is also the check that the pytest11 entry point loads the plugin in a fresh
+    # interpreter, as in a user's CI.
     return pytester.runpytest_subprocess("-p", "no:cacheprovider", "-m", "accuracy", *args)
 
 
