@@ -8,7 +8,7 @@ those tests check needs a fresh interpreter: the plugin keeps its state on the p
 (one per run), ``EDGECHECK_PROFILE`` is read on every `detect_device` call, and the machine
 probe and the calibration are per machine, so reusing this process's is what a fresh process
 would measure again. ``pytest --runpytest=subprocess`` still runs them in subprocesses.
-tests/unit/test_example_project.py keeps its subprocesses (it says why).
+tests/unit/test_example_project.py keeps one subprocess run (it says why).
 """
 
 from __future__ import annotations
