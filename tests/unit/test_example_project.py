@@ -19,22 +19,41 @@ def project(pytester, monkeypatch):
     return pytester
 
 
-def run(pytester, *args):
-    return pytester.runpytest_subprocess("-p", "no:cacheprovider", "-m", "accuracy", *args)
+ARGS = ("-p", "no:cacheprovider", "-m", "accuracy")
+
+
+def run_fresh(pytester, *args):
+    # A fresh interpreter on purpose, for the plain pull request: the check that the pytest11
+    # entry point loads the plugin, the project's model registers and its baseline compares
+    # exactly as in a user's CI.
+    return pytester.runpytest_subprocess(*ARGS, *args)
+
+
+@pytest.fixture
+def run(project, run_pytest, monkeypatch):
+    """``run(*args)``: the other cases in this process (tests/unit/conftest.py), one run per
+    test. The project's [tool.edgecheck.models] table registers "tinynet" in edgecheck's
+    process-wide model registry, so each test gets its own copy of it (as test_models.py
+    does): a later test then imports its own, edited tinynet/model.py (pytester drops the
+    imported tinynet modules and restores sys.path after every run)."""
+    from edgecheck.models import registry
+
+    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
+    return lambda *args: run_pytest(*ARGS, *args)
 
 
 def test_unchanged_model_passes_against_the_committed_baseline(project):
-    result = run(project)
+    result = run_fresh(project)
     result.assert_outcomes(passed=1, deselected=1)
     assert "2 unchanged, 0 regressed" in result.stdout.str()
 
 
-def test_a_pull_request_that_adds_a_conv_layer_fails_with_the_numbers(project):
+def test_a_pull_request_that_adds_a_conv_layer_fails_with_the_numbers(project, run):
     model = project.path / "tinynet" / "model.py"
     model.write_text(model.read_text().replace("CONVS = [(16, 3), (32, 3)]",
                                                "CONVS = [(16, 3), (32, 3), (32, 3)]"))  # fmt: skip
     baseline = (project.path / "baselines" / "cpu.json").read_text()
-    result = run(project)
+    result = run()
     result.assert_outcomes(failed=1, deselected=1)
     out = result.stdout.str()
     assert "1 of 2 metrics regressed" in out
@@ -49,12 +68,12 @@ def test_a_pull_request_that_adds_a_conv_layer_fails_with_the_numbers(project):
     assert (project.path / "baselines" / "cpu.json").read_text() == baseline
 
 
-def test_models_table_errors_name_the_file_the_model_and_the_field(project):
+def test_models_table_errors_name_the_file_the_model_and_the_field(project, run):
     pyproject = project.path / "pyproject.toml"
     pyproject.write_text(
         pyproject.read_text().replace("input_shape = [3, 32, 32]", "input_shape = [3, -1]")
     )
-    result = run(project)
+    result = run()
     assert result.ret != 0
     text = result.stdout.str() + result.stderr.str()
     assert "[tool.edgecheck.models.tinynet]: input_shape = [3, -1] must be positive sizes" in text

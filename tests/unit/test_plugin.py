@@ -1,5 +1,6 @@
-"""The pytest plugin, run on small test files with pytester (in a subprocess, so each run
-detects the device afresh and the EDGECHECK_PROFILE variable is honoured)."""
+"""The pytest plugin, run on small test files with pytester, in this process (``run_pytest``
+in tests/unit/conftest.py: each run has its own config, and EDGECHECK_PROFILE is read on every
+device detection, so no run needs a fresh interpreter)."""
 
 from __future__ import annotations
 
@@ -51,14 +52,11 @@ def test_claim_not_applicable(check_claim, edgecheck_device):
 
 
 @pytest.fixture
-def run(pytester, monkeypatch):
-    monkeypatch.delenv("EDGECHECK_PROFILE", raising=False)
+def run(pytester, run_pytest):
     pytester.makepyfile(test_sample=TESTS)
 
     def _run(*args):
-        return pytester.runpytest_subprocess(
-            "--strict-markers", "-rs", "-p", "no:cacheprovider", *args
-        )
+        return run_pytest("--strict-markers", "-rs", "-p", "no:cacheprovider", *args)
 
     return _run
 
@@ -117,7 +115,7 @@ def test_select_tx2_only_reports_nothing_as_passed(run):
     assert "claims: 0 checks passed, 0 failed, 1 not run here" in result.stdout.str()
 
 
-def test_soft_checks_list_every_failure(pytester):
+def test_soft_checks_list_every_failure(pytester, run_pytest):
     pytester.makepyfile(
         """
         def test_table(check_claim):
@@ -127,35 +125,35 @@ def test_soft_checks_list_every_failure(pytester):
             check_claim.assert_all()
         """
     )
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result = run_pytest("-p", "no:cacheprovider")
     result.assert_outcomes(failed=1)
     out = result.stdout.str()
     assert "2 of 3 checks failed" in out and "measured 3 %" in out and "measured 4 %" in out
 
 
-def test_nan_measurement_fails(pytester):
+def test_nan_measurement_fails(pytester, run_pytest):
     pytester.makepyfile(
         """
         def test_nan(check_claim):
             check_claim("quant.error", float("nan"))
         """
     )
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result = run_pytest("-p", "no:cacheprovider")
     result.assert_outcomes(failed=1)
     assert "not a finite number" in result.stdout.str()
 
 
-def test_project_overrides_reach_the_fixture(pytester):
+def test_project_overrides_reach_the_fixture(pytester, run_pytest):
     pytester.makepyprojecttoml(
         '[tool.edgecheck.claims."quant.error"]\nany = { op = "<=", value = 3.0 }\n'
     )
     pytester.makepyfile("def test_x(check_claim):\n    check_claim('quant.error', 2.5)\n")
-    pytester.runpytest_subprocess("-p", "no:cacheprovider").assert_outcomes(passed=1)
+    run_pytest("-p", "no:cacheprovider").assert_outcomes(passed=1)
 
 
-def test_broken_project_config_is_reported(pytester):
+def test_broken_project_config_is_reported(pytester, run_pytest):
     pytester.makepyprojecttoml("[tool.edgecheck]\nclaimz = 1\n")
     pytester.makepyfile("def test_x(check_claim):\n    check_claim('quant.error', 0.5)\n")
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result = run_pytest("-p", "no:cacheprovider")
     assert result.ret != 0
     assert "unknown key(s) in [tool.edgecheck]: claimz" in result.stdout.str() + result.stderr.str()

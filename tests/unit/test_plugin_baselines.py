@@ -1,5 +1,6 @@
 """The plugin's baselines: the ``edgecheck_baseline`` fixture, ``--edgecheck-update-baselines``
-and the summary, run with pytester in subprocesses (each detects the device afresh)."""
+and the summary, run with pytester in this process (``run_pytest`` in tests/unit/conftest.py:
+each run has its own config; the device probe and calibration are this machine's)."""
 
 from __future__ import annotations
 
@@ -31,22 +32,23 @@ FULL = 224 * 224 * 3 * 64 * 9 + 224 * 224 * 64 * 64 * 9  # 1,936,392,192
 
 
 @pytest.fixture
-def project(pytester, monkeypatch):
-    monkeypatch.delenv("EDGECHECK_PROFILE", raising=False)
+def project(pytester):
     pytester.makepyfile(model=MODEL, test_model=TESTS)
     return pytester
 
 
-def run(pytester, *args):
-    return pytester.runpytest_subprocess("-p", "no:cacheprovider", "-rA", *args)
+@pytest.fixture
+def run(run_pytest):
+    """``run(*args)``: pytest on the project, in this process."""
+    return lambda *args: run_pytest("-p", "no:cacheprovider", "-rA", *args)
 
 
 def baseline_path(pytester):
     return pytester.path / "baselines" / "cpu.json"
 
 
-def test_no_baseline_passes_and_says_so(project):
-    result = run(project)
+def test_no_baseline_passes_and_says_so(project, run):
+    result = run()
     result.assert_outcomes(passed=2)
     out = result.stdout.str()
     assert "edgecheck baselines" in out and "no baseline stored:" in out
@@ -54,8 +56,8 @@ def test_no_baseline_passes_and_says_so(project):
     assert not baseline_path(project).exists()
 
 
-def test_update_then_a_new_conv_layer_fails_with_the_numbers(project):
-    result = run(project, "--edgecheck-update-baselines")
+def test_update_then_a_new_conv_layer_fails_with_the_numbers(project, run):
+    result = run("--edgecheck-update-baselines")
     result.assert_outcomes(passed=2)
     assert "baselines updated: 2 metric(s) of this run written to" in result.stdout.str()
     stored = json.loads(baseline_path(project).read_text())
@@ -64,12 +66,12 @@ def test_update_then_a_new_conv_layer_fails_with_the_numbers(project):
     assert values == {"conv_macs": FULL, "params": 1792 + 36928}
     assert all(e["test_id"].startswith("test_model.py::test_") for e in stored["entries"])
 
-    run(project).assert_outcomes(passed=2)  # nothing changed: nothing fails
+    run().assert_outcomes(passed=2)  # nothing changed: nothing fails
 
     # The pull request: one more 3x3 conv, 64 -> 64 channels at 224 x 224.
     project.makepyfile(model=MODEL.replace("]", ", (224, 224, 64, 64, 3)]"))
     before = baseline_path(project).read_text()
-    result = run(project)
+    result = run()
     result.assert_outcomes(failed=2)
     out = result.stdout.str()
     assert (
@@ -81,24 +83,24 @@ def test_update_then_a_new_conv_layer_fails_with_the_numbers(project):
     assert baseline_path(project).read_text() == before
 
 
-def test_update_is_refused_when_a_test_fails(project):
-    run(project, "--edgecheck-update-baselines").assert_outcomes(passed=2)
+def test_update_is_refused_when_a_test_fails(project, run):
+    run("--edgecheck-update-baselines").assert_outcomes(passed=2)
     before = baseline_path(project).read_text()
     project.makepyfile(
         test_broken="import pytest\n\ndef test_broken():\n    pytest.fail('a deliberately failing test')\n"
     )
     project.makepyfile(model=MODEL.replace("64, 3)]", "128, 3)]"))
-    result = run(project, "--edgecheck-update-baselines")
+    result = run("--edgecheck-update-baselines")
     result.assert_outcomes(passed=2, failed=1)
     assert "baselines NOT updated: 1 test(s) failed or errored" in result.stdout.str()
     assert baseline_path(project).read_text() == before
 
 
-def test_update_writes_only_what_was_measured_and_keeps_the_rest(project):
-    run(project, "--edgecheck-update-baselines").assert_outcomes(passed=2)
+def test_update_writes_only_what_was_measured_and_keeps_the_rest(project, run):
+    run("--edgecheck-update-baselines").assert_outcomes(passed=2)
     project.makepyfile(model=MODEL.replace("64, 3)]", "128, 3)]"))
     # Only test_macs runs; in update mode its regression is reported, not failed.
-    result = run(project, "--edgecheck-update-baselines", "-k", "macs")
+    result = run("--edgecheck-update-baselines", "-k", "macs")
     result.assert_outcomes(passed=1, deselected=1)
     assert "REGRESSION" in result.stdout.str()
     values = {
@@ -117,11 +119,11 @@ def test_update_writes_only_what_was_measured_and_keeps_the_rest(project):
          "this baseline is for profile 'tx2', but this run is on profile 'cpu'"),
     ],
 )  # fmt: skip
-def test_bad_baseline_file_fails_the_tests_and_is_never_rewritten(project, content, expected):
+def test_bad_baseline_file_fails_the_tests_and_is_never_rewritten(project, content, expected, run):
     path = baseline_path(project)
     path.parent.mkdir()
     path.write_text(content)
-    result = run(project, "--edgecheck-update-baselines")
+    result = run("--edgecheck-update-baselines")
     result.assert_outcomes(failed=2)
     out = result.stdout.str()
     assert f"edgecheck baselines: {path}" in out and expected in out
@@ -129,7 +131,7 @@ def test_bad_baseline_file_fails_the_tests_and_is_never_rewritten(project, conte
     assert path.read_text() == content
 
 
-def test_timings_from_another_device_are_not_judged(project):
+def test_timings_from_another_device_are_not_judged(project, run):
     other = Entry.measured("test_timing.py::test_latency", "latency", [1.0, 1.1, 1.2],
                            kind="timing", unit="s", fingerprint_id="000000000000")  # fmt: skip
     path = baseline_path(project)
@@ -142,15 +144,15 @@ def test_timings_from_another_device_are_not_judged(project):
             edgecheck_baseline.record("latency", [100.0, 110.0, 120.0], unit="s", kind="timing")
         """
     )
-    result = run(project, "test_timing.py")
+    result = run("test_timing.py")
     result.assert_outcomes(passed=1)
     out = result.stdout.str()
     assert "no baseline for this device:" in out
     assert "1 with no baseline for this device" in out
 
 
-def test_expect_and_assert_all_list_every_regression_and_report_improvements(project):
-    run(project, "--edgecheck-update-baselines").assert_outcomes(passed=2)
+def test_expect_and_assert_all_list_every_regression_and_report_improvements(project, run):
+    run("--edgecheck-update-baselines").assert_outcomes(passed=2)
     project.makepyfile(
         test_model="""
         def test_macs(edgecheck_baseline):
@@ -163,7 +165,7 @@ def test_expect_and_assert_all_list_every_regression_and_report_improvements(pro
             edgecheck_baseline.assert_all()
         """
     )
-    result = run(project)
+    result = run()
     result.assert_outcomes(passed=1, failed=1)
     out = result.stdout.str()
     assert "1 of 2 metrics regressed:" in out and "params: REGRESSION" in out
@@ -181,9 +183,9 @@ def test_latency(edgecheck_baseline):
 """
 
 
-def test_a_recorded_timing_carries_the_calibration_and_another_one_is_not_judged(project):
+def test_a_recorded_timing_carries_the_calibration_and_another_one_is_not_judged(project, run):
     project.makepyfile(test_timing=TIMING_TEST)
-    result = run(project, "test_timing.py", "--edgecheck-update-baselines")
+    result = run("test_timing.py", "--edgecheck-update-baselines")
     result.assert_outcomes(passed=1)
     assert "calibration of this machine (fingerprint " in result.stdout.str()
     stored = json.loads(baseline_path(project).read_text())
@@ -198,7 +200,7 @@ def test_a_recorded_timing_carries_the_calibration_and_another_one_is_not_judged
     baseline_path(project).write_text(json.dumps(stored))
     slower = "[100.0, 110.0, 120.0, 105.0, 115.0]"  # 100x: would be a regression if judged
     project.makepyfile(test_timing=TIMING_TEST.replace("[1.0, 1.1, 1.2, 1.05, 1.15]", slower))
-    result = run(project, "test_timing.py")
+    result = run("test_timing.py")
     result.assert_outcomes(passed=1)
     out = result.stdout.str()
     # The read rate may differ too on a busy machine; the sgemm does by construction.
@@ -207,7 +209,7 @@ def test_a_recorded_timing_carries_the_calibration_and_another_one_is_not_judged
     assert "1 with no baseline for this device" in out
 
 
-def test_schema_1_file_warns_that_its_timings_wait_for_a_new_recording(project):
+def test_schema_1_file_warns_that_its_timings_wait_for_a_new_recording(project, run):
     old = {"cores": "2", "cpu_model": "AMD EPYC", "os": "Linux-6.18.44-fc-v1098"}
     macs = Entry.measured("test_model.py::test_macs", "conv_macs", FULL, unit="MACs")
     fps = Entry.measured("test_model.py::test_params", "fps", [130.0, 132.0, 146.0],
@@ -216,7 +218,7 @@ def test_schema_1_file_warns_that_its_timings_wait_for_a_new_recording(project):
     path = baseline_path(project)
     path.parent.mkdir()
     path.write_text(text.replace(f'"schema": {SCHEMA_VERSION}', '"schema": 1'))
-    result = run(project)
+    result = run()
     result.assert_outcomes(passed=2)
     out = result.stdout.str()
     assert (
