@@ -26,8 +26,9 @@ with recall >= 95 % and the best frame in the best 5 %.
 
 Usage::
 
-    python benchmarks/pipeline.py                      # 150-frame clips, 3 repeats (~2 min)
-    python benchmarks/pipeline.py --frames 90 --repeats 2 --no-steps
+    python benchmarks/pipeline.py                      # 90-frame clips, 3 repeats (~2 min)
+    python benchmarks/pipeline.py --frames 150 --repeats 2 --no-steps  # the same-run rule
+                                                       # is then not run: set for 90 frames
     python benchmarks/pipeline.py --json pipeline.json
 """
 
@@ -44,13 +45,19 @@ TARGETS = {"1080p": 30.0, "480p": 60.0}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    from edgecheck.evaluation.pipeline import CLIP_FRAMES, NAIVE_FRAMES
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--frames", type=int, default=150, help="clip length (default 150)")
+    parser.add_argument(
+        "--frames", type=int, default=CLIP_FRAMES,
+        help=f"clip length (default {CLIP_FRAMES}, as the tests: the same-run rule's factor "
+        "is set for it, and is not judged with another)",
+    )  # fmt: skip
     parser.add_argument("--repeats", type=int, default=3, help="counted runs per cell (default 3)")
     parser.add_argument(
-        "--naive-frames", type=int, default=10,
-        help="frames for the naive baseline (default 10, as the tests: the same-run rule's "
-        "factor is set for it)",
+        "--naive-frames", type=int, default=NAIVE_FRAMES,
+        help=f"frames for the naive baseline (default {NAIVE_FRAMES}, as the tests: the "
+        "same-run rule's factor is set for it, and is not judged with another)",
     )  # fmt: skip
     parser.add_argument("--no-steps", action="store_true", help="skip part 2")
     parser.add_argument("--steps-resolution", default="1080p")
@@ -78,7 +85,9 @@ def rules(results: list[Any]) -> list[dict[str, Any]]:
         measured = "-" if r.measured is None else f"{_fmt(r.measured)}"
         bound = "-" if r.bound is None else f"{_fmt(r.bound)}"
         margin = "-" if r.margin is None else f"{100 * r.margin:+.1f} %"
-        verdict = r.verdict if r.verdict != "not run here" else r.message
+        verdict = (
+            r.verdict if r.verdict != "not run here" else r.message.removeprefix(f"{r.label}: ")
+        )
         print(
             f"{r.label:<34} {measured:>9} {ref:>12} {bound:>9} {margin:>8}  "
             f"{r.threshold or '-'}: {verdict}"

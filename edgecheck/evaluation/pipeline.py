@@ -39,6 +39,7 @@ NAIVE_NAME = "naive detector"
 # same way, and the same-run rule's factor is set for it.
 NAIVE_FRAMES = 5
 NAIVE_ROUNDS = 6
+CLIP_FRAMES = 90  # the clips' length (3 s at 30 fps), the tests' and the report's
 
 
 def naive_key(resolution: str) -> str:
@@ -171,7 +172,7 @@ def measure_table5(
     *,
     resolutions: tuple[str, ...] = RESOLUTION_KEYS,
     precisions: tuple[str, ...] = ("fp32", "int8"),
-    frames: int = 90,
+    frames: int = CLIP_FRAMES,
     repeats: int = 3,
     naive_frames: int = NAIVE_FRAMES,
     workdir: str | Path | None = None,
@@ -278,7 +279,18 @@ def judge_table5(table: Table5, registry: ClaimRegistry, device: DeviceInfo) -> 
         # The same-run rule: FP32 against the naive detector timed interleaved with it.
         versus = table.versus_naive.get(res)
         if versus is not None and f"{device.profile}:{naive_key(res)}" in claim.rules:
-            results.append(versus.judge(claim, profile=device.profile, key=naive_key(res)))
+            frames = table.naive.get(res, {}).get("frames")
+            if (frames, table.frames) != (NAIVE_FRAMES, CLIP_FRAMES):
+                reason = (
+                    f"the rule's factor is set for the naive detector over {NAIVE_FRAMES} "
+                    f"frames of a {CLIP_FRAMES}-frame clip; this run timed it over {frames} "
+                    f"of {table.frames}"
+                )
+                results.append(
+                    claim.not_run(profile=device.profile, key=naive_key(res), reason=reason)
+                )
+            else:
+                results.append(versus.judge(claim, profile=device.profile, key=naive_key(res)))
         if row16 is None:
             reason = "; ".join(table.fp16_reasons) or "FP16 was not measured"
             results.append(claim.not_run(profile=device.profile, key=res, reason=reason))

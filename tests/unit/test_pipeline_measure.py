@@ -17,6 +17,8 @@ from edgecheck.claims import CLAIMS
 from edgecheck.errors import ConfigError
 from edgecheck.evaluation.pipeline import (
     CLAIM_ID,
+    CLIP_FRAMES,
+    NAIVE_FRAMES,
     NaiveComparison,
     Table5,
     Table5Row,
@@ -168,22 +170,33 @@ def _row(res, precision, fps, noise=""):
     return Table5Row(res, precision, "onnxruntime", fps, (fps, fps), {}, 1.0, 1, 5, 9, 90, noise)
 
 
-def test_table5_judges_the_same_run_rule_on_cpu_only():
+REGISTRY = {CLAIM_ID: CLAIM, "quant.fp16.speedup": CLAIMS["quant.fp16.speedup"]}
+
+
+def _table(naive_frames: int = NAIVE_FRAMES) -> Table5:
     rows = [_row(r, "fp32", 120.0) for r in ("1080p", "720p", "480p")]
-    table = Table5(rows=rows, versus_naive={"1080p": _comparison([FACTOR * 1.1] * 6)})
-    on_cpu = judge_table5(table, {CLAIM_ID: CLAIM, "quant.fp16.speedup": CLAIMS["quant.fp16.speedup"]},
-                          SimpleNamespace(profile="cpu"))  # fmt: skip
+    return Table5(
+        rows=rows, naive={"1080p": {"fps": 9.0, "frames": naive_frames}}, frames=CLIP_FRAMES,
+        versus_naive={"1080p": _comparison([FACTOR * 1.1] * 6)},
+    )  # fmt: skip
+
+
+def test_table5_judges_the_same_run_rule_on_cpu_only():
+    on_cpu = judge_table5(_table(), REGISTRY, SimpleNamespace(profile="cpu"))
     assert [r.verdict for r in on_cpu if r.key == KEY] == ["pass"]
-    on_tx2 = judge_table5(table, {CLAIM_ID: CLAIM, "quant.fp16.speedup": CLAIMS["quant.fp16.speedup"]},
-                          SimpleNamespace(profile="tx2"))  # fmt: skip
+    on_tx2 = judge_table5(_table(), REGISTRY, SimpleNamespace(profile="tx2"))
     assert not [r for r in on_tx2 if r.key == KEY]
+
+
+def test_table5_does_not_judge_the_same_run_rule_with_another_naive_length():
+    results = judge_table5(_table(NAIVE_FRAMES * 2), REGISTRY, SimpleNamespace(profile="cpu"))
+    judged = [r for r in results if r.key == KEY]
+    assert [r.verdict for r in judged] == ["not run here"]
+    assert f"over {NAIVE_FRAMES * 2}" in judged[0].message
 
 
 def test_table5_does_not_judge_the_real_time_bar_on_a_noisy_row():
     rows = [_row("1080p", "fp32", 10.0, noise="other processes took 40.0 % ...")]
-    results = judge_table5(
-        Table5(rows=rows), {CLAIM_ID: CLAIM, "quant.fp16.speedup": CLAIMS["quant.fp16.speedup"]},
-        SimpleNamespace(profile="cpu"),
-    )  # fmt: skip
+    results = judge_table5(Table5(rows=rows), REGISTRY, SimpleNamespace(profile="cpu"))
     bar = [r for r in results if r.key == "1080p-fp32"]
     assert [r.verdict for r in bar] == ["not run here"] and "40.0 %" in bar[0].message
