@@ -386,10 +386,11 @@ _CLAIMS: tuple[Claim, ...] = (
                 # pipeline thread), the two timed in the same 9 rotated rounds and judged on
                 # the median per-round fps ratio (paired bootstrap interval). Measured here
                 # (Xeon family 6 model 167, AVX-512, 2 vCPUs), 3 runs of the module: ratio
-                # 13.28, 13.42, 12.85 (12.99 in a 10-round run without rotation); the same
-                # pipeline held 20 % slower in the same rounds: 11.58, 11.45, 11.44 (11.31).
-                # 12.0 leaves the unchanged pipeline 7-12 % above and the slowed one 3.5-6 %
-                # below (in the same rounds it came out 12-17 % slower, not 20 %).
+                # 13.28, 13.42, 12.85 (12.99 in a 10-round run without rotation; 13.59 in a
+                # later module run, 13.58 in benchmarks/pipeline.py); the same pipeline held
+                # 20 % slower in the same rounds: 11.58, 11.45, 11.44 (11.31). 12.0 leaves the
+                # unchanged pipeline 7-13 % above and the slowed one 3.5-6 % below (in the
+                # same rounds it came out 12-17 % slower, not 20 %).
                 # Other CPUs: OpenCV without its AVX-512 paths (OPENCV_CPU_DISABLE=AVX512-SKX)
                 # gave the same ratio (Haar, decoding and resizing do not use them); only the
                 # FQA CNN (onnxruntime, about 9 % of the pipeline's CPU time, a negligible
