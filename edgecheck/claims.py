@@ -411,13 +411,36 @@ _CLAIMS: tuple[Claim, ...] = (
         rules=_frozen(
             {
                 "tx2": Rule(">=", value=30.0),
-                # The real-time bar with FP32 on CPU cores (no native FP16 there): the
-                # engineered pipeline measured 120-150 fps at 1080p on 2 cores here.
+                # The real-time bar with FP32 on CPU cores (no native FP16 there), kept as a
+                # floor: the engineered pipeline measured 120-150 fps at 1080p on 2 cores
+                # here, so it catches a broken pipeline, not a 20 % slowdown.
                 "cpu:1080p-fp32": Rule(">=", value=30.0),
                 "cpu:720p-fp32": Rule(">=", value=30.0),
                 "cpu:480p-fp32": Rule(">=", value=30.0),
+                # The same-run rule, the one with teeth: 1080p FP32 fps >= 12 x the naive
+                # detector's (full-resolution Haar on every frame of the clip's first 5, one
+                # pipeline thread), the two timed in the same 9 rotated rounds and judged on
+                # the median per-round fps ratio (paired bootstrap interval). Measured here
+                # (Xeon family 6 model 167, AVX-512, 2 vCPUs), 3 runs of the module: ratio
+                # 13.28, 13.42, 12.85 (12.99 in a 10-round run without rotation; 13.59 in a
+                # later module run, 13.58 in benchmarks/pipeline.py); the same pipeline held
+                # 20 % slower in the same rounds: 11.58, 11.45, 11.44 (11.31). 12.0 leaves the
+                # unchanged pipeline 7-13 % above and the slowed one 3.5-6 % below (in the
+                # same rounds it came out 12-17 % slower, not 20 %).
+                # Other CPUs: OpenCV without its AVX-512 paths (OPENCV_CPU_DISABLE=AVX512-SKX)
+                # gave the same ratio (Haar, decoding and resizing do not use them); only the
+                # FQA CNN (onnxruntime, about 9 % of the pipeline's CPU time, a negligible
+                # share of the naive detector's) scales with the vector width, so the AVX2
+                # EPYC (Zen 1, 128-bit FMA units) should see the ratio about 3-8 % lower
+                # (12.2-12.9): still above 12. The Zen4 EPYC (AVX-512 VNNI) measured 14.1-17.5
+                # with the earlier 20-frame, non-interleaved baseline, this machine 14-18 the
+                # same way: the two agree.
+                "cpu:1080p-fp32-vs-naive": Rule(">=", reference_factor=12.0),
             }
         ),
+        note="keys: <res> FP16 fps (tx2); <res>-fp32 FP32 fps against the real-time bar (cpu); "
+        "1080p-fp32-vs-naive FP32 fps against 12 x the naive detector's fps timed in the same "
+        "rounds (the paired per-round ratio decides)",
     ),
     Claim(
         id="quant.fp16.speedup",
