@@ -101,9 +101,14 @@ class NaiveComparison:
             )
         ref, r = self.reference, self.ratio
         estimate = Estimate(self.fps, r.low * ref, r.high * ref, r.confidence, r.n_boot, r.method)
+        # Decided only when the whole paired interval lies on one side of the bound: the
+        # window between the real pipeline and one 20 % slower is narrow (13 vs 11.5 x the
+        # naive detector against a bound of 12 here), so a point estimate near the bound is
+        # "too noisy to decide", never a verdict either way.
         wide = noise_reason(None, r.relative_width, what=f"{self.name} fps / naive fps")
+        paired = wide or f"the paired ratio {r.value:.2f} [{r.low:.2f}, {r.high:.2f}]"
         return decide(
-            claim, estimate, profile=profile, key=key, noisy=wide, reference=ref,
+            claim, estimate, profile=profile, key=key, noisy=paired, reference=ref,
             reference_name=NAIVE_NAME,
         )  # fmt: skip
 

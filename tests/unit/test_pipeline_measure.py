@@ -166,6 +166,14 @@ def test_a_wide_ratio_interval_is_decided_only_when_it_lies_on_one_side():
     assert _comparison(below).judge(CLAIM, profile="cpu", key=KEY).verdict == "FAIL"
 
 
+def test_a_narrow_interval_across_the_bound_is_not_run_either():
+    """Narrow (2-3 %) but across the bound: no point-estimate verdict near the bound."""
+    near = _comparison([FACTOR * f for f in (0.99, 1.01, 1.0, 1.02, 0.98, 1.005)])
+    assert near.ratio.relative_width < MAX_REL_CI_WIDTH
+    result = near.judge(CLAIM, profile="cpu", key=KEY)
+    assert result.verdict == "not run here" and "straddles" in result.message
+
+
 def _row(res, precision, fps, noise=""):
     return Table5Row(res, precision, "onnxruntime", fps, (fps, fps), {}, 1.0, 1, 5, 9, 90, noise)
 
