@@ -341,7 +341,6 @@ def _onnxruntime_matmul(a: Any, b: Any, threads: int) -> Callable[[], object]:
     from edgecheck._imports import require
 
     onnx = require("onnx", "an onnxruntime matmul reference")
-    ort = require("onnxruntime", "an onnxruntime matmul reference")
     helper, TensorProto = onnx.helper, onnx.TensorProto
     n = a.shape[0]
     graph = helper.make_graph(
@@ -351,21 +350,27 @@ def _onnxruntime_matmul(a: Any, b: Any, threads: int) -> Callable[[], object]:
         [helper.make_tensor_value_info("c", TensorProto.FLOAT, [n, n])],
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    session = pinned_session(model.SerializeToString(), threads)
+    feeds = {"a": a, "b": b}
+    return lambda: session.run(None, feeds)
+
+
+def pinned_session(model: bytes, threads: int) -> Any:
+    """An onnxruntime CPU session on `threads` threads, placed one per core and quiet between
+    runs like a RunnerSpec's session (see the module docstring)."""
+    from edgecheck._imports import require
+
+    ort = require("onnxruntime", "a pinned onnxruntime session")
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
-    # Placed and quiet between runs like a RunnerSpec's session (see the module docstring).
     options.add_session_config_entry("session.force_spinning_stop", "1")
     pool_cpus = _one_thread_per_core(threads)
     if pool_cpus:
         options.add_session_config_entry(
             "session.intra_op_thread_affinities", ";".join(str(c + 1) for c in pool_cpus)
         )
-    session = ort.InferenceSession(
-        model.SerializeToString(), options, providers=["CPUExecutionProvider"]
-    )
-    feeds = {"a": a, "b": b}
-    return lambda: session.run(None, feeds)
+    return ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
 
 
 # -- the worker process ----------------------------------------------------------------------

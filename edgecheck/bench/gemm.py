@@ -107,24 +107,10 @@ class GemmWorkload:
         return f"vgg16-{self.op}-{self.types}-{cores}c"
 
     def __call__(self, threads: int) -> Callable[[], object]:
-        from edgecheck._imports import require
-        from edgecheck.bench.cores import _one_thread_per_core
+        from edgecheck.bench.cores import pinned_session
 
-        ort = require("onnxruntime", "a GEMM reference")
         model, feeds = self.graph()
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        # Placed and quiet between runs like a RunnerSpec's session (see edgecheck.bench.cores).
-        options.add_session_config_entry("session.force_spinning_stop", "1")
-        pool_cpus = _one_thread_per_core(threads)
-        if pool_cpus:
-            options.add_session_config_entry(
-                "session.intra_op_thread_affinities", ";".join(str(c + 1) for c in pool_cpus)
-            )
-        session = ort.InferenceSession(
-            model.SerializeToString(), options, providers=["CPUExecutionProvider"]
-        )
+        session = pinned_session(model.SerializeToString(), threads)
         session.run(None, feeds)  # a broken configuration fails at start, not mid-timing
         return lambda: session.run(None, feeds)
 

@@ -63,8 +63,25 @@ def batch_key(batch: int) -> str:
     return f"b{batch}"
 
 
+class _Pair:
+    """An FP32 and an INT8 timing judged together."""
+
+    fp32: Measurement
+    int8: Measurement
+
+    @property
+    def unstable(self) -> bool:
+        """Either timing too noisy (or disturbed) to decide on."""
+        return self.fp32.unstable or self.int8.unstable
+
+    @property
+    def reason(self) -> str:
+        """Why it is unstable ('' when stable)."""
+        return self.fp32.reason or self.int8.reason
+
+
 @dataclass
-class Int8Cell:
+class Int8Cell(_Pair):
     """FP32 vs INT8 at one batch size.
 
     Attributes:
@@ -78,16 +95,6 @@ class Int8Cell:
     fp32: Measurement
     int8: Measurement
     speedup: Estimate
-
-    @property
-    def unstable(self) -> bool:
-        """Either timing too noisy (or disturbed) to decide on."""
-        return self.fp32.unstable or self.int8.unstable
-
-    @property
-    def reason(self) -> str:
-        """Why it is unstable ('' when stable)."""
-        return self.fp32.reason or self.int8.reason
 
     def as_dict(self) -> dict[str, Any]:
         """The numbers, JSON-friendly."""
@@ -105,7 +112,7 @@ class Int8Cell:
 
 
 @dataclass
-class GemmReference:
+class GemmReference(_Pair):
     """This CPU's INT8 / FP32 GEMM rate ratio, timed in the run it is a reference for.
 
     Attributes:
@@ -119,14 +126,6 @@ class GemmReference:
     int8: Measurement
     ratio: Estimate
     types: str
-
-    @property
-    def unstable(self) -> bool:
-        return self.fp32.unstable or self.int8.unstable
-
-    @property
-    def reason(self) -> str:
-        return self.fp32.reason or self.int8.reason
 
     def as_dict(self) -> dict[str, Any]:
         return {
