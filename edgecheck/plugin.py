@@ -431,6 +431,7 @@ def summary_rows(state: _State) -> list[dict[str, str]]:
             "paper": f"{_fmt(paper_value)}{unit}" if paper_value is not None else "-",
             "measured": f"{_fmt(r.measured)}{unit}" if r.measured is not None else "-",
             "threshold": r.threshold,
+            "margin": f"{r.margin:+.1%}" if r.margin is not None else "-",
             "verdict": r.verdict,
         })  # fmt: skip
     from edgecheck.errors import ConfigError
@@ -447,7 +448,7 @@ def summary_rows(state: _State) -> list[dict[str, str]]:
             source, paper = "?", "-"
         rows.append({
             "claim": f"{n.claim_id}[{n.key}]" if n.key else n.claim_id,
-            "source": source, "paper": paper, "measured": "-", "threshold": "-",
+            "source": source, "paper": paper, "measured": "-", "threshold": "-", "margin": "-",
             "verdict": f"not run here: {n.reason}",
         })  # fmt: skip
     return rows
@@ -512,7 +513,7 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     if not rows:
         return
     terminalreporter.section("edgecheck claims")
-    columns = ["claim", "source", "paper", "measured", "threshold", "verdict"]
+    columns = ["claim", "source", "paper", "measured", "threshold", "margin", "verdict"]
     for line in format_table(rows, columns).splitlines():
         terminalreporter.write_line(line)
     passed = sum(r.verdict == "pass" for r in state.results)

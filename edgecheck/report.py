@@ -78,10 +78,12 @@ def verdict_table(results: Sequence[ClaimResult]) -> str:
             "paper": "-" if paper is None else f"{_fmt(paper)}{r.claim.unit_for(r.key)}",
             "measured": "-" if r.measured is None else f"{_fmt(r.measured)}{r.claim.unit_for(r.key)}",
             "threshold": r.threshold or "-",
+            "margin": "-" if r.margin is None else f"{r.margin:+.1%}",
             "verdict": "**FAIL**" if r.verdict == "FAIL" else r.verdict,
         })  # fmt: skip
     columns = [("claim", "claim"), ("paper", "paper"), ("measured", "measured here"),
-               ("threshold", "threshold"), ("verdict", "verdict")]  # fmt: skip
+               ("threshold", "threshold"), ("margin", "margin"),
+               ("verdict", "verdict")]  # fmt: skip
     return markdown_table(rows, columns)
 
 

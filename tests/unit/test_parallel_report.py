@@ -257,6 +257,8 @@ def test_report_header_counts_pass_fail_and_not_run_separately(edgecheck_device)
     assert [r.verdict for r in results] == ["pass", "FAIL", "not run here", "not run here"]
     md = render_markdown([Section(title="t", body="b", results=results)], edgecheck_device)
     assert "- verdicts: 1 pass, 1 FAIL, 2 not run here or not applicable" in md
+    # Each verdict's margin from its bound: (1.5 - 0.9) / 1.5 to spare, (1.5 - 3.0) / 1.5 short.
+    assert "| +40.0% | pass |" in md and "| -100.0% | **FAIL** |" in md
 
 
 def test_a_noisy_speedup_is_decided_only_when_its_interval_is_clear_of_the_threshold():
