@@ -319,7 +319,10 @@ def _speedup_keys(table: Mapping[tuple[int, int], tuple[Any, ...]]) -> dict[str,
 #     0.73-0.81, caught by 0.78 up to q 0.936; on the AVX2 EPYC each call is about twice as
 #     long, so the fixed cost of onnxruntime's split and join weighs less and q is expected
 #     higher than here, not lower. Zen4's slow per-process mode (1.29-1.46x, q 0.66-0.75)
-#     is itself a 25-35 % loss and FAILS this rule: nothing at 20 % can tell them apart.
+#     is itself a 25-35 % loss and FAILS this rule: nothing at 20 % can tell them apart,
+#     so a cell's FAIL stands only when fresh worker processes reproduce it
+#     (`evaluation.parallel.confirm_failure`): the mode is drawn per process, a regression
+#     slows every process.
 #   FQA b1 (q 0.655-0.665) and b2 (q 0.778-0.796): no rule, information only (S_dp and q
 #     are still measured and reported): the light model leaves cores idle at small batches,
 #     the paper's own point. b2 would need an F of its own (about 0.72 here, between 0.66
