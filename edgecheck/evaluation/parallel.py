@@ -521,6 +521,17 @@ def judge_cores(table: ParallelTable, claim: Claim, profile: str) -> list[ClaimR
     return [judge_cell(table, claim, b, c, profile) for b, c in _multicore_cells(table, claim)]
 
 
+# A table whose judged cells other jobs left undecided (their threads waited for a CPU: a
+# short command on a 2-core machine during the 3 s of FQA timing is enough) is measured once
+# more in the report; it costs 35 s (FQA) to 90 s (VGG16) here, only when it happens.
+RETRIES = 1
+
+
+def _busy(result: ClaimResult) -> bool:
+    """A verdict left open because other jobs ran on the cores (not because of the rule)."""
+    return result.verdict == "not run here" and "waited for a CPU" in result.message
+
+
 def _multicore_cells(table: ParallelTable, claim: Claim) -> list[Cell]:
     return [
         (b, c)
@@ -682,15 +693,29 @@ def section(registry: ClaimRegistry, device: DeviceInfo) -> Section:
     profile = device.profile
     env = {"profile": profile, "fingerprint": device.fingerprint_id}
     settings = {"fqa": fqa_settings(), "vgg16": vgg16_settings()}
-    fqa, vgg = (
-        measure_table(m, settings[m], environment=env, profile=profile, registry=registry)
-        for m in ("fqa", "vgg16")
-    )
     fqa_claim, vgg_claim, batch_claim = (
         registry[FQA_CLAIM],
         registry[VGG_CLAIM],
         registry[BATCH_CLAIM],
     )
+    retried: list[str] = []
+
+    def measured(model: str, claim: Claim) -> ParallelTable:
+        """The table, measured once more when other jobs left a judged cell undecided."""
+        table = measure_table(
+            model, settings[model], environment=env, profile=profile, registry=registry
+        )
+        for _ in range(RETRIES):
+            open_cells = [r for r in judge_cores(table, claim, profile) if _busy(r)]
+            if not open_cells:
+                break
+            retried.append(f"{model} ({open_cells[0].message.split('not run here: ', 1)[-1]})")
+            table = measure_table(
+                model, settings[model], environment=env, profile=profile, registry=registry
+            )
+        return table
+
+    fqa, vgg = measured("fqa", fqa_claim), measured("vgg16", vgg_claim)
 
     def confirmed(table: ParallelTable, claim: Claim) -> list[ClaimResult]:
         """`judge_cores`, each FAIL re-measured in fresh worker processes."""
@@ -736,6 +761,8 @@ def section(registry: ClaimRegistry, device: DeviceInfo) -> Section:
         "measured in the same run (speedup >= F x S_dp), so a slow or shared machine lowers "
         "the bound with the speedup. Batch 1 and 2 of the light FQA model leave cores idle, "
         "which is the paper's point about batching; its cpu verdicts use batch 4.",
+        *(["", f"Measured again (RETRIES = {RETRIES}) because other jobs on the cores left a "
+               f"cell undecided the first time: {'; '.join(retried)}."] if retried else []),
         *(["", f"Unstable measurements (too noisy to decide): {', '.join(unstable)}."] if unstable else []),
     ])  # fmt: skip
     return Section(

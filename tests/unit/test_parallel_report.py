@@ -279,3 +279,37 @@ def test_a_noisy_speedup_is_decided_only_when_its_interval_is_clear_of_the_thres
     assert verdict(1.20, 1.10, 1.28, "wide") == "FAIL"  # every value inside fails
     assert verdict(1.40, 1.20, 1.60, "wide") == "not run here"  # straddles 1.3
     assert verdict(1.40, 1.20, 1.60, None) == "pass"  # stable: the point estimate decides
+
+
+def test_the_report_measures_a_table_again_when_other_jobs_left_a_cell_open(
+    monkeypatch, edgecheck_device
+):
+    """Other jobs on the cores (run-queue wait above the limit) leave a cell "not run": the
+    report measures that table once more instead of giving up, and says so."""
+    pytest.importorskip("matplotlib")
+    from edgecheck.claims import ClaimRegistry
+    from edgecheck.evaluation import parallel
+
+    def busy_table():
+        table = _table(FQA_TIMES, dp=FQA_DP)
+        m = table.cells[(4, 2)]
+        m.contention = 0.07
+        m.reason = "its threads waited for a CPU for 7.0% of its wall time on 2 core(s)"
+        return table
+
+    vgg_times = {(b, c): 0.2 * b / (1.9 if c == 2 else 1.0) for b in (1, 2, 4) for c in (1, 2)}
+    vgg_dp = {(b, 2): vgg_times[(b, 1)] / 1.95 for b in (1, 2, 4)}
+    made = []
+
+    def fake_measure(model, settings, **kwargs):
+        made.append(model)
+        if model == "vgg16":
+            return _table(vgg_times, "vgg16", dp=vgg_dp)
+        return busy_table() if made.count("fqa") == 1 else _table(FQA_TIMES, dp=FQA_DP)
+
+    monkeypatch.setattr(parallel, "measure_table", fake_measure)
+    section = parallel.section(ClaimRegistry(), edgecheck_device)
+    assert made == ["fqa", "fqa", "vgg16"]
+    assert "Measured again" in section.body and "waited for a CPU" in section.body
+    verdicts = {r.label: r.verdict for r in section.results}
+    assert verdicts["parallel.fqa.cores[b4@2c]"] == "pass"
