@@ -241,6 +241,12 @@ class RunnerSpec:
         return f"{name}-{self.backend}-{self.precision}-b{self.batch_size}-{cores}c{slow}"
 
 
+def slowed_copy_name(name: str, factor: float) -> str:
+    """The target name of a test-only slowed copy of `name`'s runner timed beside it:
+    ``"<name>-twin"`` for factor 1.0 (an identical copy), else ``"<name>-slowed-x<factor>"``."""
+    return f"{name}-twin" if factor == 1.0 else f"{name}-slowed-x{factor:g}"
+
+
 @dataclass(frozen=True)
 class BusyWorkload:
     """A `WorkloadFactory` whose call busy-waits `nanoseconds` in pure Python.

@@ -252,6 +252,12 @@ class Measurement:
     contention: float | None = None
 
     @property
+    def contended(self) -> bool:
+        """Its threads waited for a CPU longer than the policy allows (other jobs ran on its
+        cores): a bias that more rounds do not average out."""
+        return self.contention is not None and self.contention > self.policy.max_contention
+
+    @property
     def rounds(self) -> int:
         """Timed rounds (= samples)."""
         return len(self.samples)

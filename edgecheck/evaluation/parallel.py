@@ -115,10 +115,6 @@ def measured_cores(usable: int | None = None) -> tuple[int, ...]:
     return tuple(c for c in PAPER_CORES if c <= usable)
 
 
-def _too_busy(m: Measurement) -> bool:
-    return m.contention is not None and m.contention > m.policy.max_contention
-
-
 @dataclass
 class ParallelTable:
     """One table's measurements.
@@ -210,7 +206,7 @@ class ParallelTable:
         waited for a CPU: other jobs ran on their cores), or None. Unlike a wide interval,
         that bias does not average out."""
         for m in [*(self.cells[c] for c in cells), *extra]:
-            if _too_busy(m):
+            if m.contended:
                 return f"{m.name} was unstable: {m.reason}"
         return None
 
@@ -271,7 +267,13 @@ def measure_table(
         CoresUnavailable: a core count above what this machine has.
     """
     from edgecheck.backends import fastest_cpu_backend
-    from edgecheck.bench.cores import DataParallel, RunnerSpec, WorkerGroup, choose_cores
+    from edgecheck.bench.cores import (
+        DataParallel,
+        RunnerSpec,
+        WorkerGroup,
+        choose_cores,
+        slowed_copy_name,
+    )
     from edgecheck.bench.timing import measure_interleaved
     from edgecheck.claims import CLAIMS
 
@@ -301,7 +303,7 @@ def measure_table(
         extra_workers = dict(zip(extras, workers[first_extra:], strict=True))
         targets = [w.target() for w in workers[: len(keys)]]
         targets += [
-            w.target(f"{w.name}-twin" if f == 1.0 else f"{w.name}-slowed-x{f:g}")
+            w.target(slowed_copy_name(w.name, f))
             for w, (_, _, f) in zip(workers[len(keys) : first_extra], slowdowns, strict=True)
         ]
         dp_keys = [(b, c) for b in batches for c in many]

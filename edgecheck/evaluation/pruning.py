@@ -270,8 +270,7 @@ class SpeedCell:
 
 def _first_reason(timings: Sequence[Measurement], *, contended: bool) -> str | None:
     for m in timings:
-        busy = m.contention is not None and m.contention > m.policy.max_contention
-        if busy if contended else m.unstable:
+        if m.contended if contended else m.unstable:
             return f"{m.name} was unstable: {m.reason}"
     return None
 
@@ -377,6 +376,7 @@ def measure_table7(
         RunnerSpec,
         WorkerGroup,
         cores_unavailable_reason,
+        slowed_copy_name,
         usable_cores,
     )
     from edgecheck.bench.timing import measure_interleaved, speedup
@@ -418,7 +418,7 @@ def measure_table7(
                     fixed = len(paths)
                     targets = [w.target() for w in workers[:fixed]]
                     targets += [
-                        w.target(f"{w.name}-twin" if f == 1.0 else f"{w.name}-slowed-x{f:g}")
+                        w.target(slowed_copy_name(w.name, f))
                         for w, f in zip(workers[fixed:], factors, strict=True)
                     ]
                     # settle=1: one untimed call per turn absorbs the switch between
