@@ -456,9 +456,9 @@ def judge_cell(
     against the cell's own ceiling (`SpeedCell.ceiling` at the Eq. 1 conv ratio).
 
     "Not run here" with the reason when the cell was not measured, has no FC head timing (no
-    ceiling) while the profile's rule needs one, or other jobs took its cores; a timing the harness flagged noisy is still
-    decided when the speedup's whole interval is on one side of the bound
-    (`evaluation.parallel.decide`).
+    ceiling) while the profile's rule needs one, or other jobs took its cores; a timing the
+    harness flagged noisy is still decided when the speedup's whole interval is on one side
+    of the bound (`evaluation.parallel.decide`).
     """
     from edgecheck.evaluation.parallel import decide
 
