@@ -59,6 +59,8 @@ REPEATS = 5
 # of 3, so each target runs first, second and third equally often): about 2 s a round here.
 # Its pipeline samples also serve the 1080p FP32 cell (>= REPEATS).
 ROUNDS = 9
+# The one longer re-measurement when the paired interval still straddles the bound (about 40 s).
+RETRY_ROUNDS = 2 * ROUNDS
 SLOWDOWN = 1.2
 SLOWED = f"pipeline x{SLOWDOWN:g}"
 
@@ -81,16 +83,41 @@ def fqa_folder(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def interleaved_1080p(clips, fqa_folder):
-    """The 1080p FP32 pipeline, the naive detector and the pipeline 20 % slower, round by round."""
+def interleaved_1080p(clips, fqa_folder, edgecheck_claims, edgecheck_device):
+    """The 1080p FP32 pipeline, the naive detector and the pipeline 20 % slower, round by round.
+
+    Measured again, once, with `RETRY_ROUNDS` when either comparison's paired interval still
+    straddles the same-run rule's bound after `ROUNDS` (single passes spread 100-150 fps here,
+    so 9 rounds left the interval 22.8 % wide in one of two quiet CI runs)."""
     model = prepare_fqa(fqa_folder, "fp32")
     targets = [
         FpsTarget("pipeline", PipelineConfig()),
         FpsTarget(NAIVE_NAME, naive_config(NAIVE_FRAMES)),
         FpsTarget(SLOWED, PipelineConfig(), slowdown=SLOWDOWN),
     ]
-    found = measure_fps_interleaved(clips["1080p"][0], targets, model=model, rounds=ROUNDS)
-    return {m.name: m for m in found}
+    video = clips["1080p"][0]
+    found = {m.name: m for m in measure_fps_interleaved(video, targets, model=model, rounds=ROUNDS)}
+    if _undecided(found, edgecheck_claims, edgecheck_device.profile):
+        again = measure_fps_interleaved(video, targets, model=model, rounds=RETRY_ROUNDS)
+        found = {m.name: m for m in again}
+    return found
+
+
+def _undecided(found, claims, profile: str) -> bool:
+    """Whether the same-run rule leaves the real or the slowed pipeline open for noise in the
+    interval (not for a busy machine: more rounds beside other jobs would not help)."""
+    claim = claims[CLAIM]
+    key = naive_key("1080p")
+    if claim.rule_for(profile, key) is None:
+        return False
+    naive = found[NAIVE_NAME]
+    for side in ("pipeline", SLOWED):
+        comparison = NaiveComparison.of(found[side], naive)
+        if comparison.noise:
+            return False
+        if comparison.judge(claim, profile=profile, key=key).verdict == "not run here":
+            return True
+    return False
 
 
 def _judge(edgecheck_claims, edgecheck_device, comparison: NaiveComparison):
