@@ -282,11 +282,20 @@ def measure_fps_interleaved(
     model: str | os.PathLike[str],
     rounds: int = 3,
     on_round: Callable[[int], None] | None = None,
+    until: Callable[[list[FpsMeasurement]], bool] | None = None,
+    max_rounds: int | None = None,
 ) -> list[FpsMeasurement]:
     """Time `targets` over `video` round by round (A B C, B C A, ...), after their warm-ups.
 
-    Every target gets `rounds` counted passes, so their fps pair up by round
-    (`paired_ratio`). Returns one `FpsMeasurement` per target, in order.
+    Every target gets the same number of counted passes, so their fps pair up by round
+    (`paired_ratio`): `rounds`, or, with `until`, more. Returns one `FpsMeasurement` per
+    target, in order.
+
+    Args:
+        until: a sequential stopping rule: after `rounds` rounds and after every full
+            rotation of the targets beyond them, measuring stops once ``until(measurements)``
+            is true (e.g. a paired interval that has cleared a bound) or at `max_rounds`.
+        max_rounds: the most rounds `until` may take (default: `rounds`, so no more).
 
     Raises:
         ConfigError: no targets, duplicate names, or a slowdown below 1.
@@ -300,7 +309,12 @@ def measure_fps_interleaved(
     for p in passes:
         for _ in range(p.target.warmup):
             p.run(counted=False)
-    for done in range(max(1, rounds)):
+    first = max(1, rounds)
+    last = max(first, max_rounds or first) if until is not None else first
+    for done in range(last):
+        checkpoint = done >= first and (done - first) % len(passes) == 0
+        if checkpoint and until is not None and until([p.measurement() for p in passes]):
+            break
         # Rotated each round (A B C, B C A, C A B, ...) so that no target always runs right
         # after the same one: in a fixed order the 20 % slowed pipeline, always right after
         # the naive detector (OpenCV's thread pool at full width), came out 24-28 % slower

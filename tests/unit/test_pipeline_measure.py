@@ -2,7 +2,8 @@
 
 No timing: CPU snapshots, fps samples and measurements are made up, so the decisions (busy
 machine -> not run; too wide and straddling -> not run; the rule's pass and FAIL) are checked
-exactly. The measured side lives in ``tests/perf/test_pipeline_fps.py``.
+exactly; the interleaved runs' stopping rule is checked by counting rounds over a tiny real
+clip. The measured side lives in ``tests/perf/test_pipeline_fps.py``.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from edgecheck.errors import ConfigError
 from edgecheck.evaluation.pipeline import (
     CLAIM_ID,
     CLIP_FRAMES,
+    NAIVE_CLIP_FRAMES,
     NAIVE_FRAMES,
     NaiveComparison,
     Table5,
@@ -121,6 +123,45 @@ def test_a_slowdown_below_one_is_refused_before_anything_runs(tmp_path):
         measure_fps_interleaved(tmp_path / "none.mp4", [target], model=tmp_path / "none.onnx")
 
 
+@pytest.fixture(scope="module")
+def tiny_clip(tmp_path_factory):
+    """A real 6-frame 480p clip and the FQA model: enough to run the pipeline, quickly."""
+    pytest.importorskip("cv2")
+    pytest.importorskip("onnxruntime")
+    from edgecheck.data.video import write_clip
+    from edgecheck.pipeline.scoring import prepare_fqa
+
+    folder = tmp_path_factory.mktemp("tiny")
+    write_clip(folder / "walk.mp4", "walk", "480p", 6)
+    return folder / "walk.mp4", prepare_fqa(folder / "fqa", "fp32")
+
+
+def test_the_stopping_rule_adds_whole_rotations_until_it_is_satisfied(tiny_clip):
+    video, model = tiny_clip
+    targets = [
+        FpsTarget("a", PipelineConfig(), warmup=0),
+        FpsTarget("b", PipelineConfig(), warmup=0),
+    ]
+    asked = []
+
+    def until(measured):
+        asked.append([len(m.fps) for m in measured])
+        return len(asked) == 2
+
+    a, b = measure_fps_interleaved(video, targets, model=model, rounds=3, until=until, max_rounds=9)
+    # Asked after the first 3 rounds and after one rotation (2 rounds) more, then stopped.
+    assert asked == [[3, 3], [5, 5]] and len(a.fps) == len(b.fps) == 5
+
+
+def test_the_stopping_rule_ends_at_max_rounds_and_without_it_rounds_are_fixed(tiny_clip):
+    video, model = tiny_clip
+    target = [FpsTarget("a", PipelineConfig(), warmup=0)]
+    never = measure_fps_interleaved(video, target, model=model, rounds=2, until=lambda m: False,
+                                    max_rounds=4)  # fmt: skip
+    fixed = measure_fps_interleaved(video, target, model=model, rounds=2, max_rounds=4)
+    assert len(never[0].fps) == 4 and len(fixed[0].fps) == 2
+
+
 # --- the paired ratio and the same-run rule -----------------------------------------------------
 
 
@@ -181,10 +222,11 @@ def _row(res, precision, fps, noise=""):
 REGISTRY = {CLAIM_ID: CLAIM, "quant.fp16.speedup": CLAIMS["quant.fp16.speedup"]}
 
 
-def _table(naive_frames: int = NAIVE_FRAMES) -> Table5:
+def _table(naive_frames: int = NAIVE_FRAMES, clip_frames: int = NAIVE_CLIP_FRAMES) -> Table5:
     rows = [_row(r, "fp32", 120.0) for r in ("1080p", "720p", "480p")]
+    naive = {"fps": 9.0, "frames": naive_frames, "clip_frames": clip_frames}
     return Table5(
-        rows=rows, naive={"1080p": {"fps": 9.0, "frames": naive_frames}}, frames=CLIP_FRAMES,
+        rows=rows, naive={"1080p": naive}, frames=CLIP_FRAMES,
         versus_naive={"1080p": _comparison([FACTOR * 1.1] * 6)},
     )  # fmt: skip
 
@@ -196,11 +238,16 @@ def test_table5_judges_the_same_run_rule_on_cpu_only():
     assert not [r for r in on_tx2 if r.key == KEY]
 
 
-def test_table5_does_not_judge_the_same_run_rule_with_another_naive_length():
-    results = judge_table5(_table(NAIVE_FRAMES * 2), REGISTRY, SimpleNamespace(profile="cpu"))
+@pytest.mark.parametrize(
+    ("naive_frames", "clip_frames"),
+    [(NAIVE_FRAMES * 2, NAIVE_CLIP_FRAMES), (NAIVE_FRAMES, CLIP_FRAMES)],
+)
+def test_table5_does_not_judge_the_same_run_rule_with_other_lengths(naive_frames, clip_frames):
+    table = _table(naive_frames, clip_frames)
+    results = judge_table5(table, REGISTRY, SimpleNamespace(profile="cpu"))
     judged = [r for r in results if r.key == KEY]
     assert [r.verdict for r in judged] == ["not run here"]
-    assert f"over {NAIVE_FRAMES * 2}" in judged[0].message
+    assert f"over {naive_frames} and {clip_frames}" in judged[0].message
 
 
 def test_table5_does_not_judge_the_real_time_bar_on_a_noisy_row():
