@@ -158,10 +158,16 @@ class Table5:
     fp16_reasons: list[str] = field(default_factory=list)
     frames: int = 0
 
-    def row(self, resolution: str, precision: str) -> Table5Row | None:
+    def row(self, resolution: str, precision: str, backend: str | None = None) -> Table5Row | None:
+        """The first row of (resolution, precision), on `backend` when given."""
         return next(
-            (r for r in self.rows if (r.resolution, r.precision) == (resolution, precision)), None
-        )
+            (
+                r for r in self.rows
+                if (r.resolution, r.precision) == (resolution, precision)
+                and backend in (None, r.backend)
+            ),
+            None,
+        )  # fmt: skip
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -225,6 +231,10 @@ def measure_table5(
     runtime16, reasons16 = fp16_runtime(device)
     cells = [(p, "onnxruntime") for p in precisions]
     if not reasons16:
+        # The FP16 / FP32 ratio compares one runtime at two precisions: where FP16 runs on
+        # TensorRT, FP32 is measured on TensorRT too (onnxruntime's FP32 row stays).
+        if runtime16 != "onnxruntime":
+            cells.append(("fp32", runtime16))
         cells.append(("fp16", runtime16))
     table = Table5(fp16_reasons=reasons16, frames=frames)
     with tempfile.TemporaryDirectory(prefix="edgecheck-table5-") as tmp:
@@ -304,6 +314,7 @@ def judge_table5(table: Table5, registry: ClaimRegistry, device: DeviceInfo) -> 
     speedup = registry[SPEEDUP_CLAIM]
     results = []
     for res in RESOLUTION_KEYS:
+        # The first FP32 row is onnxruntime's (measured first), the CPU cores' real-time bar.
         row16, row32 = table.row(res, "fp16"), table.row(res, "fp32")
         # FP32 is judged only where a rule names its key (cpu: the real-time bar without a
         # GPU); the tx2 rule is FP16's, which the paper's FP32 does not reach.
@@ -335,8 +346,14 @@ def judge_table5(table: Table5, registry: ClaimRegistry, device: DeviceInfo) -> 
             results.append(claim.not_run(profile=device.profile, key=res, reason=reason))
             continue
         results.append(claim.check(row16.fps, profile=device.profile, key=res))
-        if row32 is not None and speedup.paper_value(res) is not None:
-            results.append(speedup.check(row16.fps / row32.fps, profile=device.profile, key=res))
+        if speedup.paper_value(res) is not None:
+            same_runtime = table.row(res, "fp32", row16.backend)
+            if same_runtime is None:
+                reason = f"FP32 was not measured on {row16.backend}, the runtime FP16 ran on"
+                results.append(speedup.not_run(profile=device.profile, key=res, reason=reason))
+            else:
+                ratio = row16.fps / same_runtime.fps
+                results.append(speedup.check(ratio, profile=device.profile, key=res))
     return results
 
 
@@ -366,6 +383,7 @@ def section(registry: ClaimRegistry, device: DeviceInfo) -> Section:
     rows = []
     for res in RESOLUTION_KEYS:
         r32, r8, r16 = (table.row(res, p) for p in ("fp32", "int8", "fp16"))
+        r32_16 = None if r16 is None else table.row(res, "fp32", r16.backend)
         naive = table.naive.get(res, {})
         rows.append({
             "res": res,
@@ -373,7 +391,10 @@ def section(registry: ClaimRegistry, device: DeviceInfo) -> Section:
             "p32": f"{claim.paper_value(f'{res}-fp32'):g}",
             "h32": "-" if r32 is None else f"{r32.fps:.1f} [{r32.fps_ci[0]:.1f}, {r32.fps_ci[1]:.1f}]",
             "h8": "-" if r8 is None else f"{r8.fps:.1f} [{r8.fps_ci[0]:.1f}, {r8.fps_ci[1]:.1f}]",
-            "h16": "not native here" if r16 is None else f"{r16.fps:.1f}",
+            "h16": "not native here" if r16 is None else (
+                f"{r16.fps:.1f} ({r16.backend}"
+                + ("" if r32_16 is None else f"; FP32 there {r32_16.fps:.1f}") + ")"
+            ),
             "naive": f"{naive['fps']:.1f}" if naive else "-",
             "ratio": (
                 f"{v.ratio.value:.1f}x [{v.ratio.low:.1f}, {v.ratio.high:.1f}]"

@@ -229,6 +229,29 @@ def test_table5_judges_fp16_fps_against_30_on_the_tx2(edgecheck_claims, fps16, v
     assert {r.verdict for r in fps} == {verdict}
 
 
+def test_fp16_speedup_divides_by_fp32_on_the_same_runtime(edgecheck_claims):
+    """TensorRT FP16 against TensorRT FP32, not against onnxruntime's FP32 row."""
+    from dataclasses import replace
+    from types import SimpleNamespace
+
+    from edgecheck.evaluation.pipeline import Table5, judge_table5
+
+    ort = [replace(_row(r, "fp32", 100.0), backend="onnxruntime") for r in ("1080p", "720p")]
+    trt = [_row(r, p, 40.0 if p == "fp16" else 20.0) for r in ("1080p", "720p")
+           for p in ("fp32", "fp16")]  # fmt: skip
+    tx2 = SimpleNamespace(profile="tx2")
+    results = judge_table5(Table5(rows=ort + trt), edgecheck_claims, tx2)
+    speedups = [r for r in results if r.claim.id == "quant.fp16.speedup"]
+    assert [(r.key, r.measured, r.verdict) for r in speedups] == [
+        ("1080p", 2.0, "pass"), ("720p", 2.0, "pass")
+    ]  # fmt: skip
+    only_fp16 = [_row(r, "fp16", 40.0) for r in ("1080p", "720p")]
+    results = judge_table5(Table5(rows=ort + only_fp16), edgecheck_claims, tx2)
+    speedups = [r for r in results if r.claim.id == "quant.fp16.speedup"]
+    assert {r.verdict for r in speedups} == {"not run here"}
+    assert "FP32 was not measured on tensorrt" in speedups[0].message
+
+
 def test_an_opencv_without_haar_cascades_asks_for_4x(monkeypatch):
     from types import SimpleNamespace
 
