@@ -7,6 +7,7 @@ import os
 from edgecheck.errors import ConfigError
 
 PROFILE = "EDGECHECK_PROFILE"  # force the device profile: tx2 | gpu | cpu
+ENGINE_CACHE = "EDGECHECK_ENGINE_CACHE"  # folder for built TensorRT engines
 
 
 def get_choice(name: str, choices: tuple[str, ...]) -> str | None:

@@ -357,3 +357,56 @@ def test_make_runner_slowdown_wraps_the_real_runner():
         runner.calls == 1
         and runner.config.describe() == "fqa on onnxruntime fp32, batch 1, 1 thread"
     )
+
+
+# --- TensorRT: builder settings by version and the engine cache key (pure, no TensorRT) -------
+
+
+@pytest.mark.parametrize(
+    ("precision", "version", "plan"),
+    [
+        # The TX2's JetPack 4.6 (8.2) and JetPack 5 (8.5): weakly typed, precision flags.
+        ("fp16", "8.2.1.8", trt_backend.BuildPlan(False, fp16=True)),
+        ("int8", "8.5.2", trt_backend.BuildPlan(False, int8=True)),
+        ("fp32", "8.2.1", trt_backend.BuildPlan(False)),
+        # JetPack 6 / desktops (10.x): Q/DQ strongly typed, FP16 still by flag.
+        ("int8", "10.3.0", trt_backend.BuildPlan(True)),
+        ("fp16", "10.3.0", trt_backend.BuildPlan(False, fp16=True)),
+        # TensorRT 11 drops the implicit precision flags: strongly typed throughout.
+        ("fp16", "11.0.0", trt_backend.BuildPlan(True)),
+        ("int8", "11.1", trt_backend.BuildPlan(True)),
+    ],
+)
+def test_build_plan_follows_the_tensorrt_version(precision, version, plan):
+    assert trt_backend.build_plan(precision, version) == plan
+
+
+def test_build_plan_refuses_an_unknown_precision_or_version():
+    with pytest.raises(trt_backend.BackendError, match="bf8"):
+        trt_backend.build_plan("bf8", "10.3")
+    with pytest.raises(trt_backend.BackendError, match="not a version"):
+        trt_backend.build_plan("fp16", "unknown")
+
+
+def test_engine_cache_key_changes_with_everything_an_engine_is_valid_for():
+    base = dict(
+        tensorrt_version="8.2.1", gpu="NVIDIA Tegra X2 (6, 2)", precision="fp16",
+        batch_size=1, input_shape=(3, 224, 224), l4t="R32 (release), REVISION: 7.1",
+        power_mode="MAXN (0)",
+    )  # fmt: skip
+    key = trt_backend.engine_cache_key(b"onnx", **base)
+    assert key == trt_backend.engine_cache_key(b"onnx", **base)
+    assert trt_backend.engine_cache_key(b"onnx2", **base) != key
+    for field, other in [
+        ("tensorrt_version", "8.2.2"), ("gpu", "Orin (8, 7)"), ("precision", "int8"),
+        ("batch_size", 4), ("input_shape", (3, 112, 112)), ("l4t", "R32.7.2"),
+        ("power_mode", "MAXQ (1)"),
+    ]:  # fmt: skip
+        assert trt_backend.engine_cache_key(b"onnx", **{**base, field: other}) != key, field
+
+
+def test_engine_cache_dir_is_configurable(monkeypatch, tmp_path):
+    monkeypatch.setenv("EDGECHECK_ENGINE_CACHE", str(tmp_path / "engines"))
+    assert trt_backend.engine_cache_dir() == tmp_path / "engines"
+    monkeypatch.delenv("EDGECHECK_ENGINE_CACHE")
+    assert trt_backend.engine_cache_dir().parts[-3:] == (".cache", "edgecheck", "engines")
