@@ -387,9 +387,14 @@ def _capability_text(capability: tuple[int, int] | None) -> str:
 
 
 def torch_cuda_probe() -> CudaState:
-    """Ask torch whether a CUDA GPU is usable; report device 0 (after CUDA_VISIBLE_DEVICES)."""
-    import torch  # inside: keeps `import edgecheck.device` cheap
+    """Ask torch whether a CUDA GPU is usable; report device 0 (after CUDA_VISIBLE_DEVICES).
 
+    Without torch (a JetPack 6 board running onnxruntime-gpu and TensorRT only, say) the CUDA
+    driver is asked directly (`cuda_driver_probe`)."""
+    try:
+        import torch  # inside: keeps `import edgecheck.device` cheap
+    except ImportError:
+        return cuda_driver_probe()
     try:
         if not torch.cuda.is_available():
             return (False, None, None)
@@ -400,6 +405,35 @@ def torch_cuda_probe() -> CudaState:
         # need one skip with a reason instead of the whole session erroring out here.
         return (False, None, None)
     return (True, str(name), (int(major), int(minor)))
+
+
+# CUdevice_attribute values of the compute capability (cuda.h; stable since CUDA 5).
+_CU_COMPUTE_MAJOR, _CU_COMPUTE_MINOR = 75, 76
+
+
+def cuda_driver_probe(library: str = "libcuda.so.1") -> CudaState:
+    """Ask the CUDA driver library (ctypes, no torch) for device 0's name and capability.
+
+    Any failure (no driver library, no device, an error code) is "no usable GPU"."""
+    import ctypes
+
+    try:
+        cuda = ctypes.CDLL(library)
+        count, device = ctypes.c_int(0), ctypes.c_int(0)
+        if cuda.cuInit(0) != 0 or cuda.cuDeviceGetCount(ctypes.byref(count)) != 0:
+            return (False, None, None)
+        if count.value < 1 or cuda.cuDeviceGet(ctypes.byref(device), 0) != 0:
+            return (False, None, None)
+        name = ctypes.create_string_buffer(256)
+        major, minor = ctypes.c_int(0), ctypes.c_int(0)
+        if cuda.cuDeviceGetName(name, 256, device) != 0:
+            return (False, None, None)
+        for value, attribute in ((major, _CU_COMPUTE_MAJOR), (minor, _CU_COMPUTE_MINOR)):
+            if cuda.cuDeviceGetAttribute(ctypes.byref(value), attribute, device) != 0:
+                return (False, None, None)
+    except (OSError, AttributeError):
+        return (False, None, None)
+    return (True, name.value.decode(errors="replace"), (major.value, minor.value))
 
 
 def detect_device(
