@@ -74,7 +74,7 @@ EXIT CODES
 1  a workload ended in "error", or the power state could not be set or restored
    (results.json is written);
 2  the bundle is broken (manifest, file, hash): nothing is measured, nothing is written;
-130  interrupted (Ctrl-C, SIGTERM): the power state is restored, nothing is written.
+130  interrupted (Ctrl-C, SIGTERM, SIGHUP): the power state is restored, nothing is written.
 
 Everything the agent reads about the board goes through a ``root`` folder (default "/"), and
 every command through an injectable ``run`` function, so tests drive it with the texts of
@@ -1445,8 +1445,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parser.parse_args(argv)
     if not args.dry_run and not args.out:
         parser.error("--out is required (or use --dry-run)")
-    # SIGTERM unwinds like Ctrl-C, so the power state is restored on the way out.
-    old_handler = signal.signal(signal.SIGTERM, _raise_interrupt)
+    # SIGTERM and SIGHUP (the ssh session to the board dropped) unwind like Ctrl-C, so the
+    # power state is restored on the way out.
+    caught = [s for s in (signal.SIGTERM, getattr(signal, "SIGHUP", None)) if s is not None]
+    old_handlers = [(s, signal.signal(s, _raise_interrupt)) for s in caught]
     try:
         return run_agent(
             args.bundle, args.out, root=args.root, no_power=args.no_power, dry_run=args.dry_run
@@ -1456,11 +1458,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return EXIT_BUNDLE
     except KeyboardInterrupt:
         sys.stderr.write(
-            "board_agent: interrupted; the power state was restored, no results written\n"
+            "board_agent: interrupted; the power state was restored (if it was changed), "
+            "no results written\n"
         )
         return EXIT_INTERRUPTED
     finally:
-        signal.signal(signal.SIGTERM, old_handler)
+        for signum, handler in old_handlers:
+            signal.signal(signum, handler)
 
 
 if __name__ == "__main__":

@@ -17,9 +17,11 @@ import io
 import json
 import os
 import shutil
+import signal
 import stat
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -751,3 +753,33 @@ def test_power_left_alone_without_tools_or_off_a_jetson(tmp_path):
     assert log == []
     with agent.power_state(None, tx2, run, which) as power:
         assert power["status"] == "left alone"
+
+
+def test_sigterm_during_the_settle_time_restores_the_power_state(tmp_path):
+    """A real signal to a real agent process: it unwinds like Ctrl-C (exit 130, nothing
+    written) and the fake tools log the restore."""
+    root = fake_machine(tmp_path, "jetson-tx2")
+    log = tmp_path / "power.log"
+    _fake_power_tools(tmp_path / "bin", log)
+    power = {"nvpmodel": 3, "jetson_clocks": True, "settle_s": 30}
+    bundle = write_bundle(tmp_path / "bundle", [_workload("w", runtime="trtexec")], power=power)
+    env = {**os.environ, "PATH": f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}"}
+    out = tmp_path / "r.json"
+    proc = subprocess.Popen(
+        [sys.executable, str(AGENT), str(bundle), "--out", str(out), "--root", str(root)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:  # until the clocks are pinned, i.e. it is settling
+        if log.exists() and "jetson_clocks" in [c.rstrip() for c in log.read_text().splitlines()]:
+            break
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=20)
+    assert proc.returncode == 130, err
+    assert not out.exists()
+    calls = [c.rstrip() for c in log.read_text().splitlines()]
+    assert calls[-2] == "nvpmodel -m 0" and calls[-1].startswith("jetson_clocks --restore")
