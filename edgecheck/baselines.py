@@ -499,7 +499,7 @@ def parse_baseline(
     if schema > SCHEMA_VERSION:
         raise BaselineError(
             f"{where}: schema {schema} is newer than this edgecheck reads ({SCHEMA_VERSION}); "
-            f"upgrade edgecheck ('pip install -U edgecheck') to read it. The file is left as is."
+            f"upgrade edgecheck ('pip install -U pytest-edgecheck') to read it. The file is left as is."
         )
     if schema < OLDEST_READABLE_SCHEMA:
         raise BaselineError(
