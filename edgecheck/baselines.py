@@ -346,7 +346,7 @@ class BaselineFile:
     """The content of one baseline file: its profile, entries, and the fingerprints they cite.
 
     Attributes:
-        profile: the device profile the file is for (``tx2``, ``gpu``, ``cpu``).
+        profile: the device profile the file is for (``tx2``, ``orin``, ``gpu``, ``cpu``).
         entries: by `Entry.key`.
         fingerprints: fingerprint id -> the full fingerprint (what the id stands for).
         path: where it was read from (for messages), if anywhere.

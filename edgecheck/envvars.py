@@ -6,7 +6,7 @@ import os
 
 from edgecheck.errors import ConfigError
 
-PROFILE = "EDGECHECK_PROFILE"  # force the device profile: tx2 | gpu | cpu
+PROFILE = "EDGECHECK_PROFILE"  # force the device profile: tx2 | orin | gpu | cpu
 
 
 def get_choice(name: str, choices: tuple[str, ...]) -> str | None:

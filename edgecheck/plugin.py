@@ -5,6 +5,7 @@ and hooks that need them, so ``pytest --help`` and unrelated test runs stay fast
 
 Markers:
     tx2, gpu        the test needs that device profile; skipped elsewhere with the reason
+                    (tx2: any Jetson profile, tx2 or orin; the claim's rule for it judges)
     cpu             runs on any machine (portable checks)
     perf, accuracy, slow   what kind of test it is (select with -m)
     claim(id)       the test checks claim `id`; a skip is listed as "not run here"
@@ -32,7 +33,10 @@ if TYPE_CHECKING:
     from edgecheck.device import DeviceInfo
 
 MARKERS = {
-    "tx2": "needs a Jetson board (the paper's TX2 platform); skipped elsewhere with the reason",
+    "tx2": (
+        "needs a Jetson board with a profile (tx2, the paper's platform, or orin; the claim's "
+        "rule for that profile judges); skipped elsewhere with the reason"
+    ),
     "gpu": "needs a discrete CUDA GPU (the gpu profile); skipped elsewhere with the reason",
     "cpu": "portable check that runs on any machine",
     "perf": "measures time or throughput; run serially",

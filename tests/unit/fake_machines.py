@@ -1,4 +1,4 @@
-"""Fake machines for tests: the /proc and /etc texts of four real kinds of device.
+"""Fake machines for tests: the /proc and /etc texts of five real kinds of device.
 
 ``fake_machine(tmp_path, "epyc-avx2")`` writes one machine's files under ``tmp_path/<name>``
 and returns that root, to pass as ``root=`` to `edgecheck.device.detect_device` (which reads
@@ -15,7 +15,10 @@ not run on:
   AVX-VNNI and AMX (tile, int8, bf16).
 * ``jetson-tx2``: a Jetson TX2 developer kit on L4T R32.7.1: 2 NVIDIA Denver 2 cores (0x4e
   0x003) and 4 Cortex-A57 (0x41 0xd07), ARMv8.0 without dot product or FP16 arithmetic;
-  the device tree names the carrier board ("quill").
+  the device tree names the carrier board ("quill"), its compatible strings the SoC (tegra186).
+* ``jetson-orin``: a Jetson AGX Orin developer kit (32 GB module, p3701-0000) on L4T R36.4.0
+  (JetPack 6.1): 8 Cortex-A78AE (0x41 0xd42 r0p1) with dot product and FP16 arithmetic,
+  SoC tegra234.
 
 Usage (the tests live in tests/unit, which pytest puts on sys.path)::
 
@@ -50,6 +53,15 @@ XEON_AMX_FLAGS = (
 )
 XEON_NAME = "Intel(R) Xeon(R) Platinum 8481C CPU @ 2.70GHz"
 TX2_FEATURES = "fp asimd evtstrm aes pmull sha1 sha2 crc32"
+ORIN_FEATURES = (
+    "fp asimd evtstrm aes pmull sha1 sha2 crc32 atomics fphp asimdhp cpuid asimdrdm lrcpc dcpop "
+    "asimddp uscat ilrcpc flagm paca pacg"
+)
+ORIN_L4T_RELEASE = (
+    "# R36 (release), REVISION: 4.0, GCID: 37537400, BOARD: generic, EABI: aarch64, "
+    "DATE: Fri Sep 13 04:36:44 UTC 2024\n# KERNEL_VARIANT: oot\n"
+    "TARGET_USERSPACE_LIB_DIR=nvidia\nTARGET_USERSPACE_LIB_DIR_PATH=usr/lib/aarch64-linux-gnu/nvidia\n"
+)
 L4T_RELEASE = (
     "# R32 (release), REVISION: 7.1, GCID: 29818004, BOARD: t186ref, EABI: aarch64, "
     "DATE: Sat Feb 19 17:05:08 UTC 2022\n# KERNEL_VARIANT: oot\n"
@@ -70,10 +82,12 @@ def _x86(n: int, vendor: str, family: int, model: int, stepping: int, name: str,
     )
 
 
-def _tx2_core(n: int, implementer: str, variant: str, part: str, revision: int) -> str:
+def _tx2_core(
+    n: int, implementer: str, variant: str, part: str, revision: int, features: str = TX2_FEATURES
+) -> str:
     return (
         f"processor\t: {n}\nmodel name\t: ARMv8 Processor rev {revision} (v8l)\n"
-        f"BogoMIPS\t: 62.50\nFeatures\t: {TX2_FEATURES}\nCPU implementer\t: {implementer}\n"
+        f"BogoMIPS\t: 62.50\nFeatures\t: {features}\nCPU implementer\t: {implementer}\n"
         f"CPU architecture: 8\nCPU variant\t: {variant}\nCPU part\t: {part}\n"
         f"CPU revision\t: {revision}\n"
     )
@@ -123,6 +137,15 @@ MACHINES: dict[str, dict[str, str | bytes]] = {
         "proc/device-tree/model": b"quill\x00",
         "proc/device-tree/compatible": b"nvidia,p2771-0000+p3310-1000\x00nvidia,tegra186\x00",
         "etc/nv_tegra_release": L4T_RELEASE,
+    },
+    "jetson-orin": {
+        "proc/cpuinfo": "\n".join(
+            _tx2_core(n, "0x41", "0x0", "0xd42", 1, ORIN_FEATURES) for n in range(8)
+        ),
+        "proc/meminfo": _meminfo(30536396),
+        "proc/device-tree/model": b"NVIDIA Jetson AGX Orin Developer Kit\x00",
+        "proc/device-tree/compatible": b"nvidia,p3737-0000+p3701-0000\x00nvidia,tegra234\x00",
+        "etc/nv_tegra_release": ORIN_L4T_RELEASE,
     },
 }
 MACHINE_NAMES = tuple(MACHINES)

@@ -1,7 +1,7 @@
-"""Device identity: the fingerprint fields that decide speed, on four machines' /proc texts.
+"""Device identity: the fingerprint fields that decide speed, on five machines' /proc texts.
 
 Each machine is a fake root from `fake_machines` (an AVX2-only EPYC, an AVX-512 VNNI EPYC, an
-AMX Xeon, a Jetson TX2), read by the real detection code.
+AMX Xeon, a Jetson TX2, a Jetson AGX Orin), read by the real detection code.
 """
 
 from __future__ import annotations
@@ -37,8 +37,12 @@ def _clean(monkeypatch: pytest.MonkeyPatch) -> None:
     clear_device_cache()
 
 
+def orin_gpu() -> device.CudaState:
+    return (True, "Orin", (8, 7))
+
+
 def machine(tmp_path, name: str) -> DeviceInfo:
-    probe = tegra_x2 if name == "jetson-tx2" else no_cuda
+    probe = {"jetson-tx2": tegra_x2, "jetson-orin": orin_gpu}.get(name, no_cuda)
     return detect_device(root=fake_machine(tmp_path, name), cuda_probe=probe)
 
 
@@ -56,6 +60,8 @@ EXPECTED_IDENTITY = {
     ),
     "jetson-tx2": ("0x41,0x4e", "8", "0x41:0xd07 x4, 0x4e:0x003 x2",
                    "0x41:0xd07 r1p3, 0x4e:0x003 r0p0", "none", "8"),
+    "jetson-orin": ("0x41", "8", "0x41:0xd42 x8", "0x41:0xd42 r0p1", "asimddp fphp asimdhp",
+                    "29"),
 }  # fmt: skip
 
 # (profile, INT8 dot product on the CPU, FP16 arithmetic on the CPU, BF16 on the CPU)
@@ -64,6 +70,7 @@ EXPECTED_PRECISIONS = {
     "epyc-avx512-vnni": ("cpu", True, False, True),
     "xeon-amx": ("cpu", True, True, True),
     "jetson-tx2": ("tx2", False, False, False),  # ARMv8.0: no asimddp, no fphp/asimdhp
+    "jetson-orin": ("orin", True, True, False),  # Cortex-A78AE: asimddp, fphp/asimdhp
 }
 
 
