@@ -46,11 +46,20 @@ from typing import Any, NamedTuple
 from edgecheck import envvars
 from edgecheck._imports import install_hint, is_available
 from edgecheck.errors import ConfigError
-from edgecheck.identity import IDENTITY_KEYS, cpu_identity, memory_gib
+from edgecheck.identity import (
+    POWER_KEYS,
+    cpu_clock_state,
+    cpu_identity,
+    identity_of,
+    memory_gib,
+    parse_cpu_list,
+    parse_nvpmodel,
+)
 
 __all__ = [
     "PROFILES",
     "Capabilities",
+    "CommandRunner",
     "CudaProbe",
     "CudaState",
     "DeviceInfo",
@@ -61,6 +70,7 @@ __all__ = [
     "gpu_has_fast_fp16",
     "gpu_has_fast_int8",
     "native_precisions",
+    "run_command",
     "torch_cuda_probe",
 ]
 
@@ -119,12 +129,6 @@ _ARM_PARTS: dict[tuple[str, str], str] = {
 }
 _GENERIC_ARM_NAME = re.compile(r"^ARMv\d", re.IGNORECASE)
 
-# Fingerprint keys hashed into `DeviceInfo.fingerprint_id`: what decides speed (see
-# `edgecheck.identity`). The OS string (kernel build), the Python patch version and the CPU's
-# name are recorded but left out: the first two change on routine updates without moving
-# inference timings, and hypervisors mask the name ("AMD EPYC") over CPUs of any speed.
-_TIMING_KEYS = IDENTITY_KEYS
-
 # (module, distributions to ask importlib.metadata, first found wins). onnxruntime and tensorrt
 # ship under several distribution names (GPU builds, CUDA-major-specific wheels).
 _VERSIONED: tuple[tuple[str, str, tuple[str, ...]], ...] = (
@@ -139,6 +143,13 @@ CudaState = tuple[bool, str | None, tuple[int, int] | None]
 
 CudaProbe = Callable[[], CudaState]
 """A function that reports the CUDA state; `torch_cuda_probe` by default, a stub in tests."""
+
+CommandRunner = Callable[[list[str]], "str | None"]
+"""Runs a command (argv) and returns its stdout, None when it fails; `run_command` by default,
+a stub returning a recorded output in tests."""
+
+# Where JetPack installs nvpmodel, relative to the root.
+_NVPMODEL_PATHS = ("usr/sbin/nvpmodel", "usr/bin/nvpmodel", "sbin/nvpmodel")
 
 
 # --------------------------------------------------------------------------- GPU precision rules
@@ -291,8 +302,9 @@ class DeviceInfo:
 
     @property
     def identity(self) -> dict[str, str]:
-        """The fingerprint fields that decide speed (`edgecheck.identity.IDENTITY_KEYS`)."""
-        return {k: self.fingerprint.get(k, "absent") for k in _TIMING_KEYS}
+        """The fingerprint fields that decide speed (`edgecheck.identity.identity_of`: the
+        Jetson power state only on a Jetson)."""
+        return identity_of(self.fingerprint)
 
     @property
     def fingerprint_id(self) -> str:
@@ -459,6 +471,7 @@ def detect_device(
     root: Path = Path("/"),
     cuda_probe: CudaProbe | None = None,
     profile_flag: str = "--edgecheck-profile",
+    command_runner: CommandRunner | None = None,
 ) -> DeviceInfo:
     """Detect this machine and choose its profile.
 
@@ -468,6 +481,8 @@ def detect_device(
         root: the filesystem root to read /proc, /etc and /sys under (a fake tree in tests).
         cuda_probe: reports (available, name, capability); `torch_cuda_probe` by default.
         profile_flag: the option name recorded as `profile_source` for an explicit profile.
+        command_runner: runs ``nvpmodel -q`` on a Jetson where the binary exists under `root`
+            (`run_command` by default; tests return a recorded output).
 
     The machine probe (cpuinfo, CUDA, package versions, onnxruntime providers) is cached per
     (root, cuda_probe), so calling this once per pytest session or per test is cheap; the
@@ -483,7 +498,7 @@ def detect_device(
     else:
         chosen = envvars.get_choice(envvars.PROFILE, PROFILES)
         source = envvars.PROFILE
-    probe = _probe(root, cuda_probe or torch_cuda_probe)
+    probe = _probe(root, cuda_probe or torch_cuda_probe, command_runner or run_command)
     if chosen is None:
         chosen, source = _profile_of(probe.capabilities), probe.detected_source
     return DeviceInfo(
@@ -537,8 +552,38 @@ class _Probe(NamedTuple):
     detected_source: str
 
 
+def run_command(argv: list[str]) -> str | None:
+    """`argv`'s stdout, or None when it cannot run, fails or takes over 10 s."""
+    import subprocess  # inside: only a Jetson runs a command
+
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=10, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout if done.returncode == 0 else None
+
+
+def _power_state(root: Path, runner: CommandRunner) -> dict[str, str]:
+    """A Jetson's power state for the fingerprint (`edgecheck.identity.POWER_KEYS`).
+
+    ``nvpmodel -q`` runs only when the binary exists under `root`; the clock state is read
+    from cpufreq in sysfs (`edgecheck.identity.cpu_clock_state`, whose jetson_clocks is a
+    heuristic: min clock = max clock on every online CPU).
+    """
+    binary = next((root / p for p in _NVPMODEL_PATHS if (root / p).is_file()), None)
+    mode = parse_nvpmodel(runner([str(binary), "-q"])) if binary is not None else "unknown"
+    cpu_dir = root / "sys/devices/system/cpu"
+    online = _read_text(cpu_dir / "online")
+    numbers = parse_cpu_list(online) or sorted(
+        int(p.name[3:]) for p in cpu_dir.glob("cpu[0-9]*") if p.name[3:].isdigit()
+    )
+    max_khz = {n: _read_text(cpu_dir / f"cpu{n}/cpufreq/scaling_max_freq") for n in numbers}
+    min_khz = {n: _read_text(cpu_dir / f"cpu{n}/cpufreq/scaling_min_freq") for n in numbers}
+    return {"power_mode": mode, **cpu_clock_state(online, max_khz, min_khz)}
+
+
 @functools.lru_cache(maxsize=16)
-def _probe(root: Path, cuda_probe: CudaProbe) -> _Probe:
+def _probe(root: Path, cuda_probe: CudaProbe, runner: CommandRunner) -> _Probe:
     jetson_model, jetson_evidence, l4t, compatible = _jetson(root)
     blocks = _cpuinfo_blocks(root)
     cuda, cuda_device, cuda_capability = cuda_probe()
@@ -589,6 +634,12 @@ def _probe(root: Path, cuda_probe: CudaProbe) -> _Probe:
     # Recorded, not hashed: the model and the L4T release already tell the boards apart.
     fingerprint["jetson_soc"] = (cap.jetson_soc or "unknown") if cap.jetson_model else "none"
     fingerprint["l4t"] = l4t or "none"
+    # The power state decides a Jetson's speed as much as its model; "none" elsewhere (and
+    # then not hashed, so no other machine's id changed when it entered the identity).
+    if cap.jetson_model is not None:
+        fingerprint.update(_power_state(root, runner))
+    else:
+        fingerprint.update(dict.fromkeys(POWER_KEYS, "none"))
     return _Probe(cap, tuple(fingerprint.items()), detected)
 
 
@@ -791,12 +842,20 @@ def describe_device(info: DeviceInfo) -> str:
         f"  polygraphy: {_yes(cap.polygraphy)}",
         f"  onnxruntime: {_yes(cap.onnxruntime, ', '.join(cap.onnxruntime_providers))}",
         f"  jetson: {_yes(cap.jetson_model is not None, cap.jetson_model or '')}",
-        "identity (what decides speed; hashed into the fingerprint id):",
     ]
+    if cap.jetson_model is not None:
+        fp = info.fingerprint
+        lines.append(
+            f"  power mode: {fp.get('power_mode', 'unknown')}, CPU clock cap "
+            f"{fp.get('cpu_max_khz', 'unknown')} kHz, CPUs online {fp.get('cpus_online', '?')}, "
+            f"jetson_clocks: {fp.get('jetson_clocks', 'unknown')} (heuristic: min clock = max "
+            "clock on every online CPU)"
+        )
+    lines.append("identity (what decides speed; hashed into the fingerprint id):")
     lines += [f"  {key}: {value}" for key, value in info.identity.items()]
     lines.append("also recorded (not part of the id):")
     lines += [
-        f"  {key}: {value}" for key, value in info.fingerprint.items() if key not in _TIMING_KEYS
+        f"  {key}: {value}" for key, value in info.fingerprint.items() if key not in info.identity
     ]
     lines.append(f"fingerprint id: {info.fingerprint_id}")
     return "\n".join(lines)

@@ -498,6 +498,11 @@ def test_fingerprint_contents(tmp_path: Path) -> None:
     assert all(isinstance(v, str) for v in fp.values())
     assert fp["torch"] == metadata.version("torch")
     assert (fp["cuda_device"], fp["jetson_model"], fp["l4t"]) == ("none", "none", "none")
+    # No Jetson: no power state, and none of it in the identity.
+    assert [fp[k] for k in ("power_mode", "cpu_max_khz", "cpus_online", "jetson_clocks")] == [
+        "none"
+    ] * 4
+    assert "power_mode" not in info.identity
     # Mutating one result's fingerprint must not leak into the cached probe.
     fp["cores"] = "999"
     assert detect_device(root=tmp_path / "root", cuda_probe=no_cuda).fingerprint["cores"] != "999"
