@@ -38,7 +38,7 @@ import json
 import os
 import platform
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -348,7 +348,7 @@ class DeviceInfo:
     def unmet(
         self,
         *,
-        profile: str | None = None,
+        profile: str | Sequence[str] | None = None,
         cores: int | None = None,
         cuda: bool = False,
         tensorrt: bool = False,
@@ -361,7 +361,8 @@ class DeviceInfo:
             profile: the profile the test is written for. ``"cpu"`` is met everywhere (its
                 checks are portable); ``"tx2"`` on any Jetson profile (`JETSON_PROFILES`: the
                 claim's rule for that profile judges); ``"orin"`` and ``"gpu"`` need exactly
-                that profile.
+                that profile. Several profiles: met when any one is (a test marked ``tx2`` and
+                ``gpu`` runs on a Jetson and on a discrete GPU).
             cores: the number of usable CPU cores the test needs.
             cuda: needs a CUDA GPU.
             tensorrt: needs TensorRT, Polygraphy (the suite drives TensorRT through it) and a
@@ -375,11 +376,15 @@ class DeviceInfo:
         cap = self.capabilities
         reasons: list[str] = []
         if profile is not None:
-            wanted = _check_profile(profile, "profile")
-            if not _profile_meets(self.profile, wanted):
+            names = [profile] if isinstance(profile, str) else list(profile)
+            wanted = [_check_profile(p, "profile") for p in names]
+            if wanted and not any(_profile_meets(self.profile, w) for w in wanted):
+                if len(wanted) == 1:
+                    needs = f"{wanted[0]} profile ({_PROFILE_MEANING[wanted[0]]})"
+                else:
+                    needs = " or ".join(f"{w} ({_PROFILE_MEANING[w]})" for w in wanted) + " profile"
                 reasons.append(
-                    f"needs the {wanted} profile ({_PROFILE_MEANING[wanted]}), "
-                    f"this machine is {self.profile} ({self.profile_source})"
+                    f"needs the {needs}, this machine is {self.profile} ({self.profile_source})"
                 )
         if cores is not None and cores > cap.cores:
             reasons.append(f"needs {cores} cores, this machine has {cap.cores}")

@@ -124,6 +124,31 @@ def test_tests_marked_tx2_run_on_orin_and_its_rules_judge(pytester, run_pytest, 
     assert "claims: 1 checks passed, 0 failed, 1 not run here" in summary
 
 
+def test_a_test_with_two_profile_markers_runs_where_either_is_met(
+    pytester, run_pytest, monkeypatch
+):
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.tx2
+        @pytest.mark.gpu
+        def test_both():
+            pass
+        """
+    )
+    for profile in ("tx2", "orin", "gpu"):
+        monkeypatch.setenv("EDGECHECK_PROFILE", profile)
+        run_pytest("-p", "no:cacheprovider").assert_outcomes(passed=1)
+    monkeypatch.setenv("EDGECHECK_PROFILE", "cpu")
+    result = run_pytest("-p", "no:cacheprovider", "-rs")
+    result.assert_outcomes(skipped=1)
+    assert (
+        "needs the tx2 (a Jetson TX2 or Orin board) or gpu (a CUDA GPU) profile, this machine "
+        "is cpu (EDGECHECK_PROFILE)" in result.stdout.str()
+    )
+
+
 def test_bad_profile_is_a_usage_error(run):
     result = run("--edgecheck-profile", "laptop")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
