@@ -96,7 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     dv = sub.add_parser(
         "device",
         help="print this machine's profile, capabilities, identity and calibration",
-        description="Detect the device profile (tx2, gpu, cpu), what the hardware computes "
+        description="Detect the device profile (tx2, orin, gpu, cpu), what the hardware computes "
         "natively (FP16, BF16, INT8 dot products), the runtimes present, and the device "
         "identity that results and baselines record: the fingerprint fields that decide "
         "speed (CPU vendor, family, model, stepping, ISA features, cores, memory, runtime "

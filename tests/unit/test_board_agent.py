@@ -384,15 +384,15 @@ def _commands(outputs: dict[str, tuple[int, str]], log: list | None = None):
 
 def test_probe_of_a_tx2_reads_soc_l4t_clusters_and_power_mode(tmp_path):
     root = fake_machine(tmp_path, "jetson-tx2")
-    (root / "sys/devices/system/cpu").mkdir(parents=True)
+    (root / "sys/devices/system/cpu").mkdir(parents=True, exist_ok=True)
     (root / "sys/devices/system/cpu/online").write_text("0-5\n")
     for n, khz in ((0, 2035200), (1, 2035200)):
         freq = root / f"sys/devices/system/cpu/cpu{n}/cpufreq"
-        freq.mkdir(parents=True)
+        freq.mkdir(parents=True, exist_ok=True)
         (freq / "scaling_cur_freq").write_text(f"{khz}\n")
         (freq / "scaling_max_freq").write_text("2035200\n")
     zone = root / "sys/class/thermal/thermal_zone0"
-    zone.mkdir(parents=True)
+    zone.mkdir(parents=True, exist_ok=True)
     (zone / "temp").write_text("41500\n")
     (zone / "type").write_text("BCPU-therm\n")
     run, which = _commands({"nvpmodel -q": (0, "NV Fan Mode:quiet\nNV Power Mode: MAXN\n0\n")})
