@@ -45,8 +45,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "when NEW is slower than OLD by more than the tolerance with the stated confidence "
         "(one-sided Mann-Whitney U against OLD's samples scaled by 1 + tolerance), an "
         "improvement the other way, unchanged when the ratio's interval lies inside the "
-        "tolerance band, undecided otherwise. OLD and NEW are ONNX files or registered "
-        "model names (see 'edgecheck models'). Exits 1 on a regression.",
+        "tolerance band, undecided otherwise. OLD and NEW are ONNX files or model names "
+        "(see 'edgecheck models': built in, or the project's [tool.edgecheck.models]). "
+        "Exits 1 on a regression.",
         epilog="Example: edgecheck ab model_main.onnx model_pr.onnx --tolerance 3%% --time 20",
     )
     parser.add_argument("old", metavar="OLD", help="ONNX file or registered model (the reference)")
@@ -80,10 +81,13 @@ def run(args: argparse.Namespace) -> int:
     from edgecheck.backends import make_runner
     from edgecheck.baselines import BaselineCheck
     from edgecheck.bench.timing import TimingPolicy
+    from edgecheck.config import project_model
 
     def runner(model: str, slowdown: float) -> Any:
-        return make_runner(model, args.backend, batch_size=args.batch, threads=args.threads,
-                           device="cpu", slowdown=slowdown)  # fmt: skip
+        user = project_model(model)  # a model of the project's [tool.edgecheck.models]
+        source, shape = (user.source(), user.input_shape) if user is not None else (model, None)
+        return make_runner(source, args.backend, batch_size=args.batch, threads=args.threads,
+                           device="cpu", slowdown=slowdown, input_shape=shape)  # fmt: skip
 
     result = ab_compare(
         runner(args.old, 1.0),
