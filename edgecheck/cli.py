@@ -264,6 +264,7 @@ EXTENSIONS: tuple[str, ...] = (
     "edgecheck.baselines_cli",
     "edgecheck.ab_cli",
     "edgecheck.pipeline.cli",
+    "edgecheck.devicerun.cli",
 )
 
 
