@@ -282,6 +282,7 @@ EXTENSIONS: tuple[str, ...] = (
     "edgecheck.baselines_cli",
     "edgecheck.ab_cli",
     "edgecheck.pipeline.cli",
+    "edgecheck.devicerun.cli",
 )
 
 

@@ -28,7 +28,8 @@ THE BUNDLE CONTRACT (schema 1; `edgecheck bundle` on the host writes exactly thi
         "precision": "fp32" | "fp16" | "int8",
         "cores": 1, "threads": 1,
         "warmup": 3, "repeats": 20, "min_time_s": 0.0,
-        "trtexec": {"duration_s": 10, "warmup_ms": 500}}]}
+        "trtexec": {"duration_s": 10, "warmup_ms": 500},
+        "claims": [{"claim": "parallel.fqa.cores", "key": "b1@2c", ...}]}]}
 
 * Paths are relative to BUNDLE, use "/", and stay inside it. Every file a workload names
   (``model``, each input's ``file``) must be listed in ``files`` with its sha256, and every
@@ -47,6 +48,9 @@ THE BUNDLE CONTRACT (schema 1; `edgecheck bundle` on the host writes exactly thi
 * ``trtexec`` (optional, trtexec workloads only; defaults 10 s and 500 ms): the timed duration
   and the warm-up of ``trtexec --duration --warmUp``. ``cores``, ``warmup``, ``repeats`` and
   ``min_time_s`` do not apply to trtexec beyond the pinning of its process.
+* ``claims`` (optional, a list of objects): which claim keys the host derives from this
+  workload and how (`edgecheck.devicerun`'s data). The agent does not read it; it copies it
+  unchanged into the workload's result, so results.json alone is enough to judge.
 * Built TensorRT engines are cached in ``BUNDLE/engines/`` (see `engine_cache_key`).
 
 RESULTS (``--out``, written atomically: a reader sees the old file or the whole new one)
@@ -61,7 +65,8 @@ RESULTS (``--out``, written atomically: a reader sees the old file or the whole 
      "started": "<iso8601 UTC>", "finished": "<iso8601 UTC>",
      "workloads": [{"name", "runtime", "status": "ok" | "not run" | "error", "reason",
                     "samples_s": [...], "unit": "s per batch", "batch": <first input's dim 0>,
-                    "stable": true | false | null, "unstable_reasons": [...], ...}]}
+                    "stable": true | false | null, "unstable_reasons": [...],
+                    "claims": [...the manifest's, unchanged...], ...}]}
 
 ``samples_s`` holds one time per batch in seconds: onnxruntime's wall time of one
 ``session.run`` (time.perf_counter), trtexec's GPU compute time of one inference (``latency_s``
@@ -435,6 +440,8 @@ def load_bundle(bundle: str) -> Tuple[Dict[str, Any], str]:
                     "%s: field 'file' %s holds %d bytes, shape %s of %s needs %d; %s"
                     % (iwhere, relative, size, shape, dtype, expected, REBUILD)
                 )
+        if not isinstance(w.get("claims", []), list):
+            raise BundleError("%s: field 'claims' must be a list; %s" % (wwhere, REBUILD))
         options = w.get("trtexec")
         if options is not None:
             if not isinstance(options, dict):
@@ -1164,6 +1171,7 @@ def run_workload(
         "cpus": None,
         "stable": None,
         "unstable_reasons": [],
+        "claims": w.get("claims", []),
     }  # type: Dict[str, Any]
     if env.get("power_failed"):
         result["reason"] = "not run: %s" % env["power_failed"]

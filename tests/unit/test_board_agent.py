@@ -82,6 +82,10 @@ def _workload(name: str, runtime: str = "onnxruntime", cores: int = 1, **extra) 
     return w
 
 
+# Claims entries are the host's data: the agent copies them into the results unchanged.
+CLAIM = {"claim": "parallel.fqa.cores", "key": "b1@2c", "ratios": [["a", "b"]]}
+
+
 def write_bundle(folder: Path, workloads: list[dict] | None = None, power=None) -> Path:
     """A bundle by hand, as `edgecheck bundle` will write it."""
     (folder / "models").mkdir(parents=True)
@@ -98,7 +102,10 @@ def write_bundle(folder: Path, workloads: list[dict] | None = None, power=None) 
         "files": files,
         "workloads": workloads
         if workloads is not None
-        else [_workload("tiny.fp32.b1@1c"), _workload("tiny.trt", runtime="trtexec")],
+        else [
+            _workload("tiny.fp32.b1@1c", claims=[CLAIM]),
+            _workload("tiny.trt", runtime="trtexec"),
+        ],
     }
     (folder / "manifest.json").write_text(json.dumps(manifest, indent=1))
     return folder
@@ -214,6 +221,7 @@ def test_agent_measures_a_real_onnx_bundle_on_this_machine(tmp_path):
     )
     assert isinstance(ort_result["stable"], bool)
     assert trt_result["status"] == "not run" and trt_result["reason"] == agent.NO_TRTEXEC
+    assert ort_result["claims"] == [CLAIM] and trt_result["claims"] == []
     # progress: one line per workload to stderr
     assert "tiny.fp32.b1@1c: ok, 7 samples" in done.stderr
     assert list(out.parent.iterdir()) == [out]  # no temp file left next to it
@@ -323,6 +331,7 @@ def test_corrupt_manifest_exits_2(tmp_path):
         (lambda m: m["workloads"][0]["inputs"][0].update(shape=[1, 1, 8, 9]), ("inputs[0]", "'file'", "needs 288")),
         (lambda m: m["files"].update({"../escape.bin": "0" * 64}), ('files["../escape.bin"]', "inside the bundle")),
         (lambda m: m.update(power={"nvpmodel": 3, "settle_s": 1}), ("power", "'jetson_clocks'")),
+        (lambda m: m["workloads"][0].update(claims="parallel.fqa.cores"), ("workloads[0]", "'claims'")),
     ],
 )  # fmt: skip
 def test_bad_manifest_fields_exit_2_naming_the_field(tmp_path, change, needles):
