@@ -35,7 +35,6 @@ happens in a temporary folder inside OUT, each file appears by a rename (atomic 
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import shutil
@@ -301,14 +300,6 @@ def _write_input(path: Path, shape: Sequence[int], seed: int) -> None:
     data.astype("<f4", copy=False).tofile(path)  # raw little-endian C order
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def agent_path() -> Path:
     """The on-board agent's source file, copied into every bundle."""
     from edgecheck.agent import board_agent
@@ -368,7 +359,10 @@ def write_bundle(
             made[rel] = work / rel
         shutil.copyfile(agent_path(), work / AGENT_FILE)
         made[AGENT_FILE] = work / AGENT_FILE
-        files = {rel: _sha256(path) for rel, path in sorted(made.items())}
+        # The agent's own hash function: the manifest and the board's check are one contract.
+        from edgecheck.agent.board_agent import sha256_file
+
+        files = {rel: sha256_file(str(path)) for rel, path in sorted(made.items())}
         for rel, path in sorted(made.items()):
             dest = folder / rel
             dest.parent.mkdir(parents=True, exist_ok=True)
