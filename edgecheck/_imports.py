@@ -13,6 +13,17 @@ from types import ModuleType
 
 from edgecheck.errors import MissingDependencyError
 
+# edgecheck's own name on the package index. The name "edgecheck" there belongs to an unrelated
+# project, so the distribution is "pytest-edgecheck" (pytest's naming for plugins); the import
+# name, the `edgecheck` command and the pytest11 entry point keep the short name.
+DISTRIBUTION = "pytest-edgecheck"
+
+
+def extra_install(extra: str) -> str:
+    """The pip command installing edgecheck with `extra`, e.g. ``pip install pytest-edgecheck[trt]``."""
+    return f"pip install {DISTRIBUTION}[{extra}]"
+
+
 # module name -> (pip distribution, extra of edgecheck that installs it)
 _KNOWN: dict[str, tuple[str, str]] = {
     "onnx": ("onnx", "cpu"),
@@ -34,10 +45,10 @@ def install_hint(module: str) -> str:
     if module == "tensorrt":
         return (
             "install TensorRT for this device (JetPack ships it on Jetson; "
-            "'pip install tensorrt' on x86 with CUDA), then 'pip install edgecheck[trt]'"
+            "'pip install tensorrt' on x86 with CUDA), then '" + extra_install("trt") + "'"
         )
     if extra:
-        return f"'pip install edgecheck[{extra}]' (or 'pip install {dist}')"
+        return f"'{extra_install(extra)}' (or 'pip install {dist}')"
     return f"'pip install {dist}'"
 
 

@@ -65,11 +65,11 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "when NEW is slower than OLD by more than the tolerance with the stated confidence "
         "(one-sided Mann-Whitney U against OLD's samples scaled by 1 + tolerance), an "
         "improvement the other way, unchanged when the ratio's interval lies inside the "
-        "tolerance band, undecided otherwise. OLD and NEW are ONNX files or registered "
-        "model names (see 'edgecheck models'); both must take the same input (name, sizes, "
-        "element type), checked before any timing. Exits 1 on a regression, 3 when too "
-        "noisy to decide.",
-        epilog="Example: edgecheck ab model_main.onnx model_pr.onnx --tolerance 3% --time 20",
+        "tolerance band, undecided otherwise. OLD and NEW are ONNX files or model names "
+        "(see 'edgecheck models': built in, or the project's [tool.edgecheck.models]); both "
+        "must take the same input (name, sizes, element type), checked before any timing. "
+        "Exits 1 on a regression, 3 when too noisy to decide.",
+        epilog="Example: edgecheck ab model_main.onnx model_pr.onnx --tolerance 3%% --time 20",
     )
     parser.add_argument("old", metavar="OLD", help="ONNX file or registered model (the reference)")
     parser.add_argument("new", metavar="NEW", help="ONNX file or registered model (the candidate)")
@@ -114,6 +114,7 @@ def run(args: argparse.Namespace) -> int:
     from edgecheck.baselines import BaselineCheck
     from edgecheck.bench.timing import TimingError, TimingPolicy
     from edgecheck.cli import registered_model
+    from edgecheck.config import project_model
     from edgecheck.errors import ConfigError
 
     cap = max_time(args)
@@ -123,32 +124,41 @@ def run(args: argparse.Namespace) -> int:
             f"model; give --max-time {4 * args.time:g} or more, or a "
             f"smaller --time."
         )
-    for model in (args.old, args.new):
+
+    def resolve(model: str) -> tuple[str, tuple[int, ...] | None]:
+        """What the runner takes for `model` and its input shape (the CLI's, else the project's)."""
+        user = project_model(model)  # a model of the project's [tool.edgecheck.models]
+        if user is not None:
+            return user.source(), args.input_shape or user.input_shape
         if not is_model_file(model):
             registered_model(model)  # an unknown name: one line naming `edgecheck models`
-        elif args.backend == "torch":
+        return model, args.input_shape
+
+    (old, old_shape), (new, new_shape) = resolve(args.old), resolve(args.new)
+    for model in (old, new):
+        if is_model_file(model) and args.backend == "torch":
             raise ConfigError(
                 f"{model}: --backend torch runs registered models only, not ONNX files; "
                 f"drop --backend torch (onnxruntime runs both)."
             )
     # Inputs first: a mismatch is refused in a moment instead of after minutes of timing.
-    old_input = input_signature(args.old, input_shape=args.input_shape)
-    new_input = input_signature(args.new, input_shape=args.input_shape)
+    old_input = input_signature(old, input_shape=old_shape)
+    new_input = input_signature(new, input_shape=new_shape)
     check_same_input(old_input, new_input, batch_size=args.batch)
 
     from edgecheck.backends import make_runner
 
-    def runner(model: str, slowdown: float) -> Any:
+    def runner(model: str, shape: tuple[int, ...] | None, slowdown: float) -> Any:
         return make_runner(
             Path(model) if is_model_file(model) else model, args.backend,
             batch_size=args.batch, threads=args.threads, device="cpu", slowdown=slowdown,
-            input_shape=args.input_shape,
+            input_shape=shape,
         )  # fmt: skip
 
     try:
         result = ab_compare(
-            runner(args.old, 1.0),
-            runner(args.new, args.slowdown),
+            runner(old, old_shape, 1.0),
+            runner(new, new_shape, args.slowdown),
             policy=TimingPolicy(min_time=args.time, max_time=cap),
             check=args.tolerance or BaselineCheck(),
         )

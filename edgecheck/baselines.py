@@ -346,7 +346,7 @@ class BaselineFile:
     """The content of one baseline file: its profile, entries, and the fingerprints they cite.
 
     Attributes:
-        profile: the device profile the file is for (``tx2``, ``gpu``, ``cpu``).
+        profile: the device profile the file is for (``tx2``, ``orin``, ``gpu``, ``cpu``).
         entries: by `Entry.key`.
         fingerprints: fingerprint id -> the full fingerprint (what the id stands for).
         path: where it was read from (for messages), if anywhere.
@@ -499,7 +499,7 @@ def parse_baseline(
     if schema > SCHEMA_VERSION:
         raise BaselineError(
             f"{where}: schema {schema} is newer than this edgecheck reads ({SCHEMA_VERSION}); "
-            f"upgrade edgecheck ('pip install -U edgecheck') to read it. The file is left as is."
+            f"upgrade edgecheck ('pip install -U pytest-edgecheck') to read it. The file is left as is."
         )
     if schema < OLDEST_READABLE_SCHEMA:
         raise BaselineError(

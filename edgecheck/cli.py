@@ -131,7 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     dv = sub.add_parser(
         "device",
         help="print this machine's profile, capabilities, identity and calibration",
-        description="Detect the device profile (tx2, gpu, cpu), what the hardware computes "
+        description="Detect the device profile (tx2, orin, gpu, cpu), what the hardware computes "
         "natively (FP16, BF16, INT8 dot products), the runtimes present, and the device "
         "identity that results and baselines record: the fingerprint fields that decide "
         "speed (CPU vendor, family, model, stepping, ISA features, cores, memory, runtime "
@@ -152,18 +152,32 @@ def build_parser() -> argparse.ArgumentParser:
         module.add_parser(sub)
     sub.add_parser(
         "models", help="list the registered models",
-        description="List the models edgecheck knows by name.",
+        description="List the models edgecheck knows by name: the built-in ones and the "
+        "project's own, from [tool.edgecheck.models] in the nearest pyproject.toml at or "
+        "above the current directory.",
     )  # fmt: skip
     return parser
 
 
 def _cmd_models(_: argparse.Namespace) -> int:
+    from edgecheck.config import BUILTIN_MODELS, check_model_names, find_pyproject, load_config
     from edgecheck.models import available_models, get_model_spec
 
+    project = load_config(find_pyproject(Path.cwd()))  # [tool.edgecheck.models], as pytest
+    check_model_names(project)
+    ours = {m.name for m in project.models}
     for name in available_models():
+        if name in ours:
+            continue  # a project factory model registered earlier in this process
         spec = get_model_spec(name)
         shape = "x".join(map(str, spec.input_shape))
-        print(f"{name:<10} input {shape:<10} {spec.description} [{spec.source}]")
+        origin = "built in" if name in BUILTIN_MODELS else "registered"
+        print(f"{name:<10} input {shape:<10} {spec.description} [{origin}: {spec.source}]")
+    for model in project.models:
+        shape = "x".join(map(str, model.input_shape))
+        print(
+            f"{model.name:<10} input {shape:<10} {model.description} [{model.origin(Path.cwd())}]"
+        )
     return 0
 
 
@@ -219,8 +233,12 @@ def _cmd_macs(args: argparse.Namespace) -> int:
         raise EdgecheckError(
             f"--plan applies to vgg16 only (got model '{args.model}'); drop --plan or use vgg16."
         )
-    base = _count(args.model, None, args.onnx, args.input_shape)
-    after = _count(args.model, args.plan, args.onnx, args.input_shape) if args.plan else None
+    from edgecheck.config import project_model
+
+    user = project_model(args.model)  # a model of the project's [tool.edgecheck.models]
+    model = user.source() if user is not None else args.model
+    base = _count(model, None, args.onnx, args.input_shape)
+    after = _count(model, args.plan, args.onnx, args.input_shape) if args.plan else None
     if args.json:
         payload = {"model": args.model, "macs": base.as_dict()}
         if after is not None:
@@ -320,6 +338,7 @@ EXTENSIONS: tuple[str, ...] = (
     "edgecheck.baselines_cli",
     "edgecheck.ab_cli",
     "edgecheck.pipeline.cli",
+    "edgecheck.devicerun.cli",
 )
 
 

@@ -3,8 +3,9 @@
 It holds claim overrides (``[tool.edgecheck.claims."<id>"]``, see `edgecheck.claims`), the
 profile, and the project's own models (``[tool.edgecheck.models.<name>]``: an ONNX file or a
 ``module:function`` torch factory, and the input shape), over which the plugin parametrizes
-tests that take the ``edgecheck_user_model`` fixture. Unknown keys are an error naming the
-file, so a typo never silently disables a check.
+tests that take the ``edgecheck_user_model`` fixture, and which the CLI lists and takes by
+name (`project_model`). Unknown keys are an error naming the file, so a typo never silently
+disables a check.
 """
 
 from __future__ import annotations
@@ -26,6 +27,9 @@ else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
 
 KNOWN_KEYS = frozenset({"claims", "profile", "models"})
+# The models `edgecheck.models` registers on import, named here without importing torch (a
+# unit test keeps the two in step); a project model may not take one of these names.
+BUILTIN_MODELS = ("fqa", "vgg16")
 MODEL_KEYS = frozenset({"onnx", "factory", "input_shape", "description"})
 
 
@@ -55,6 +59,22 @@ class UserModel:
             return str(self.onnx)
         self._register()
         return self.name
+
+    def origin(self, cwd: Path | None = None) -> str:
+        """Where it comes from, for listings: ``onnx: models/x.onnx (pyproject.toml)``.
+
+        The ONNX path as written (relative to the pyproject), the pyproject relative to `cwd`.
+        """
+        import os
+
+        pyproject = self.root / "pyproject.toml"
+        where = os.path.relpath(pyproject, cwd) if cwd is not None else str(pyproject)
+        if self.onnx is None:
+            return f"factory: {self.factory} ({where})"
+        onnx = (
+            self.onnx.relative_to(self.root) if self.onnx.is_relative_to(self.root) else self.onnx
+        )
+        return f"onnx: {onnx} ({where})"
 
     def build(self, **options: Any) -> Any:
         """The torch module (factory models only)."""
@@ -161,6 +181,31 @@ class ProjectConfig:
         if self.claims:
             registry = registry.with_overrides(self.claims, origin=str(self.path))
         return registry
+
+
+def project_model(name: str, start: Path | None = None) -> UserModel | None:
+    """The model `name` of the project the CLI runs in, or None (a built-in name, a file).
+
+    The project is the nearest pyproject.toml at or above `start` (default: the current
+    directory), as pytest walks up to its rootdir. A name that is an existing file or ends in
+    ``.onnx`` is a file, and no pyproject is read. A project model with a built-in model's name
+    is an error (the listing and the lookups would disagree on which one it means).
+    """
+    if name.endswith(".onnx") or Path(name).is_file():
+        return None
+    project = load_config(find_pyproject(start or Path.cwd()))
+    check_model_names(project)
+    return next((m for m in project.models if m.name == name), None)
+
+
+def check_model_names(project: ProjectConfig) -> None:
+    """Raise `ConfigError` when a project model takes a built-in model's name."""
+    for model in project.models:
+        if model.name in BUILTIN_MODELS:
+            raise ConfigError(
+                f"{project.path}: [tool.edgecheck.models.{model.name}] has the name of a "
+                f"built-in model; rename the table (built-in: {', '.join(BUILTIN_MODELS)})."
+            )
 
 
 def find_pyproject(start: Path) -> Path | None:

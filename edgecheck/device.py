@@ -1,10 +1,25 @@
 """Which device profile this machine is, what it can do, and a fingerprint of its environment.
 
-Three profiles (see ``claims.md``):
+Four profiles (their rules: `edgecheck.claims`):
 
-- ``tx2``: a Jetson board (the paper's platform), recognised by its device tree or L4T release file;
-- ``gpu``: a machine with a CUDA GPU (the paper's Titan XP in Fig. 4);
+- ``tx2``: a Jetson TX2 (the paper's platform, SoC tegra186);
+- ``orin``: a Jetson Orin (SoC tegra234), with rules carried over from the TX2's where they travel;
+- ``gpu``: a machine with a discrete CUDA GPU (the paper's Titan XP in Fig. 4);
 - ``cpu``: anything else.
+
+A Jetson's profile comes from its SoC, never from the word "Jetson": the device tree's
+``compatible`` strings (``/proc/device-tree/compatible``: ``nvidia,tegra186`` = TX2,
+``nvidia,tegra194`` = Xavier, ``nvidia,tegra234`` = Orin); where the device tree cannot be read
+(a container that masks /sys/firmware), the GPU's compute capability (6.2 TX2, 7.2 Xavier, 8.7
+Orin) or an L4T R36 release (JetPack 6 runs on Orin only). A Jetson whose SoC is none of TX2
+and Orin (a Xavier, a Nano, or a board whose device tree names "Jetson" and no known SoC) has no
+profile of its own: it gets ``cpu``, whose rules are all portable (same-run references), and the
+profile source says so ("Jetson Xavier (...): no profile of its own, using cpu rules"). Not
+``tx2``: the paper's absolute numbers are a TX2's; not ``orin``: its rules assume Orin's GPU;
+not ``gpu``: those rules are a discrete GPU's (Fig. 4's Titan XP).
+
+As a test's requirement (the ``tx2`` marker, ``unmet(profile="tx2")``), ``tx2`` means "a Jetson
+with a profile": it is met on ``orin`` too, and the claim's rule for the profile judges there.
 
 The profile is chosen by, in order: an explicit argument (the pytest option ``--edgecheck-profile``
 or the CLI's ``--profile``), the environment variable ``EDGECHECK_PROFILE``, detection.
@@ -23,7 +38,7 @@ import json
 import os
 import platform
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -31,11 +46,20 @@ from typing import Any, NamedTuple
 from edgecheck import envvars
 from edgecheck._imports import install_hint, is_available
 from edgecheck.errors import ConfigError
-from edgecheck.identity import IDENTITY_KEYS, cpu_identity, memory_gib
+from edgecheck.identity import (
+    POWER_KEYS,
+    cpu_clock_state,
+    cpu_identity,
+    identity_of,
+    memory_gib,
+    parse_cpu_list,
+    parse_nvpmodel,
+)
 
 __all__ = [
     "PROFILES",
     "Capabilities",
+    "CommandRunner",
     "CudaProbe",
     "CudaState",
     "DeviceInfo",
@@ -46,13 +70,37 @@ __all__ = [
     "gpu_has_fast_fp16",
     "gpu_has_fast_int8",
     "native_precisions",
+    "run_command",
     "torch_cuda_probe",
 ]
 
-PROFILES: tuple[str, ...] = ("tx2", "gpu", "cpu")
+PROFILES: tuple[str, ...] = ("tx2", "orin", "gpu", "cpu")
+JETSON_PROFILES: tuple[str, ...] = ("tx2", "orin")
+"""The Jetson profiles: a test that needs ``tx2`` (the paper's board) runs on either."""
 
-# What each profile stands for, in the words a skip reason uses.
-_PROFILE_MEANING = {"tx2": "a Jetson board", "gpu": "a CUDA GPU", "cpu": "any CPU"}
+# What each profile stands for, in the words a skip reason uses; "tx2" as a test's need.
+_PROFILE_MEANING = {
+    "tx2": "a Jetson TX2 or Orin board",
+    "orin": "a Jetson Orin board",
+    "gpu": "a CUDA GPU",
+    "cpu": "any CPU",
+}
+
+# Jetson SoCs by device-tree "compatible" string: (board family, profile or None for none of
+# its own). TX1 and Nano share tegra210.
+_TEGRA_SOCS: dict[str, tuple[str, str | None]] = {
+    "nvidia,tegra210": ("TX1/Nano", None),
+    "nvidia,tegra186": ("TX2", "tx2"),
+    "nvidia,tegra194": ("Xavier", None),
+    "nvidia,tegra234": ("Orin", "orin"),
+}
+# The same SoCs by their integrated GPU's compute capability, where the device tree is unreadable.
+_TEGRA_GPUS: dict[tuple[int, int], str] = {
+    (5, 3): "nvidia,tegra210",
+    (6, 2): "nvidia,tegra186",
+    (7, 2): "nvidia,tegra194",
+    (8, 7): "nvidia,tegra234",
+}
 
 # Precision support from /proc/cpuinfo flags. The x86 names come from the "flags" line, the ARM
 # names from the "Features" line (Linux hwcaps); the two sets never overlap, so one lookup serves
@@ -81,12 +129,6 @@ _ARM_PARTS: dict[tuple[str, str], str] = {
 }
 _GENERIC_ARM_NAME = re.compile(r"^ARMv\d", re.IGNORECASE)
 
-# Fingerprint keys hashed into `DeviceInfo.fingerprint_id`: what decides speed (see
-# `edgecheck.identity`). The OS string (kernel build), the Python patch version and the CPU's
-# name are recorded but left out: the first two change on routine updates without moving
-# inference timings, and hypervisors mask the name ("AMD EPYC") over CPUs of any speed.
-_TIMING_KEYS = IDENTITY_KEYS
-
 # (module, distributions to ask importlib.metadata, first found wins). onnxruntime and tensorrt
 # ship under several distribution names (GPU builds, CUDA-major-specific wheels).
 _VERSIONED: tuple[tuple[str, str, tuple[str, ...]], ...] = (
@@ -101,6 +143,13 @@ CudaState = tuple[bool, str | None, tuple[int, int] | None]
 
 CudaProbe = Callable[[], CudaState]
 """A function that reports the CUDA state; `torch_cuda_probe` by default, a stub in tests."""
+
+CommandRunner = Callable[[list[str]], "str | None"]
+"""Runs a command (argv) and returns its stdout, None when it fails; `run_command` by default,
+a stub returning a recorded output in tests."""
+
+# Where JetPack installs nvpmodel, relative to the root.
+_NVPMODEL_PATHS = ("usr/sbin/nvpmodel", "usr/bin/nvpmodel", "sbin/nvpmodel")
 
 
 # --------------------------------------------------------------------------- GPU precision rules
@@ -154,6 +203,8 @@ class Capabilities:
         tensorrt, polygraphy, onnxruntime: the package can be imported (checked without importing).
         onnxruntime_providers: onnxruntime's available execution providers, () when absent.
         jetson_model: the Jetson board's device-tree model, or None when not a Jetson.
+        jetson_soc: the Jetson's SoC as its device-tree compatible string (``"nvidia,tegra186"``),
+            None when unknown or not a Jetson.
     """
 
     cores: int
@@ -168,6 +219,7 @@ class Capabilities:
     onnxruntime: bool
     onnxruntime_providers: tuple[str, ...]
     jetson_model: str | None
+    jetson_soc: str | None = None
 
     @property
     def cpu_fp16(self) -> bool:
@@ -250,8 +302,9 @@ class DeviceInfo:
 
     @property
     def identity(self) -> dict[str, str]:
-        """The fingerprint fields that decide speed (`edgecheck.identity.IDENTITY_KEYS`)."""
-        return {k: self.fingerprint.get(k, "absent") for k in _TIMING_KEYS}
+        """The fingerprint fields that decide speed (`edgecheck.identity.identity_of`: the
+        Jetson power state only on a Jetson)."""
+        return identity_of(self.fingerprint)
 
     @property
     def fingerprint_id(self) -> str:
@@ -285,6 +338,7 @@ class DeviceInfo:
                 "onnxruntime": cap.onnxruntime,
                 "onnxruntime_providers": list(cap.onnxruntime_providers),
                 "jetson_model": cap.jetson_model,
+                "jetson_soc": cap.jetson_soc,
             },
             "fingerprint": dict(self.fingerprint),
             "identity": self.identity,
@@ -294,7 +348,7 @@ class DeviceInfo:
     def unmet(
         self,
         *,
-        profile: str | None = None,
+        profile: str | Sequence[str] | None = None,
         cores: int | None = None,
         cuda: bool = False,
         tensorrt: bool = False,
@@ -305,7 +359,10 @@ class DeviceInfo:
 
         Args:
             profile: the profile the test is written for. ``"cpu"`` is met everywhere (its
-                checks are portable); ``"tx2"`` and ``"gpu"`` need exactly that profile.
+                checks are portable); ``"tx2"`` on any Jetson profile (`JETSON_PROFILES`: the
+                claim's rule for that profile judges); ``"orin"`` and ``"gpu"`` need exactly
+                that profile. Several profiles: met when any one is (a test marked ``tx2`` and
+                ``gpu`` runs on a Jetson and on a discrete GPU).
             cores: the number of usable CPU cores the test needs.
             cuda: needs a CUDA GPU.
             tensorrt: needs TensorRT, Polygraphy (the suite drives TensorRT through it) and a
@@ -319,11 +376,15 @@ class DeviceInfo:
         cap = self.capabilities
         reasons: list[str] = []
         if profile is not None:
-            wanted = _check_profile(profile, "profile")
-            if wanted != "cpu" and wanted != self.profile:
+            names = [profile] if isinstance(profile, str) else list(profile)
+            wanted = [_check_profile(p, "profile") for p in names]
+            if wanted and not any(_profile_meets(self.profile, w) for w in wanted):
+                if len(wanted) == 1:
+                    needs = f"{wanted[0]} profile ({_PROFILE_MEANING[wanted[0]]})"
+                else:
+                    needs = " or ".join(f"{w} ({_PROFILE_MEANING[w]})" for w in wanted) + " profile"
                 reasons.append(
-                    f"needs the {wanted} profile ({_PROFILE_MEANING[wanted]}), "
-                    f"this machine is {self.profile} ({self.profile_source})"
+                    f"needs the {needs}, this machine is {self.profile} ({self.profile_source})"
                 )
         if cores is not None and cores > cap.cores:
             reasons.append(f"needs {cores} cores, this machine has {cap.cores}")
@@ -344,6 +405,13 @@ class DeviceInfo:
                 + _gpu_lack(cap, "fast INT8 (dp4a needs compute capability 6.1 or 7.0+)")
             )
         return reasons
+
+
+def _profile_meets(have: str, wanted: str) -> bool:
+    """Whether a machine of profile `have` may run a test written for profile `wanted`."""
+    if wanted == "cpu" or wanted == have:
+        return True
+    return wanted == "tx2" and have in JETSON_PROFILES
 
 
 def _no_cuda_hint(cap: Capabilities) -> str:
@@ -442,6 +510,7 @@ def detect_device(
     root: Path = Path("/"),
     cuda_probe: CudaProbe | None = None,
     profile_flag: str = "--edgecheck-profile",
+    command_runner: CommandRunner | None = None,
 ) -> DeviceInfo:
     """Detect this machine and choose its profile.
 
@@ -451,6 +520,8 @@ def detect_device(
         root: the filesystem root to read /proc, /etc and /sys under (a fake tree in tests).
         cuda_probe: reports (available, name, capability); `torch_cuda_probe` by default.
         profile_flag: the option name recorded as `profile_source` for an explicit profile.
+        command_runner: runs ``nvpmodel -q`` on a Jetson where the binary exists under `root`
+            (`run_command` by default; tests return a recorded output).
 
     The machine probe (cpuinfo, CUDA, package versions, onnxruntime providers) is cached per
     (root, cuda_probe), so calling this once per pytest session or per test is cheap; the
@@ -466,7 +537,7 @@ def detect_device(
     else:
         chosen = envvars.get_choice(envvars.PROFILE, PROFILES)
         source = envvars.PROFILE
-    probe = _probe(root, cuda_probe or torch_cuda_probe)
+    probe = _probe(root, cuda_probe or torch_cuda_probe, command_runner or run_command)
     if chosen is None:
         chosen, source = _profile_of(probe.capabilities), probe.detected_source
     return DeviceInfo(
@@ -495,8 +566,23 @@ def _check_profile(value: str, where: str) -> str:
 
 def _profile_of(cap: Capabilities) -> str:
     if cap.jetson_model is not None:
-        return "tx2"
+        # From the SoC only; a Jetson without a profile of its own gets the portable cpu rules
+        # (the module docstring says why not tx2, orin or gpu).
+        return _TEGRA_SOCS.get(cap.jetson_soc or "", ("", None))[1] or "cpu"
     return "gpu" if cap.cuda else "cpu"
+
+
+def _jetson_source(model: str, soc: str | None, soc_evidence: str, model_evidence: str) -> str:
+    """The profile source of a Jetson: its board family and the evidence, and where it has no
+    profile of its own, that it uses the cpu rules."""
+    if soc is None:
+        return (
+            f"detected: Jetson with an unknown SoC ({model_evidence}): "
+            "no profile of its own, using cpu rules"
+        )
+    family, profile = _TEGRA_SOCS[soc]
+    text = f"detected: Jetson {family} ({soc_evidence}; model: {model})"
+    return text if profile else f"{text}: no profile of its own, using cpu rules"
 
 
 class _Probe(NamedTuple):
@@ -505,11 +591,45 @@ class _Probe(NamedTuple):
     detected_source: str
 
 
+def run_command(argv: list[str]) -> str | None:
+    """`argv`'s stdout, or None when it cannot run, fails or takes over 10 s."""
+    import subprocess  # inside: only a Jetson runs a command
+
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=10, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout if done.returncode == 0 else None
+
+
+def _power_state(root: Path, runner: CommandRunner) -> dict[str, str]:
+    """A Jetson's power state for the fingerprint (`edgecheck.identity.POWER_KEYS`).
+
+    ``nvpmodel -q`` runs only when the binary exists under `root`; the clock state is read
+    from cpufreq in sysfs (`edgecheck.identity.cpu_clock_state`, whose jetson_clocks is a
+    heuristic: min clock = max clock on every online CPU).
+    """
+    binary = next((root / p for p in _NVPMODEL_PATHS if (root / p).is_file()), None)
+    mode = parse_nvpmodel(runner([str(binary), "-q"])) if binary is not None else "unknown"
+    cpu_dir = root / "sys/devices/system/cpu"
+    online = _read_text(cpu_dir / "online")
+    numbers = parse_cpu_list(online) or sorted(
+        int(p.name[3:]) for p in cpu_dir.glob("cpu[0-9]*") if p.name[3:].isdigit()
+    )
+    max_khz = {n: _read_text(cpu_dir / f"cpu{n}/cpufreq/scaling_max_freq") for n in numbers}
+    min_khz = {n: _read_text(cpu_dir / f"cpu{n}/cpufreq/scaling_min_freq") for n in numbers}
+    return {"power_mode": mode, **cpu_clock_state(online, max_khz, min_khz)}
+
+
 @functools.lru_cache(maxsize=16)
-def _probe(root: Path, cuda_probe: CudaProbe) -> _Probe:
-    jetson_model, jetson_evidence, l4t = _jetson(root)
+def _probe(root: Path, cuda_probe: CudaProbe, runner: CommandRunner) -> _Probe:
+    jetson_model, jetson_evidence, l4t, compatible = _jetson(root)
     blocks = _cpuinfo_blocks(root)
     cuda, cuda_device, cuda_capability = cuda_probe()
+    capability = (
+        (int(cuda_capability[0]), int(cuda_capability[1])) if cuda and cuda_capability else None
+    )
+    soc, soc_evidence = _jetson_soc(compatible, capability, l4t) if jetson_model else (None, "")
     cap = Capabilities(
         cores=_usable_cores(root),
         cpu_model=_cpu_model(blocks),
@@ -517,17 +637,16 @@ def _probe(root: Path, cuda_probe: CudaProbe) -> _Probe:
         cpu_flags=_cpu_flags(blocks),
         cuda=bool(cuda),
         cuda_device=cuda_device if cuda else None,
-        cuda_capability=(
-            (int(cuda_capability[0]), int(cuda_capability[1])) if cuda and cuda_capability else None
-        ),
+        cuda_capability=capability,
         tensorrt=is_available("tensorrt"),
         polygraphy=is_available("polygraphy"),
         onnxruntime=is_available("onnxruntime"),
         onnxruntime_providers=_onnxruntime_providers(),
         jetson_model=jetson_model,
+        jetson_soc=soc,
     )
-    if jetson_evidence is not None:
-        detected = f"detected: Jetson ({jetson_evidence})"
+    if jetson_model is not None and jetson_evidence is not None:
+        detected = _jetson_source(jetson_model, soc, soc_evidence, jetson_evidence)
     elif cap.cuda:
         detected = (
             f"detected: CUDA GPU {cap.cuda_device} ({_capability_text(cap.cuda_capability)}), "
@@ -551,7 +670,15 @@ def _probe(root: Path, cuda_probe: CudaProbe) -> _Probe:
         ".".join(map(str, cap.cuda_capability)) if cap.cuda_capability else "none"
     )
     fingerprint["jetson_model"] = cap.jetson_model or "none"
+    # Recorded, not hashed: the model and the L4T release already tell the boards apart.
+    fingerprint["jetson_soc"] = (cap.jetson_soc or "unknown") if cap.jetson_model else "none"
     fingerprint["l4t"] = l4t or "none"
+    # The power state decides a Jetson's speed as much as its model; "none" elsewhere (and
+    # then not hashed, so no other machine's id changed when it entered the identity).
+    if cap.jetson_model is not None:
+        fingerprint.update(_power_state(root, runner))
+    else:
+        fingerprint.update(dict.fromkeys(POWER_KEYS, "none"))
     return _Probe(cap, tuple(fingerprint.items()), detected)
 
 
@@ -565,20 +692,52 @@ def _read_text(path: Path) -> str | None:
     return data.decode("utf-8", errors="replace").replace("\x00", "").strip()
 
 
-def _jetson(root: Path) -> tuple[str | None, str | None, str | None]:
-    """(jetson_model, evidence for the profile source, L4T release line) or Nones."""
+def _jetson(root: Path) -> tuple[str | None, str | None, str | None, tuple[str, ...]]:
+    """(jetson_model, evidence that it is a Jetson, L4T release line, device-tree compatible
+    strings), the first three None when this is not a Jetson."""
     model = _read_text(root / "proc/device-tree/model")
+    compatible = _compatible(root)
     release_text = _read_text(root / "etc/nv_tegra_release")
     l4t = None
     if release_text is not None:
         first = release_text.splitlines()[0] if release_text else ""
         l4t = first.lstrip("#").strip() or "unknown"
+    tegra = next((c for c in compatible if c.startswith("nvidia,tegra")), None)
     if model and ("jetson" in model.lower() or "nvidia" in model.lower()):
-        return model, f"/proc/device-tree/model: {model}", l4t
-    if release_text is not None:
+        return model, f"/proc/device-tree/model: {model}", l4t, compatible
+    if tegra is not None:
         # Older L4T device trees name the carrier board ("quill") rather than "Jetson".
-        return model or "unknown Jetson", f"/etc/nv_tegra_release: {l4t}", l4t
-    return None, None, None
+        return model or "unknown Jetson", f"/proc/device-tree/compatible: {tegra}", l4t, compatible
+    if release_text is not None:
+        return model or "unknown Jetson", f"/etc/nv_tegra_release: {l4t}", l4t, compatible
+    return None, None, None, compatible
+
+
+def _compatible(root: Path) -> tuple[str, ...]:
+    """The device tree's compatible strings (NUL-separated in the file), () when unreadable."""
+    try:
+        data = (root / "proc/device-tree/compatible").read_bytes()
+    except OSError:
+        return ()
+    text = data.decode("utf-8", errors="replace")
+    return tuple(s.strip() for s in text.split("\x00") if s.strip())
+
+
+def _jetson_soc(
+    compatible: tuple[str, ...], capability: tuple[int, int] | None, l4t: str | None
+) -> tuple[str | None, str]:
+    """A Jetson's SoC (a key of `_TEGRA_SOCS`) and where it was read, or (None, "")."""
+    for entry in compatible:
+        if entry in _TEGRA_SOCS:
+            return entry, f"/proc/device-tree/compatible: {entry}"
+    if compatible:
+        # A readable device tree that names no known SoC: nothing else is trusted over it.
+        return None, ""
+    if capability is not None and capability in _TEGRA_GPUS:
+        return _TEGRA_GPUS[capability], f"GPU compute capability {capability[0]}.{capability[1]}"
+    if l4t is not None and re.match(r"R36\b", l4t):
+        return "nvidia,tegra234", f"/etc/nv_tegra_release: {l4t.split(',')[0]} (Orin only)"
+    return None, ""
 
 
 def _cpuinfo_blocks(root: Path) -> list[dict[str, str]]:
@@ -722,12 +881,20 @@ def describe_device(info: DeviceInfo) -> str:
         f"  polygraphy: {_yes(cap.polygraphy)}",
         f"  onnxruntime: {_yes(cap.onnxruntime, ', '.join(cap.onnxruntime_providers))}",
         f"  jetson: {_yes(cap.jetson_model is not None, cap.jetson_model or '')}",
-        "identity (what decides speed; hashed into the fingerprint id):",
     ]
+    if cap.jetson_model is not None:
+        fp = info.fingerprint
+        lines.append(
+            f"  power mode: {fp.get('power_mode', 'unknown')}, CPU clock cap "
+            f"{fp.get('cpu_max_khz', 'unknown')} kHz, CPUs online {fp.get('cpus_online', '?')}, "
+            f"jetson_clocks: {fp.get('jetson_clocks', 'unknown')} (heuristic: min clock = max "
+            "clock on every online CPU)"
+        )
+    lines.append("identity (what decides speed; hashed into the fingerprint id):")
     lines += [f"  {key}: {value}" for key, value in info.identity.items()]
     lines.append("also recorded (not part of the id):")
     lines += [
-        f"  {key}: {value}" for key, value in info.fingerprint.items() if key not in _TIMING_KEYS
+        f"  {key}: {value}" for key, value in info.fingerprint.items() if key not in info.identity
     ]
     lines.append(f"fingerprint id: {info.fingerprint_id}")
     return "\n".join(lines)

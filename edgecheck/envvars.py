@@ -6,7 +6,7 @@ import os
 
 from edgecheck.errors import ConfigError
 
-PROFILE = "EDGECHECK_PROFILE"  # force the device profile: tx2 | gpu | cpu
+PROFILE = "EDGECHECK_PROFILE"  # force the device profile: tx2 | orin | gpu | cpu
 ENGINE_CACHE = "EDGECHECK_ENGINE_CACHE"  # folder for built TensorRT engines
 
 

@@ -14,6 +14,13 @@ too fine:
   into "other device". The OS string, the Python patch version and the CPU's name are still
   recorded beside the identity (for people), but they are not part of it.
 
+On a Jetson the power state is part of the identity too (`POWER_KEYS`): the nvpmodel mode, the
+CPU clock cap, the online CPUs and whether jetson_clocks pinned the clocks. A TX2 in MAXN runs
+two Denver cores beside the four A57s at 2.0 GHz; in MAXQ the Denvers are off and the A57s
+capped at 1.2 GHz: timings of one are no baseline for the other. Elsewhere those keys are
+``"none"`` and left out of the id (`identity_of`), so adding them changed no stored id of a
+machine that is not a Jetson.
+
 Everything here is pure: it works on /proc/cpuinfo already split into blocks (one dict per
 processor) and on file text, so tests feed it the texts of machines they do not run on.
 """
@@ -54,9 +61,97 @@ IDENTITY_KEYS: tuple[str, ...] = (
     "cuda_capability",
     "jetson_model",
     "l4t",
+    "power_mode",
+    "cpu_max_khz",
+    "cpus_online",
+    "jetson_clocks",
 )
 
+# The Jetson power state; "none" off a Jetson, and then not hashed (see `identity_of`).
+POWER_KEYS: tuple[str, ...] = ("power_mode", "cpu_max_khz", "cpus_online", "jetson_clocks")
+
 UNKNOWN = "unknown"
+NONE = "none"
+
+
+def identity_of(fingerprint: Mapping[str, str]) -> dict[str, str]:
+    """The identity fields of a fingerprint table: every `IDENTITY_KEYS` entry (``"absent"``
+    when the table lacks it), except the `POWER_KEYS` that are ``"none"`` or absent.
+
+    Leaving those out keeps the id of a machine that is not a Jetson what it was before the
+    power state entered the identity: its baselines stay its own.
+    """
+    out = {}
+    for key in IDENTITY_KEYS:
+        value = fingerprint.get(key, "absent")
+        if key in POWER_KEYS and value in (NONE, "absent"):
+            continue
+        out[key] = value
+    return out
+
+
+def parse_nvpmodel(text: str | None) -> str:
+    """``nvpmodel -q`` output -> ``"MAXN (mode 0)"``; ``"unknown"`` when it names no mode.
+
+    The output is the mode's name on a ``NV Power Mode:`` line and its id on the next line that
+    is a number (older L4T prints ``NVPM WARN`` lines around them)::
+
+        NV Power Mode: MAXN
+        0
+    """
+    lines = [line.strip() for line in (text or "").splitlines()]
+    for i, line in enumerate(lines):
+        key, sep, name = line.partition(":")
+        if sep and key.strip() == "NV Power Mode" and name.strip():
+            mode = next((x for x in lines[i + 1 :] if x.isdigit()), None)
+            return f"{name.strip()} (mode {mode})" if mode is not None else name.strip()
+    return UNKNOWN
+
+
+def parse_cpu_list(text: str | None) -> list[int] | None:
+    """A sysfs CPU list (``"0-5"``, ``"0,3-5"``) -> [0, 3, 4, 5]; None when unreadable."""
+    if not text or not text.strip():
+        return None
+    cpus: list[int] = []
+    try:
+        for part in text.strip().split(","):
+            first, _, last = part.partition("-")
+            cpus.extend(range(int(first), int(last or first) + 1))
+    except ValueError:
+        return None
+    return cpus
+
+
+def cpu_clock_state(
+    online_text: str | None, max_khz: Mapping[int, str | None], min_khz: Mapping[int, str | None]
+) -> dict[str, str]:
+    """``cpu_max_khz``, ``cpus_online`` and ``jetson_clocks`` from sysfs texts.
+
+    Args:
+        online_text: /sys/devices/system/cpu/online (``"0-5"``).
+        max_khz, min_khz: per CPU number, its cpufreq ``scaling_max_freq`` /
+            ``scaling_min_freq`` text (None when unreadable).
+
+    ``cpu_max_khz`` is the highest clock cap of the online CPUs (an offline core's cap runs
+    nothing). ``jetson_clocks`` is a heuristic, not a record of the command: ``"yes"`` when every
+    online CPU's minimum clock equals its maximum (what ``jetson_clocks`` sets; the governor
+    can then not lower the clock), ``"no"`` when one is lower, ``"unknown"`` without cpufreq.
+    """
+    online = parse_cpu_list(online_text)
+    cpus = online if online is not None else sorted(max_khz)
+    caps = [int(v) for c in cpus if (v := max_khz.get(c)) and v.strip().isdigit()]
+    pinned: bool | None = None
+    for c in cpus:
+        high, low = max_khz.get(c), min_khz.get(c)
+        if not (high and low and high.strip().isdigit() and low.strip().isdigit()):
+            pinned = None
+            break
+        pinned = int(low) >= int(high) if pinned is None else pinned and int(low) >= int(high)
+    return {
+        "cpu_max_khz": str(max(caps)) if caps else UNKNOWN,
+        "cpus_online": online_text.strip() if online is not None and online_text else UNKNOWN,
+        "jetson_clocks": UNKNOWN if pinned is None else ("yes" if pinned else "no"),
+    }
 
 
 def cpu_identity(
@@ -144,6 +239,8 @@ def identity_differences(stored: Mapping[str, str], here: Mapping[str, str]) -> 
     out = []
     for key in IDENTITY_KEYS:
         old, new = stored.get(key, "absent"), here.get(key, "absent")
+        if key in POWER_KEYS and {old, new} <= {NONE, "absent"}:
+            continue  # a table from before the power state, of a machine without one
         if old != new:
             both = f"{old!r} vs {new!r}" if " " in old + new else f"{old} vs {new}"
             out.append(f"{key} {both}")

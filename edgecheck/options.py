@@ -10,11 +10,11 @@ import argparse
 from collections.abc import Callable
 from typing import Any
 
-PROFILE_CHOICES = ("tx2", "gpu", "cpu")
+from edgecheck.device import PROFILES as PROFILE_CHOICES
 
 
 def parse_profile(value: str) -> str:
-    """argparse `type=` for a device profile; rejects anything but tx2, gpu, cpu."""
+    """argparse `type=` for a device profile; rejects anything but tx2, orin, gpu, cpu."""
     lowered = value.strip().lower()
     if lowered not in PROFILE_CHOICES:
         raise argparse.ArgumentTypeError(
@@ -40,10 +40,11 @@ def add_profile_option(addoption: Callable[..., Any], prefix: str) -> None:
         dest="edgecheck_profile",
         type=parse_profile,
         default=None,
-        metavar="{tx2,gpu,cpu}",
+        metavar="{" + ",".join(PROFILE_CHOICES) + "}",
         help=(
             "device profile to judge claims against, overriding detection and the "
-            "EDGECHECK_PROFILE variable (tx2: Jetson; gpu: discrete CUDA GPU; cpu: anything)"
+            "EDGECHECK_PROFILE variable (tx2: Jetson TX2; orin: Jetson Orin; gpu: discrete "
+            "CUDA GPU; cpu: anything)"
         ),
     )
 

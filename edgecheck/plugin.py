@@ -5,6 +5,8 @@ and hooks that need them, so ``pytest --help`` and unrelated test runs stay fast
 
 Markers:
     tx2, gpu        the test needs that device profile; skipped elsewhere with the reason
+                    (tx2: any Jetson profile, tx2 or orin; the claim's rule for it judges);
+                    a test with both runs where either is met
     cpu             runs on any machine (portable checks)
     perf, accuracy, slow   what kind of test it is (select with -m)
     claim(id)       the test checks claim `id`; a skip is listed as "not run here"
@@ -32,7 +34,10 @@ if TYPE_CHECKING:
     from edgecheck.device import DeviceInfo
 
 MARKERS = {
-    "tx2": "needs a Jetson board (the paper's TX2 platform); skipped elsewhere with the reason",
+    "tx2": (
+        "needs a Jetson board with a profile (tx2, the paper's platform, or orin; the claim's "
+        "rule for that profile judges); skipped elsewhere with the reason"
+    ),
     "gpu": "needs a discrete CUDA GPU (the gpu profile); skipped elsewhere with the reason",
     "cpu": "portable check that runs on any machine",
     "perf": "measures time or throughput; run serially",
@@ -164,9 +169,10 @@ def pytest_report_header(config: pytest.Config) -> str:
 
 def _unmet_reasons(item: pytest.Item, device: DeviceInfo) -> list[str]:
     reasons: list[str] = []
-    for profile in PROFILE_MARKERS:
-        if item.get_closest_marker(profile) is not None:
-            reasons += device.unmet(profile=profile)
+    # Several profile markers: the test runs where any of them is met.
+    profiles = [p for p in PROFILE_MARKERS if item.get_closest_marker(p) is not None]
+    if profiles:
+        reasons += device.unmet(profile=profiles)
     for marker in item.iter_markers("needs"):
         unknown = set(marker.kwargs) - _NEEDS_KEYS
         if unknown or marker.args:

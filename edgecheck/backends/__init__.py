@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from edgecheck._imports import is_available
+from edgecheck._imports import extra_install, is_available
 from edgecheck.backends.base import PRECISIONS, BackendError, Runner, RunnerConfig
 from edgecheck.backends.slowed import SlowedRunner
 
@@ -63,7 +63,7 @@ def _onnxruntime_reason() -> str | None:
         "onnxruntime",
         "onnxruntime and onnx",
         ("onnxruntime", "onnx"),
-        "pip install edgecheck[cpu]",
+        extra_install("cpu"),
     )
 
 
@@ -103,7 +103,7 @@ def backend_unavailable_reason(backend: str) -> str | None:
     """Why `backend` cannot run on this machine, in one line; ``None`` when it can.
 
     The line names what is missing and which extra installs it, e.g. ``"tensorrt backend:
-    needs TensorRT and Polygraphy; polygraphy is not installed (pip install edgecheck[trt])"``.
+    needs TensorRT and Polygraphy; polygraphy is not installed (pip install pytest-edgecheck[trt])"``.
     It only looks for the packages (nothing is imported), so it is cheap enough for skips.
 
     Raises:

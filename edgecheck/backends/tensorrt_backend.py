@@ -37,10 +37,10 @@ from typing import Any
 
 import numpy as np
 
-from edgecheck._imports import is_available, require
+from edgecheck._imports import extra_install, is_available, require
 from edgecheck.backends.base import BackendError, Runner, RunnerConfig
 
-TRT_EXTRA = "pip install edgecheck[trt]"
+TRT_EXTRA = extra_install("trt")
 
 
 def tensorrt_unavailable_reason() -> str | None:

@@ -41,7 +41,8 @@ seed, frame])``), so frame ``i`` does not depend on which other frames were made
 encoder's output may differ between OpenCV builds; the rendered frames and the truth do not.
 
 `open_video` opens any video for reading (a user's own file too) and turns a missing,
-unreadable or empty file into a `DataError` naming it. Needs OpenCV 4.x (``edgecheck[video]``).
+unreadable or empty file into a `DataError` naming it. Needs OpenCV 4.x
+(``pip install pytest-edgecheck[video]``).
 """
 
 from __future__ import annotations

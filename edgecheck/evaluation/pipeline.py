@@ -17,6 +17,7 @@ paper, and a per-stage breakdown. ``benchmarks/pipeline.py`` prints the same tab
 
 from __future__ import annotations
 
+import functools
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -258,9 +259,7 @@ def measure_table5(
                     rounds = max(repeats, NAIVE_ROUNDS)
                     p, n = measure_fps_interleaved(
                         long_clip, targets, model=model, rounds=rounds, max_rounds=3 * rounds,
-                        until=lambda m, res=res: not _straddles(
-                            NaiveComparison.of(*m), registry, device, res
-                        ),
+                        until=functools.partial(_decided, registry=registry, device=device, res=res),
                     )  # fmt: skip
                     table.naive[res] = {
                         "fps": n.median, "ms_per_frame": n.last.ms_per_frame(),
@@ -292,6 +291,14 @@ def measure_table5(
             result = run_pipeline(other, PipelineConfig(), model=fp32, keep_images=False)
             table.approach[res] = {**clip_accuracy(result, truth2).as_dict(), "fps": result.fps}
     return table
+
+
+def _decided(
+    measured: list[FpsMeasurement], *, registry: ClaimRegistry | None, device: DeviceInfo, res: str
+) -> bool:
+    """`measure_fps_interleaved`'s stopping rule: the comparison no longer straddles."""
+    pipeline, naive = measured
+    return not _straddles(NaiveComparison.of(pipeline, naive), registry, device, res)
 
 
 def _straddles(

@@ -1,7 +1,8 @@
 """A registry of models by name, so tests, the CLI and users' own projects share one lookup.
 
 The paper's two models are registered when `edgecheck.models` is imported; a team adds its
-own with `register_model()` (or, later, through `[tool.edgecheck]` in its pyproject.toml).
+own with `register_model()` or under ``[tool.edgecheck.models]`` in its pyproject.toml, which
+the pytest plugin and the CLI read (`edgecheck.config`).
 """
 
 from __future__ import annotations

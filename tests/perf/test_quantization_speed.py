@@ -182,6 +182,10 @@ def test_int8_speedup_fig4_batch_1_to_128_on_a_gpu(int8_models, check_claim, edg
     check_claim.assert_all()
 
 
+# Its claim has rules on tx2 and gpu (none on orin, where it is listed as not run): selected by
+# -m tx2 and by -m gpu, and run where either profile is met.
+@pytest.mark.tx2
+@pytest.mark.gpu
 @pytest.mark.claim("quant.fp16.speedup")
 @pytest.mark.parametrize("resolution", ["1080p", "720p"])
 def test_fp16_speedup_where_fp16_is_native(edgecheck_device, check_claim, tmp_path, resolution):

@@ -252,12 +252,14 @@ def test_tensorrt_reason_is_one_line_naming_what_is_missing_and_the_extra(monkey
     monkeypatch.setattr(trt_backend, "is_available", lambda m: m == "tensorrt")
     assert backend_unavailable_reason("tensorrt") == (
         "tensorrt backend: needs TensorRT and Polygraphy; polygraphy is not installed "
-        "(pip install edgecheck[trt])"
+        "(pip install pytest-edgecheck[trt])"
     )
     monkeypatch.setattr(trt_backend, "is_available", lambda m: False)
     reason = backend_unavailable_reason("tensorrt")
     assert reason is not None and "\n" not in reason
-    assert "tensorrt and polygraphy are not installed" in reason and "edgecheck[trt]" in reason
+    assert (
+        "tensorrt and polygraphy are not installed" in reason and "pytest-edgecheck[trt]" in reason
+    )
 
 
 def test_tensorrt_absent_here_gives_the_line_and_make_runner_raises_it():
@@ -277,7 +279,7 @@ def test_fastest_cpu_backend_prefers_onnxruntime(monkeypatch):
     reason = backend_unavailable_reason("onnxruntime")
     assert reason == (
         "onnxruntime backend: needs onnxruntime and onnx; onnxruntime and onnx are not "
-        "installed (pip install edgecheck[cpu])"
+        "installed (pip install pytest-edgecheck[cpu])"
     )
 
 

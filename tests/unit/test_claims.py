@@ -6,7 +6,8 @@ import math
 
 import pytest
 
-from edgecheck.claims import CLAIMS, ClaimRegistry, Rule, parse_rule
+from edgecheck.claims import CLAIMS, PROFILE_NAMES, ClaimRegistry, Rule, parse_rule
+from edgecheck.device import PROFILES
 from edgecheck.errors import ConfigError
 
 CLAIMS_MD_IDS = {
@@ -41,6 +42,33 @@ def test_design_card_thresholds():
     fps = CLAIMS["quant.fp16.fps"]
     assert fps.check(30.0, profile="tx2", key="1080p")
     assert not fps.check(29.9, profile="tx2", key="1080p")
+
+
+def test_orin_has_the_tx2_fixed_value_rules_that_travel_and_no_others():
+    # Every orin rule is a tx2 fixed-value rule carried over unchanged (claims.py says why
+    # each one travels); the paper_factor rules (a TX2's own numbers) and the end-to-end FP16
+    # pipeline speedup (the CNN's share of a frame shrinks on Orin) have none.
+    carried = {}
+    for claim in CLAIMS.values():
+        for scope, rule in claim.rules.items():
+            profile, _, key = scope.partition(":")
+            if profile == "orin":
+                assert claim.rules[f"tx2:{key}" if key else "tx2"] == rule
+                carried[(claim.id, key)] = rule.value
+    assert carried == {
+        ("parallel.vgg16.cores", "b1@4c"): 2.4,
+        ("parallel.vgg16.cores", "b1@2c"): 1.7,
+        ("quant.fp16.fps", ""): 30.0,
+    }
+    assert CLAIMS["quant.fp16.fps"].check(30.0, profile="orin", key="720p")
+    assert not CLAIMS["quant.fp16.fps"].check(29.9, profile="orin", key="1080p")
+    assert CLAIMS["parallel.vgg16.cores"].rule_for("orin", "b2@4c") is None
+    assert CLAIMS["quant.fp16.speedup"].rule_for("orin", "1080p") is None
+    # "any" rules apply on orin as everywhere.
+    assert CLAIMS["prune.speedup"].rule_for("orin", "1c") == CLAIMS["prune.speedup"].rules["any"]
+    # A project may set its own orin rules, and the profile lists agree.
+    assert parse_rule({"op": ">=", "value": 60}, where="f orin:1080p") == Rule(">=", value=60.0)
+    assert set(PROFILE_NAMES) == {*PROFILES, "any"}
 
 
 def test_rule_kinds():

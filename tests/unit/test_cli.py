@@ -9,7 +9,19 @@ import pytest
 
 from edgecheck.cli import build_parser, main
 
-COMMANDS = ["evaluate", "macs", "device", "models", "prune", "train", "baselines", "ab", "pipeline"]
+COMMANDS = [
+    "evaluate",
+    "macs",
+    "device",
+    "models",
+    "prune",
+    "train",
+    "baselines",
+    "ab",
+    "pipeline",
+    "bundle",
+    "judge",
+]
 
 
 @pytest.mark.parametrize("command", [[], *[[c] for c in COMMANDS]])

@@ -38,6 +38,22 @@ L4T_LINE = (
     "DATE: Sat Feb 19 17:05:08 UTC 2022"
 )
 TX2_FEATURES = "fp asimd evtstrm aes pmull sha1 sha2 crc32"
+TX2_COMPATIBLE = b"nvidia,quill\x00nvidia,tegra186\x00"
+TX2_SOURCE = (
+    f"detected: Jetson TX2 (/proc/device-tree/compatible: nvidia,tegra186; model: {TX2_MODEL})"
+)
+ORIN_MODEL = "NVIDIA Jetson AGX Orin Developer Kit"
+ORIN_COMPATIBLE = b"nvidia,p3737-0000+p3701-0000\x00nvidia,tegra234\x00"
+ORIN_L4T = (
+    "# R36 (release), REVISION: 4.0, GCID: 37537400, BOARD: generic, EABI: aarch64, "
+    "DATE: Fri Sep 13 04:36:44 UTC 2024"
+)
+XAVIER_MODEL = "Jetson-AGX"
+XAVIER_COMPATIBLE = b"nvidia,p2972-0000\x00nvidia,galen\x00nvidia,tegra194\x00"
+XAVIER_L4T = (
+    "# R35 (release), REVISION: 5.0, GCID: 35550185, BOARD: t186ref, EABI: aarch64, "
+    "DATE: Tue Feb 20 04:46:31 UTC 2024"
+)
 ZEN4_FLAGS = (
     "fpu vme sse sse2 ssse3 sse4_1 sse4_2 avx f16c avx2 fma avx512f avx512dq avx512cd "
     "avx512bw avx512vl avx512_bf16 avx512_vnni avx_vnni avx512vbmi gfni vaes"
@@ -79,6 +95,7 @@ def make_root(
     *,
     cpuinfo: str = "",
     dt_model: str | None = None,
+    compatible: bytes | None = None,
     tegra_release: str | None = None,
     cpu_max: str | None = None,
 ) -> Path:
@@ -87,10 +104,13 @@ def make_root(
     root.mkdir(parents=True)
     (root / "proc").mkdir()
     (root / "proc/cpuinfo").write_text(cpuinfo)
-    if dt_model is not None:
+    if dt_model is not None or compatible is not None:
         (root / "proc/device-tree").mkdir()
+    if dt_model is not None:
         # Real device-tree strings carry a trailing NUL byte.
         (root / "proc/device-tree/model").write_bytes(dt_model.encode() + b"\x00")
+    if compatible is not None:
+        (root / "proc/device-tree/compatible").write_bytes(compatible)
     if tegra_release is not None:
         (root / "etc").mkdir()
         (root / "etc/nv_tegra_release").write_text(tegra_release)
@@ -108,6 +128,7 @@ def tx2_root(tmp_path: Path) -> Path:
         tmp_path,
         cpuinfo="\n".join(blocks) + "\nHardware\t: quill\n",
         dt_model=TX2_MODEL,
+        compatible=TX2_COMPATIBLE,
         tegra_release=L4T_LINE + "\n# KERNEL_VARIANT: oot\n",
     )
 
@@ -131,8 +152,10 @@ def test_fake_jetson_is_tx2_with_model_and_l4t(tmp_path: Path) -> None:
     info = detect_device(root=tx2_root(tmp_path), cuda_probe=cuda_of("NVIDIA Tegra X2", (6, 2)))
     cap = info.capabilities
     assert info.profile == "tx2"
-    assert info.profile_source == f"detected: Jetson (/proc/device-tree/model: {TX2_MODEL})"
+    assert info.profile_source == TX2_SOURCE
     assert cap.jetson_model == TX2_MODEL  # the trailing NUL is gone
+    assert cap.jetson_soc == "nvidia,tegra186"
+    assert info.fingerprint["jetson_soc"] == "nvidia,tegra186"
     assert cap.cpu_model == "Cortex-A57 x4 + NVIDIA Denver 2 x2"
     assert cap.cpu_arch == "arm"
     assert info.fingerprint["jetson_model"] == TX2_MODEL
@@ -145,12 +168,98 @@ def test_fake_jetson_is_tx2_with_model_and_l4t(tmp_path: Path) -> None:
     }
 
 
-def test_jetson_found_by_l4t_release_alone(tmp_path: Path) -> None:
+def test_a_jetson_found_by_l4t_release_alone_has_no_soc_and_no_profile(tmp_path: Path) -> None:
+    # R32 runs on TX1, Nano, TX2 and Xavier alike: without the device tree (a container that
+    # masks /sys/firmware) and without a GPU the SoC is unknown, so no Jetson profile.
     root = make_root(tmp_path, tegra_release=L4T_LINE + "\n")
     info = detect_device(root=root, cuda_probe=no_cuda)
-    assert info.profile == "tx2"
+    assert info.profile == "cpu"
     assert info.capabilities.jetson_model == "unknown Jetson"
-    assert info.profile_source.startswith("detected: Jetson (/etc/nv_tegra_release: R32")
+    assert info.capabilities.jetson_soc is None
+    assert info.profile_source.startswith(
+        "detected: Jetson with an unknown SoC (/etc/nv_tegra_release: R32"
+    )
+    assert info.profile_source.endswith("no profile of its own, using cpu rules")
+    assert info.fingerprint["jetson_soc"] == "unknown"
+
+
+def test_without_the_device_tree_the_gpu_or_an_r36_release_names_the_soc(tmp_path: Path) -> None:
+    root = make_root(tmp_path, tegra_release=L4T_LINE + "\n")
+    info = detect_device(root=root, cuda_probe=cuda_of("NVIDIA Tegra X2", (6, 2)))
+    assert (info.profile, info.capabilities.jetson_soc) == ("tx2", "nvidia,tegra186")
+    assert "GPU compute capability 6.2" in info.profile_source
+    clear_device_cache()
+    root = make_root(tmp_path / "orin", tegra_release=ORIN_L4T + "\n")
+    info = detect_device(root=root, cuda_probe=no_cuda)
+    assert (info.profile, info.capabilities.jetson_soc) == ("orin", "nvidia,tegra234")
+    assert "/etc/nv_tegra_release: R36 (release) (Orin only)" in info.profile_source
+
+
+def test_orin_is_its_own_profile(tmp_path: Path) -> None:
+    root = make_root(
+        tmp_path, dt_model=ORIN_MODEL, compatible=ORIN_COMPATIBLE, tegra_release=ORIN_L4T + "\n"
+    )
+    info = detect_device(root=root, cuda_probe=cuda_of("Orin", (8, 7)))
+    assert info.profile == "orin"
+    assert info.profile_source == (
+        f"detected: Jetson Orin (/proc/device-tree/compatible: nvidia,tegra234; model: {ORIN_MODEL})"
+    )
+    assert info.fingerprint["l4t"].startswith("R36 (release), REVISION: 4.0")
+    # A test written for the paper's board (the tx2 marker) runs on an Orin, judged by the
+    # orin rules; one that needs the orin profile does not run on a TX2.
+    assert info.unmet(profile="tx2") == [] and info.unmet(profile="orin") == []
+    assert info.unmet(profile="gpu")[0].startswith("needs the gpu profile")
+    clear_device_cache()
+    tx2 = detect_device(root=tx2_root(tmp_path / "tx2"), cuda_probe=no_cuda)
+    assert tx2.unmet(profile="orin") == [
+        f"needs the orin profile (a Jetson Orin board), this machine is tx2 ({TX2_SOURCE})"
+    ]
+
+
+def test_xavier_is_a_jetson_without_a_profile_of_its_own(tmp_path: Path) -> None:
+    root = make_root(
+        tmp_path, dt_model=XAVIER_MODEL, compatible=XAVIER_COMPATIBLE, tegra_release=XAVIER_L4T
+    )
+    info = detect_device(root=root, cuda_probe=cuda_of("Xavier", (7, 2)))
+    # Not gpu although CUDA works: the gpu rules are a discrete GPU's.
+    assert info.profile == "cpu"
+    assert info.capabilities.jetson_model == XAVIER_MODEL
+    assert info.capabilities.jetson_soc == "nvidia,tegra194"
+    assert info.profile_source == (
+        "detected: Jetson Xavier (/proc/device-tree/compatible: nvidia,tegra194; "
+        f"model: {XAVIER_MODEL}): no profile of its own, using cpu rules"
+    )
+    assert info.unmet(profile="tx2")[0].startswith(
+        "needs the tx2 profile (a Jetson TX2 or Orin board), this machine is cpu (detected: "
+        "Jetson Xavier"
+    )
+
+
+@pytest.mark.parametrize(
+    "compatible", [None, b"nvidia,p9999-0000\x00nvidia,tegra999\x00"], ids=["no-tree", "new-soc"]
+)
+def test_the_word_jetson_alone_is_not_a_tx2(tmp_path: Path, compatible: bytes | None) -> None:
+    # A GPU the table knows must not override a device tree that names an unknown SoC either.
+    probe = no_cuda if compatible is None else cuda_of("NVIDIA Tegra X2", (6, 2))
+    root = make_root(tmp_path, dt_model="NVIDIA Jetson Future Developer Kit", compatible=compatible)
+    info = detect_device(root=root, cuda_probe=probe)
+    assert info.profile == "cpu"
+    assert info.capabilities.jetson_model == "NVIDIA Jetson Future Developer Kit"
+    assert info.capabilities.jetson_soc is None
+    assert info.profile_source == (
+        "detected: Jetson with an unknown SoC (/proc/device-tree/model: NVIDIA Jetson Future "
+        "Developer Kit): no profile of its own, using cpu rules"
+    )
+
+
+def test_a_device_tree_naming_tegra186_alone_is_a_tx2(tmp_path: Path) -> None:
+    # Older L4T names the carrier board ("quill") in the model: the SoC still decides.
+    root = make_root(tmp_path, dt_model="quill", compatible=TX2_COMPATIBLE)
+    info = detect_device(root=root, cuda_probe=no_cuda)
+    assert (info.profile, info.capabilities.jetson_model) == ("tx2", "quill")
+    assert info.profile_source == (
+        "detected: Jetson TX2 (/proc/device-tree/compatible: nvidia,tegra186; model: quill)"
+    )
 
 
 def test_other_device_tree_is_not_a_jetson(tmp_path: Path) -> None:
@@ -235,7 +344,7 @@ def test_env_var_overrides_detection(tmp_path: Path, monkeypatch: pytest.MonkeyP
 
 def test_bad_env_var_is_a_config_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(PROFILE, "jetson")
-    with pytest.raises(ConfigError, match=r"'jetson'.*tx2, gpu, cpu"):
+    with pytest.raises(ConfigError, match=r"'jetson'.*tx2, orin, gpu, cpu"):
         detect_device(root=zen4_root(tmp_path), cuda_probe=no_cuda)
 
 
@@ -252,8 +361,9 @@ def test_explicit_profile_beats_env(tmp_path: Path, monkeypatch: pytest.MonkeyPa
 
 
 def test_bad_explicit_profile_is_a_config_error(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match=r"--edgecheck-profile='orin'.*tx2, gpu, cpu"):
-        detect_device("orin", root=zen4_root(tmp_path), cuda_probe=no_cuda)
+    with pytest.raises(ConfigError, match=r"--edgecheck-profile='xavier'.*tx2, orin, gpu, cpu"):
+        detect_device("xavier", root=zen4_root(tmp_path), cuda_probe=no_cuda)
+    assert detect_device("ORIN", root=tmp_path / "root", cuda_probe=no_cuda).profile == "orin"
 
 
 # --------------------------------------------------------------------------- unmet needs
@@ -275,7 +385,8 @@ def test_unmet_cores(cpu_box: DeviceInfo) -> None:
 
 def test_unmet_profile(cpu_box: DeviceInfo) -> None:
     assert cpu_box.unmet(profile="tx2") == [
-        "needs the tx2 profile (a Jetson board), this machine is cpu (detected: no Jetson, no CUDA)"
+        "needs the tx2 profile (a Jetson TX2 or Orin board), this machine is cpu "
+        "(detected: no Jetson, no CUDA)"
     ]
     assert cpu_box.unmet(profile="cpu") == []
     with pytest.raises(ConfigError, match="'nano'"):
@@ -387,6 +498,11 @@ def test_fingerprint_contents(tmp_path: Path) -> None:
     assert all(isinstance(v, str) for v in fp.values())
     assert fp["torch"] == metadata.version("torch")
     assert (fp["cuda_device"], fp["jetson_model"], fp["l4t"]) == ("none", "none", "none")
+    # No Jetson: no power state, and none of it in the identity.
+    assert [fp[k] for k in ("power_mode", "cpu_max_khz", "cpus_online", "jetson_clocks")] == [
+        "none"
+    ] * 4
+    assert "power_mode" not in info.identity
     # Mutating one result's fingerprint must not leak into the cached probe.
     fp["cores"] = "999"
     assert detect_device(root=tmp_path / "root", cuda_probe=no_cuda).fingerprint["cores"] != "999"
@@ -399,10 +515,7 @@ def test_as_dict_is_json_and_describe_lists_everything(tmp_path: Path) -> None:
     assert data["fingerprint_id"] == info.fingerprint_id
     assert data["capabilities"]["native"]["gpu"]["fp16"] is True
     text = describe_device(info)
-    assert (
-        text.splitlines()[0]
-        == f"profile: tx2 (detected: Jetson (/proc/device-tree/model: {TX2_MODEL}))"
-    )
+    assert text.splitlines()[0] == f"profile: tx2 ({TX2_SOURCE})"
     for key, value in info.fingerprint.items():
         assert f"  {key}: {value}" in text
     assert "  cuda: yes (NVIDIA Tegra X2, compute capability 6.2)" in text
@@ -423,9 +536,17 @@ def test_real_machine() -> None:
 
     model_file = Path("/proc/device-tree/model")
     model = model_file.read_text(errors="replace").lower() if model_file.exists() else ""
+    tree = Path("/proc/device-tree/compatible")
+    socs = tree.read_bytes().decode(errors="replace").split("\x00") if tree.exists() else []
     jetson = Path("/etc/nv_tegra_release").exists() or "jetson" in model or "nvidia" in model
-    expected = "tx2" if jetson else ("gpu" if torch.cuda.is_available() else "cpu")
-    assert info.profile == expected
+    jetson = jetson or any(s.startswith("nvidia,tegra") for s in socs)
+    if not jetson:
+        assert info.profile == ("gpu" if torch.cuda.is_available() else "cpu")
+    elif socs:
+        by_soc = {"nvidia,tegra186": "tx2", "nvidia,tegra234": "orin"}
+        assert info.profile == next((by_soc[s] for s in socs if s in by_soc), "cpu")
+    else:  # no device tree: the GPU or the L4T release may still name the SoC
+        assert info.profile in ("tx2", "orin", "cpu")
     assert info.profile in PROFILES
     # Cores: the affinity mask, capped by a cgroup v2 CPU quota, read here independently.
     expected_cores = len(os.sched_getaffinity(0))

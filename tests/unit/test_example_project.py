@@ -36,9 +36,15 @@ def run(project, run_pytest, monkeypatch):
     process-wide model registry, so each test gets its own copy of it (as test_models.py
     does): a later test then imports its own, edited tinynet/model.py (pytester drops the
     imported tinynet modules and restores sys.path after every run)."""
+    import sys
+
     from edgecheck.models import registry
 
     monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
+    # Another test module may have imported the example's tinynet already (the CLI's project
+    # models): drop it, so this run imports the copy under pytester's folder.
+    for name in [n for n in sys.modules if n == "tinynet" or n.startswith("tinynet.")]:
+        monkeypatch.delitem(sys.modules, name)
     return lambda *args: run_pytest(*ARGS, *args)
 
 

@@ -1,7 +1,7 @@
-"""Device identity: the fingerprint fields that decide speed, on four machines' /proc texts.
+"""Device identity: the fingerprint fields that decide speed, on five machines' /proc texts.
 
 Each machine is a fake root from `fake_machines` (an AVX2-only EPYC, an AVX-512 VNNI EPYC, an
-AMX Xeon, a Jetson TX2), read by the real detection code.
+AMX Xeon, a Jetson TX2, a Jetson AGX Orin), read by the real detection code.
 """
 
 from __future__ import annotations
@@ -9,17 +9,22 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-from fake_machines import MACHINE_NAMES, fake_machine
+from fake_machines import MACHINE_NAMES, TX2_MAXQ, fake_machine, fake_runner
 
 from edgecheck import device
 from edgecheck.device import DeviceInfo, clear_device_cache, describe_device, detect_device
 from edgecheck.envvars import PROFILE
 from edgecheck.identity import (
     IDENTITY_KEYS,
+    POWER_KEYS,
+    cpu_clock_state,
     cpu_identity,
     identity_differences,
+    identity_of,
     is_old_identity,
     memory_gib,
+    parse_cpu_list,
+    parse_nvpmodel,
 )
 
 
@@ -37,9 +42,14 @@ def _clean(monkeypatch: pytest.MonkeyPatch) -> None:
     clear_device_cache()
 
 
-def machine(tmp_path, name: str) -> DeviceInfo:
-    probe = tegra_x2 if name == "jetson-tx2" else no_cuda
-    return detect_device(root=fake_machine(tmp_path, name), cuda_probe=probe)
+def orin_gpu() -> device.CudaState:
+    return (True, "Orin", (8, 7))
+
+
+def machine(tmp_path, name: str, overrides=None, runner=fake_runner) -> DeviceInfo:
+    probe = {"jetson-tx2": tegra_x2, "jetson-orin": orin_gpu}.get(name, no_cuda)
+    root = fake_machine(tmp_path, name, overrides)
+    return detect_device(root=root, cuda_probe=probe, command_runner=runner)
 
 
 # (cpu_vendor, cpu_family, cpu_model_code, cpu_stepping, isa, memory_gib)
@@ -56,6 +66,8 @@ EXPECTED_IDENTITY = {
     ),
     "jetson-tx2": ("0x41,0x4e", "8", "0x41:0xd07 x4, 0x4e:0x003 x2",
                    "0x41:0xd07 r1p3, 0x4e:0x003 r0p0", "none", "8"),
+    "jetson-orin": ("0x41", "8", "0x41:0xd42 x8", "0x41:0xd42 r0p1", "asimddp fphp asimdhp",
+                    "29"),
 }  # fmt: skip
 
 # (profile, INT8 dot product on the CPU, FP16 arithmetic on the CPU, BF16 on the CPU)
@@ -64,6 +76,7 @@ EXPECTED_PRECISIONS = {
     "epyc-avx512-vnni": ("cpu", True, False, True),
     "xeon-amx": ("cpu", True, True, True),
     "jetson-tx2": ("tx2", False, False, False),  # ARMv8.0: no asimddp, no fphp/asimdhp
+    "jetson-orin": ("orin", True, True, False),  # Cortex-A78AE: asimddp, fphp/asimdhp
 }
 
 
@@ -73,7 +86,11 @@ def test_identity_fields_of_each_machine(tmp_path, name):
     keys = ("cpu_vendor", "cpu_family", "cpu_model_code", "cpu_stepping", "isa", "memory_gib")
     assert tuple(info.fingerprint[k] for k in keys) == EXPECTED_IDENTITY[name]
     assert set(IDENTITY_KEYS) <= info.fingerprint.keys()
-    assert info.identity == {k: info.fingerprint[k] for k in IDENTITY_KEYS}
+    jetson = name.startswith("jetson")
+    # The power state is part of the identity on a Jetson only.
+    keys = IDENTITY_KEYS if jetson else tuple(k for k in IDENTITY_KEYS if k not in POWER_KEYS)
+    assert info.identity == {k: info.fingerprint[k] for k in keys}
+    assert all((info.fingerprint[k] == "none") is not jetson for k in POWER_KEYS)
 
 
 @pytest.mark.parametrize("name", MACHINE_NAMES)
@@ -136,6 +153,132 @@ def test_the_tx2_is_a_jetson_with_its_release(tmp_path):
     assert (info.fingerprint["cuda_device"], info.fingerprint["cuda_capability"]) == (
         "NVIDIA Tegra X2", "6.2",
     )  # fmt: skip
+
+
+# The identity before the Jetson power state entered it: ids computed from these must stay the
+# ids of every machine that is not a Jetson (their stored baselines stay theirs).
+IDENTITY_KEYS_BEFORE_POWER = (
+    "cpu_vendor", "cpu_family", "cpu_model_code", "cpu_stepping", "isa", "cores", "memory_gib",
+    "machine", "torch", "onnxruntime", "tensorrt", "cuda_device", "cuda_capability",
+    "jetson_model", "l4t",
+)  # fmt: skip
+
+
+def _id_before_power(fingerprint):
+    import hashlib
+    import json
+
+    parts = sorted({k: fingerprint.get(k, "absent") for k in IDENTITY_KEYS_BEFORE_POWER}.items())
+    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:12]
+
+
+@pytest.mark.parametrize("name", [n for n in MACHINE_NAMES if not n.startswith("jetson")])
+def test_ids_off_a_jetson_are_what_they_were_before_the_power_state(tmp_path, name):
+    info = machine(tmp_path, name)
+    assert info.fingerprint_id == _id_before_power(info.fingerprint)
+    assert {k: info.fingerprint[k] for k in POWER_KEYS} == dict.fromkeys(POWER_KEYS, "none")
+    # A table stored before the power keys existed differs from this one in nothing.
+    old = {k: v for k, v in info.fingerprint.items() if k not in POWER_KEYS}
+    assert identity_differences(old, info.fingerprint) == []
+
+
+def test_the_real_machine_keeps_its_id_unless_it_is_a_jetson():
+    info = detect_device()
+    if info.capabilities.jetson_model is None:
+        assert info.fingerprint_id == _id_before_power(info.fingerprint)
+
+
+def test_a_tx2_in_maxn_and_in_maxq_are_different_machines(tmp_path):
+    maxn = machine(tmp_path / "n", "jetson-tx2")
+    clear_device_cache()
+    maxq = machine(tmp_path / "q", "jetson-tx2", TX2_MAXQ)
+    power = [tuple(i.fingerprint[k] for k in POWER_KEYS) for i in (maxn, maxq)]
+    assert power == [
+        ("MAXN (mode 0)", "2035200", "0-5", "no"),
+        ("MAXQ (mode 1)", "1267200", "0,3-5", "no"),
+    ]
+    assert maxn.fingerprint_id != maxq.fingerprint_id
+    assert identity_differences(maxn.fingerprint, maxq.fingerprint) == [
+        "power_mode 'MAXN (mode 0)' vs 'MAXQ (mode 1)'",
+        "cpu_max_khz 2035200 vs 1267200",
+        "cpus_online 0-5 vs 0,3-5",
+    ]
+    # The same mode with jetson_clocks applied is another state again.
+    clear_device_cache()
+    pinned = {
+        f"sys/devices/system/cpu/cpu{n}/cpufreq/scaling_min_freq": "2035200\n" for n in range(6)
+    }
+    clocks = machine(tmp_path / "c", "jetson-tx2", pinned)
+    assert clocks.fingerprint["jetson_clocks"] == "yes"
+    assert clocks.fingerprint_id not in (maxn.fingerprint_id, maxq.fingerprint_id)
+    text = describe_device(maxq)
+    assert "  power mode: MAXQ (mode 1), CPU clock cap 1267200 kHz, CPUs online 0,3-5" in text
+    assert "  power_mode: MAXQ (mode 1)\n" in text.partition("also recorded")[0]
+
+
+def test_the_orin_runs_with_jetson_clocks(tmp_path):
+    info = machine(tmp_path, "jetson-orin")
+    assert info.profile == "orin"
+    assert info.identity["power_mode"] == "MAXN (mode 0)"
+    assert (info.identity["cpu_max_khz"], info.identity["jetson_clocks"]) == ("2201600", "yes")
+
+
+def test_nvpmodel_runs_only_on_a_jetson_where_it_is_installed(tmp_path):
+    calls = []
+
+    def runner(argv):
+        calls.append(argv)
+        return fake_runner(argv)
+
+    machine(tmp_path, "xeon-amx", runner=runner)
+    assert calls == []
+    clear_device_cache()
+    root = fake_machine(tmp_path, "jetson-tx2")
+    (root / "usr/sbin/nvpmodel").unlink()
+    info = detect_device(root=root, cuda_probe=tegra_x2, command_runner=runner)
+    assert calls == [] and info.fingerprint["power_mode"] == "unknown"
+    assert info.identity["power_mode"] == "unknown"  # a Jetson's unknown mode is still hashed
+    clear_device_cache()
+    machine(tmp_path / "again", "jetson-tx2", runner=runner)
+    assert calls == [[str(tmp_path / "again/jetson-tx2/usr/sbin/nvpmodel"), "-q"]]
+    clear_device_cache()
+    failed = machine(tmp_path / "fails", "jetson-tx2", runner=lambda argv: None)
+    assert failed.fingerprint["power_mode"] == "unknown"
+
+
+@pytest.mark.parametrize(
+    ("text", "mode"),
+    [("NV Power Mode: MAXN\n0\n", "MAXN (mode 0)"),
+     ("NVPM WARN: fan mode is not set!\nNV Power Mode: MODE_15W_2CORE\n3\n",
+      "MODE_15W_2CORE (mode 3)"),
+     ("NV Power Mode: MAXQ\n", "MAXQ"), ("", "unknown"), (None, "unknown"),
+     ("nvpmodel: command failed\n", "unknown")],
+)  # fmt: skip
+def test_nvpmodel_output_is_parsed(text, mode):
+    assert parse_nvpmodel(text) == mode
+
+
+def test_cpu_lists_and_the_clock_state():
+    assert parse_cpu_list("0,3-5\n") == [0, 3, 4, 5]
+    assert parse_cpu_list("0-1") == [0, 1] and parse_cpu_list("") is None
+    assert parse_cpu_list("x") is None
+    # An offline core's higher cap does not count, nor its unpinned clocks.
+    state = cpu_clock_state("0", {0: "1200000", 1: "2000000"}, {0: "1200000", 1: "300000"})
+    assert state == {"cpu_max_khz": "1200000", "cpus_online": "0", "jetson_clocks": "yes"}
+    assert cpu_clock_state(None, {}, {}) == dict.fromkeys(
+        ("cpu_max_khz", "cpus_online", "jetson_clocks"), "unknown"
+    )
+    assert cpu_clock_state("0-1", {0: "5", 1: "5"}, {0: "5", 1: None})["jetson_clocks"] == (
+        "unknown"
+    )
+
+
+def test_identity_of_hashes_the_power_state_only_where_there_is_one():
+    table = {k: "x" for k in IDENTITY_KEYS}
+    assert identity_of(table) == table
+    off = {**table, **dict.fromkeys(POWER_KEYS, "none")}
+    assert set(identity_of(off)) == set(IDENTITY_KEYS) - set(POWER_KEYS)
+    assert set(identity_of({})) == set(IDENTITY_KEYS) - set(POWER_KEYS)
 
 
 def test_describe_separates_the_identity_from_what_is_only_recorded(tmp_path):

@@ -60,4 +60,4 @@ def test_missing_optional_package_is_one_clear_line(tmp_path):
         + "except MissingDependencyError as e:\n"
         + "    print(e)\n"
     )
-    assert "needs the 'onnx' package" in out and "pip install edgecheck[cpu]" in out
+    assert "needs the 'onnx' package" in out and "pip install pytest-edgecheck[cpu]" in out

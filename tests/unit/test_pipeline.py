@@ -205,7 +205,7 @@ def test_the_report_section_says_what_is_missing_without_opencv(
     real = edgecheck._imports.is_available
     monkeypatch.setattr(edgecheck._imports, "is_available", lambda m: m != "cv2" and real(m))
     section = section_module.section(edgecheck_claims, edgecheck_device)
-    assert "not installed" in section.body and "edgecheck[video]" in section.body
+    assert "not installed" in section.body and "pytest-edgecheck[video]" in section.body
     assert {r.verdict for r in section.results} == {"not run here"}
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 
 import pytest
 
@@ -94,10 +95,64 @@ def test_profile_option_and_env_var_override_detection(run, monkeypatch):
     run("-k", "jetson_only").assert_outcomes(passed=1, deselected=6)
 
 
+def test_tests_marked_tx2_run_on_orin_and_its_rules_judge(pytester, run_pytest, monkeypatch):
+    # A Jetson Orin runs the paper's tx2-marked tests; the claim's orin rule decides, and a
+    # claim without one is "not run here" with that reason, never passed.
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.tx2
+        @pytest.mark.claim("quant.fp16.fps")
+        def test_fps(check_claim):
+            check_claim("quant.fp16.fps", 31.0, key="1080p")
+
+        @pytest.mark.tx2
+        @pytest.mark.claim("quant.fp16.speedup")
+        def test_speedup(check_claim):
+            check_claim("quant.fp16.speedup", 2.0, key="1080p")
+        """
+    )
+    monkeypatch.setenv("EDGECHECK_PROFILE", "orin")
+    result = run_pytest("-p", "no:cacheprovider", "-m", "tx2")
+    result.assert_outcomes(passed=1, skipped=1)
+    out = result.stdout.str()
+    assert "profile orin (EDGECHECK_PROFILE)" in out
+    summary = out.split("edgecheck claims", 1)[1]
+    assert re.search(r"quant\.fp16\.fps\[1080p\] .* 31 fps +>= 30 fps .* pass", summary)
+    assert "claim quant.fp16.speedup has no threshold for the orin profile" in summary
+    assert "claims: 1 checks passed, 0 failed, 1 not run here" in summary
+
+
+def test_a_test_with_two_profile_markers_runs_where_either_is_met(
+    pytester, run_pytest, monkeypatch
+):
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.tx2
+        @pytest.mark.gpu
+        def test_both():
+            pass
+        """
+    )
+    for profile in ("tx2", "orin", "gpu"):
+        monkeypatch.setenv("EDGECHECK_PROFILE", profile)
+        run_pytest("-p", "no:cacheprovider").assert_outcomes(passed=1)
+    monkeypatch.setenv("EDGECHECK_PROFILE", "cpu")
+    result = run_pytest("-p", "no:cacheprovider", "-rs")
+    result.assert_outcomes(skipped=1)
+    assert (
+        "needs the tx2 (a Jetson TX2 or Orin board) or gpu (a CUDA GPU) profile, this machine "
+        "is cpu (EDGECHECK_PROFILE)" in result.stdout.str()
+    )
+
+
 def test_bad_profile_is_a_usage_error(run):
     result = run("--edgecheck-profile", "laptop")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    assert "profile 'laptop' is not one of tx2, gpu, cpu" in result.stderr.str()
+    assert "profile 'laptop' is not one of tx2, orin, gpu, cpu" in result.stderr.str()
 
 
 def test_results_json_is_written(run, pytester):

@@ -193,7 +193,7 @@ def test_tensorrt_engine_without_tensorrt_says_what_to_install(tiny_fp32, tmp_pa
 
     if is_available("tensorrt") and is_available("polygraphy"):
         pytest.skip("TensorRT is installed here; the GPU tests build real engines")
-    with pytest.raises(BackendError, match="pip install edgecheck\\[trt\\]|TensorRT"):
+    with pytest.raises(BackendError, match="pip install pytest-edgecheck\\[trt\\]|TensorRT"):
         tensorrt_fp16_engine(tiny_fp32, tmp_path / "m.engine")
     assert not (tmp_path / "m.engine").exists()
 

@@ -21,6 +21,7 @@ EXPECTED = {
     "epyc-avx512-vnni": ("S8S8", "int8", "int8"),
     "xeon-amx": ("S8S8", "int8", "int8"),
     "jetson-tx2": ("S8S8", "int8", "int8"),
+    "jetson-orin": ("S8S8", "int8", "int8"),
 }
 
 
