@@ -8,10 +8,13 @@ timing harness, and nothing above it.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from edgecheck.baselines import BaselineCheck, Entry, Verdict
+from edgecheck.errors import ModelError
 
 if TYPE_CHECKING:
     from edgecheck.backends.base import Runner
@@ -38,6 +41,114 @@ class ABResult:
             "new": {"name": self.new.name, **self.new.stats.as_dict(), "unstable": self.new.unstable,
                     "reason": self.new.reason},
         }  # fmt: skip
+
+
+@dataclass(frozen=True)
+class InputSignature:
+    """What one side of an A/B takes: checked on both sides before any timing.
+
+    Attributes:
+        model: the model as given (file path or registered name).
+        name: the graph input's name (``"input"`` for registered models).
+        shape: one example's shape, without the batch axis.
+        elem_type: the element type (``"float"`` for registered models).
+        batch: the file's batch axis: a fixed size, a symbol, or ``None`` (registered model).
+    """
+
+    model: str
+    name: str
+    shape: tuple[int, ...]
+    elem_type: str
+    batch: int | str | None = None
+
+    def describe(self) -> str:
+        """E.g. ``main.onnx takes 'input' float [batch,3,224,224]``."""
+        batch = "N" if self.batch is None else str(self.batch)
+        sizes = ",".join(map(str, (batch, *self.shape)))
+        return f"{self.model} takes '{self.name}' {self.elem_type} [{sizes}]"
+
+
+def is_model_file(model: str | os.PathLike[str]) -> bool:
+    """True when `model` names a file (an ``.onnx`` path, or any existing file), not a name."""
+    return not isinstance(model, str) or model.lower().endswith(".onnx") or Path(model).is_file()
+
+
+def input_signature(
+    model: str | os.PathLike[str], *, input_shape: tuple[int, ...] | None = None
+) -> InputSignature:
+    """`model`'s input, read from the ONNX graph or the registry; nothing is built or run.
+
+    Args:
+        model: an ONNX file or a registered model name.
+        input_shape: the shape without the batch axis for a file whose sizes are not fixed
+            (must agree with a file's fixed sizes), or another size for a registered model.
+
+    Raises:
+        ModelError: the file is missing or unreadable, its sizes are not fixed and
+            `input_shape` is not given, or they differ from `input_shape`.
+    """
+    if not is_model_file(model):
+        from edgecheck.export import INPUT_NAME
+        from edgecheck.models import get_model_spec
+
+        spec = get_model_spec(str(model))
+        return InputSignature(
+            str(model), INPUT_NAME, tuple(input_shape or spec.input_shape), "float"
+        )
+    from edgecheck.backends._source import onnx_graph_input
+
+    graph_input = onnx_graph_input(Path(model))
+    fixed = graph_input.fixed_shape()
+    wanted = tuple(input_shape) if input_shape else None
+    if fixed is not None and wanted is not None and fixed != wanted:
+        raise ModelError(
+            f"{model}: {graph_input.describe()} fixes the sizes to {_x(fixed)}, not "
+            f"--input-shape {','.join(map(str, wanted))}; drop --input-shape or give "
+            f"{','.join(map(str, fixed))}."
+        )
+    shape = fixed or wanted
+    if shape is None:
+        raise ModelError(
+            f"{model}: {graph_input.describe()} has sizes that are not fixed; give them with "
+            f"--input-shape C,H,W (input_shape= in Python)."
+        )
+    batch = graph_input.dims[0] if graph_input.dims else None
+    return InputSignature(str(model), graph_input.name, shape, graph_input.elem_type, batch)
+
+
+def check_same_input(old: InputSignature, new: InputSignature, *, batch_size: int) -> None:
+    """Refuse, before any timing, an A/B of models that take different inputs.
+
+    Raises:
+        ModelError: one line naming both sides and what differs (name, sizes, element type),
+            or a side whose fixed batch axis is not `batch_size`.
+    """
+    differ = [
+        what
+        for what, a, b in (
+            ("input name", old.name, new.name),
+            ("shape", old.shape, new.shape),
+            ("element type", old.elem_type, new.elem_type),
+        )
+        if a != b
+    ]
+    if differ:
+        verb = "differ" if len(differ) > 1 else "differs"
+        raise ModelError(
+            f"OLD {old.describe()} but NEW {new.describe()} ({' and '.join(differ)} {verb}); "
+            f"an A/B times two versions of one model on the same input: export NEW for OLD's "
+            f"input ({_x(old.shape)}) or compare it with a model that takes {_x(new.shape)}."
+        )
+    for side in (old, new):
+        if isinstance(side.batch, int) and side.batch != batch_size:
+            raise ModelError(
+                f"{side.describe()}: its batch axis is fixed at {side.batch}, not --batch "
+                f"{batch_size}; use --batch {side.batch}."
+            )
+
+
+def _x(shape: tuple[int, ...]) -> str:
+    return "x".join(map(str, shape))
 
 
 def judge_samples(
@@ -70,11 +181,19 @@ def ab_compare(
 
     Returns:
         An `ABResult`.
+
+    Raises:
+        ModelError: the two runners take different input shapes (checked before timing).
     """
     from edgecheck.bench.timing import CallSampler, Target, TimingPolicy, measure_interleaved
 
     policy = policy or TimingPolicy(min_time=5.0)
     check = check or BaselineCheck()
+    if tuple(old.input_shape) != tuple(new.input_shape):
+        raise ModelError(
+            f"OLD {old.config.model} takes {_x(old.input_shape)} but NEW {new.config.model} "
+            f"takes {_x(new.input_shape)}; an A/B times two models on the same input."
+        )
     with old, new:
         batch_old = old.example_input(seed)
         batch_new = new.example_input(seed)

@@ -1,7 +1,9 @@
 """``edgecheck ab OLD NEW``: time two models interleaved on this machine and judge NEW.
 
 `add_parser` registers the command; `run` executes it (onnxruntime/torch imported inside).
-Exit status 1 when NEW is a regression, 0 otherwise (unchanged, improvement, undecided).
+Before any timing both models' inputs (name, sizes, element type) are read and compared; a
+mismatch, like any unreadable file, is one line and status 2. Exit status 1 when NEW is a
+regression, 3 when the measurement cannot decide, 0 otherwise (`edgecheck.exitcodes`).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import argparse
 import json
 from typing import Any
 
+from edgecheck import exitcodes
 from edgecheck.options import positive_int
 
 COMMANDS = ("ab",)
@@ -35,6 +38,23 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _shape(text: str) -> tuple[int, ...]:
+    try:
+        shape = tuple(int(part) for part in text.replace("x", ",").split(","))
+    except ValueError:
+        shape = ()
+    if not shape or min(shape) < 1:
+        raise argparse.ArgumentTypeError(
+            f"input shape {text!r} must be positive sizes separated by commas, e.g. 3,224,224"
+        )
+    return shape
+
+
+def max_time(args: argparse.Namespace) -> float:
+    """The timing policy's wall-clock cap: --max-time, else max(300 s, 4 x --time)."""
+    return args.max_time if args.max_time is not None else max(300.0, 4 * args.time)
+
+
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Register ``ab`` on the ``edgecheck`` sub-parsers."""
     parser: argparse.ArgumentParser = subparsers.add_parser(
@@ -46,8 +66,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "(one-sided Mann-Whitney U against OLD's samples scaled by 1 + tolerance), an "
         "improvement the other way, unchanged when the ratio's interval lies inside the "
         "tolerance band, undecided otherwise. OLD and NEW are ONNX files or model names "
-        "(see 'edgecheck models': built in, or the project's [tool.edgecheck.models]). "
-        "Exits 1 on a regression.",
+        "(see 'edgecheck models': built in, or the project's [tool.edgecheck.models]); both "
+        "must take the same input (name, sizes, element type), checked before any timing. "
+        "Exits 1 on a regression, 3 when too noisy to decide.",
         epilog="Example: edgecheck ab model_main.onnx model_pr.onnx --tolerance 3%% --time 20",
     )
     parser.add_argument("old", metavar="OLD", help="ONNX file or registered model (the reference)")
@@ -63,6 +84,16 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="seconds of timed calls per model, at least (default: %(default)s)",
     )  # fmt: skip
     parser.add_argument(
+        "--max-time", type=_positive_float, default=None, metavar="SECONDS",
+        help="wall-clock cap for the whole measurement, warm-up included "
+        "(default: the larger of 300 and 4 x --time)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--input-shape", type=_shape, default=None, metavar="C,H,W",
+        help="one example's shape without the batch axis, for ONNX files whose sizes are not "
+        "fixed (default: the file's, or the registered model's)",
+    )  # fmt: skip
+    parser.add_argument(
         "--tolerance", type=_tolerance, default=None, metavar="TOL",
         help="slowdown that counts, with optional confidence: 5%%, 3%%@0.99, 0.05 "
         "(default: 5%%@0.99)",
@@ -76,25 +107,65 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Execute ``edgecheck ab``; returns 1 on a regression, else 0."""
-    from edgecheck.ab import ab_compare
-    from edgecheck.backends import make_runner
+    """Execute ``edgecheck ab``; returns 1 on a regression, 3 when undecided, else 0."""
+    from pathlib import Path
+
+    from edgecheck.ab import ab_compare, check_same_input, input_signature, is_model_file
     from edgecheck.baselines import BaselineCheck
-    from edgecheck.bench.timing import TimingPolicy
+    from edgecheck.bench.timing import TimingError, TimingPolicy
+    from edgecheck.cli import registered_model
     from edgecheck.config import project_model
+    from edgecheck.errors import ConfigError
 
-    def runner(model: str, slowdown: float) -> Any:
+    cap = max_time(args)
+    if cap < 2 * args.time:
+        raise ConfigError(
+            f"--max-time {cap:g} s leaves no room for --time {args.time:g} s of calls of each "
+            f"model; give --max-time {4 * args.time:g} or more, or a "
+            f"smaller --time."
+        )
+
+    def resolve(model: str) -> tuple[str, tuple[int, ...] | None]:
+        """What the runner takes for `model` and its input shape (the CLI's, else the project's)."""
         user = project_model(model)  # a model of the project's [tool.edgecheck.models]
-        source, shape = (user.source(), user.input_shape) if user is not None else (model, None)
-        return make_runner(source, args.backend, batch_size=args.batch, threads=args.threads,
-                           device="cpu", slowdown=slowdown, input_shape=shape)  # fmt: skip
+        if user is not None:
+            return user.source(), args.input_shape or user.input_shape
+        if not is_model_file(model):
+            registered_model(model)  # an unknown name: one line naming `edgecheck models`
+        return model, args.input_shape
 
-    result = ab_compare(
-        runner(args.old, 1.0),
-        runner(args.new, args.slowdown),
-        policy=TimingPolicy(min_time=args.time, max_time=max(300.0, 4 * args.time)),
-        check=args.tolerance or BaselineCheck(),
-    )
+    (old, old_shape), (new, new_shape) = resolve(args.old), resolve(args.new)
+    for model in (old, new):
+        if is_model_file(model) and args.backend == "torch":
+            raise ConfigError(
+                f"{model}: --backend torch runs registered models only, not ONNX files; "
+                f"drop --backend torch (onnxruntime runs both)."
+            )
+    # Inputs first: a mismatch is refused in a moment instead of after minutes of timing.
+    old_input = input_signature(old, input_shape=old_shape)
+    new_input = input_signature(new, input_shape=new_shape)
+    check_same_input(old_input, new_input, batch_size=args.batch)
+
+    from edgecheck.backends import make_runner
+
+    def runner(model: str, shape: tuple[int, ...] | None, slowdown: float) -> Any:
+        return make_runner(
+            Path(model) if is_model_file(model) else model, args.backend,
+            batch_size=args.batch, threads=args.threads, device="cpu", slowdown=slowdown,
+            input_shape=shape,
+        )  # fmt: skip
+
+    try:
+        result = ab_compare(
+            runner(old, old_shape, 1.0),
+            runner(new, new_shape, args.slowdown),
+            policy=TimingPolicy(min_time=args.time, max_time=cap),
+            check=args.tolerance or BaselineCheck(),
+        )
+    except TimingError as exc:
+        raise ConfigError(
+            f"{exc} (on the command line: --max-time SECONDS, now {cap:g}; or a smaller --time)"
+        ) from None
     if args.json:
         print(json.dumps(result.as_dict(), indent=2))
     else:
@@ -111,4 +182,13 @@ def run(args: argparse.Namespace) -> int:
                 f"{v.ci_high:.4g}]: {v.status}"
             )
         print(v.message)
-    return 0 if result else 1
+    return exit_status(result.verdict.status)
+
+
+def exit_status(status: str) -> int:
+    """The exit status for a verdict: regression 1, undecided 3, anything else 0."""
+    if status == "regression":
+        return exitcodes.REGRESSION
+    if status == "undecided":
+        return exitcodes.UNDECIDED
+    return exitcodes.OK

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from edgecheck import exitcodes
 from edgecheck.bench.calibration import CALIBRATION_BAND
 from edgecheck.errors import BaselineError
 from edgecheck.options import add_baseline_options, add_profile_option
@@ -70,7 +71,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         description="List the entries added, removed and changed from OLD to NEW, each "
         "changed one with its old and new value, the relative change and the verdict the "
         "merge gate would give (regression, improvement, unchanged, undecided). Exits with "
-        "status 1 when any change is a regression.",
+        "status 1 when any change is a regression, else 3 when any is undecided.",
     )
     diff.add_argument("old", type=Path, metavar="OLD", help="the earlier baseline file")
     diff.add_argument("new", type=Path, metavar="NEW", help="the later baseline file")
@@ -81,7 +82,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="run pytest and record what it measures into the baselines",
         description="Run 'pytest --edgecheck-update-baselines' with PYTEST_ARGS (after '--'). "
         "Only the metrics measured in that run are written, every other entry is kept; the "
-        "file is written atomically under a lock and not at all when any test fails.",
+        "file is written atomically under a lock and not at all when any test fails. "
+        "pytest's exit status is mapped: tests failed 1, a collection or usage error or no "
+        "tests 2, pytest's internal error 4.",
     )
     add_baseline_options(update.add_argument, "--", update=False)
     update.add_argument(
@@ -159,7 +162,7 @@ def _diff(args: argparse.Namespace) -> int:
 
     old, new = _read(args.old), _read(args.new)
     rows = []
-    regressions = 0
+    regressions = undecided = 0
     for change, a, b in diff_files(old, new):
         either = a or b
         assert either is not None  # diff_files gives at least one side
@@ -170,6 +173,7 @@ def _diff(args: argparse.Namespace) -> int:
             row["verdict"] = verdict.status if verdict is not None else "kind changed"
             row["message"] = verdict.message if verdict is not None else f"{a.kind} -> {b.kind}"
             regressions += row["verdict"] == "regression"
+            undecided += row["verdict"] == "undecided"
         else:
             row["value"] = _value(either)
         rows.append(row)
@@ -184,7 +188,15 @@ def _diff(args: argparse.Namespace) -> int:
             else:
                 print(f"{row['change']:<8} {row['entry']}: {row['value']}")
         print(f"{len(rows)} change(s), {regressions} regression(s)")
-    return 1 if regressions else 0
+    if regressions:
+        return exitcodes.REGRESSION
+    return exitcodes.UNDECIDED if undecided else exitcodes.OK
+
+
+# pytest's exit statuses -> edgecheck's: tests failed is a regression; interrupted (a collection
+# error), a usage error and no tests collected are input errors; pytest's internal error is one.
+PYTEST_STATUS = {0: exitcodes.OK, 1: exitcodes.REGRESSION, 2: exitcodes.USAGE,
+                 3: exitcodes.INTERNAL, 4: exitcodes.USAGE, 5: exitcodes.USAGE}  # fmt: skip
 
 
 def _update(args: argparse.Namespace) -> int:
@@ -192,7 +204,7 @@ def _update(args: argparse.Namespace) -> int:
     command = [sys.executable, "-m", "pytest", "--edgecheck-update-baselines"]
     if args.edgecheck_baselines:
         command += ["--edgecheck-baselines", args.edgecheck_baselines]
-    return subprocess.call(command + pytest_args)
+    return PYTEST_STATUS.get(subprocess.call(command + pytest_args), exitcodes.INTERNAL)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -1,22 +1,28 @@
 """The ``edgecheck`` command: run the paper's evaluation, count MACs, describe the device.
 
-Every sub-command has ``--help``. Errors that edgecheck raises on purpose print one line
-(what is wrong and what to do) and exit with status 2; a failed claim under
-``evaluate --strict`` exits with status 1.
+Every sub-command has ``--help``, which ends with the exit statuses (`edgecheck.exitcodes`).
+Every error prints one line to stderr (what is wrong and what to do on the command line) and
+never a traceback: a bad option or input exits with status 2, a regression or a failed claim
+under ``evaluate --strict`` with 1, an undecidable A/B with 3, an unexpected error with 4.
+
+Start-up imports no torch, numpy, onnx or onnxruntime: argparse setup is plain Python and the
+commands import what they need inside (`tests/unit/test_cli_errors.py` checks it,
+`benchmarks/cli_start.py` times it).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from edgecheck import __version__
+from edgecheck import __version__, exitcodes
 from edgecheck.bench.calibration import CALIBRATION_BAND
-from edgecheck.errors import EdgecheckError
+from edgecheck.errors import EdgecheckError, ModelError
 from edgecheck.options import add_profile_option
 
 if TYPE_CHECKING:
@@ -37,8 +43,37 @@ def _parse_shape(text: str) -> tuple[int, ...]:
     return shape
 
 
+class HelpFormatter(argparse.HelpFormatter):
+    """argparse's formatter, but a paragraph whose lines start with spaces keeps its lines."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        return "\n\n".join(
+            "\n".join(indent + line for line in part.splitlines())
+            if "\n " in part
+            else super(HelpFormatter, self)._fill_text(part, width, indent)
+            for part in text.split("\n\n")
+        )
+
+
+class Parser(argparse.ArgumentParser):
+    """Every ``edgecheck`` (sub-)parser: exit statuses at the end of ``--help``, one-line errors.
+
+    Sub-parsers are made with the parent's class, so every command gets both.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        epilog = kwargs.get("epilog")
+        kwargs["epilog"] = (f"{epilog}\n\n" if epilog else "") + exitcodes.help_text()
+        super().__init__(*args, **kwargs)
+
+    def error(self, message: str) -> Any:  # argparse's NoReturn, kept loose for subclasses
+        """A bad option: one line, with where to read about the options, and status 2."""
+        self.exit(exitcodes.USAGE, f"{self.prog}: error: {message}; see '{self.prog} --help'\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="edgecheck",
         description="Performance regression checks for deep learning on edge devices, "
         "built on the paper's claims (parallelism, quantization, pruning).",
@@ -146,19 +181,18 @@ def _cmd_models(_: argparse.Namespace) -> int:
     return 0
 
 
+def _is_onnx_file(model: str) -> bool:
+    return model.lower().endswith(".onnx") or Path(model).is_file()
+
+
 def _count(model: str, plan: str | None, onnx: bool, shape: tuple[int, ...] | None) -> MACReport:
     import tempfile
 
     from edgecheck.macs import count_macs, count_onnx_macs
-    from edgecheck.models import get_model_spec
 
-    if model.endswith(".onnx") or Path(model).is_file():
-        if plan:
-            raise EdgecheckError(
-                "--plan applies to the registered vgg16 model, not to an ONNX file."
-            )
+    if _is_onnx_file(model):
         return count_onnx_macs(model)
-    spec = get_model_spec(model)
+    spec = registered_model(model)
     input_shape = shape or spec.input_shape
     options = {"plan": plan} if plan else {}
     if not onnx:
@@ -171,9 +205,30 @@ def _count(model: str, plan: str | None, onnx: bool, shape: tuple[int, ...] | No
         return count_onnx_macs(path)
 
 
+def registered_model(name: str) -> Any:
+    """The registered model `name`; an unknown one is a `ModelError` with the CLI's remedy."""
+    from edgecheck.models import get_model_spec
+
+    try:
+        return get_model_spec(name)
+    except ModelError as exc:
+        raise ModelError(
+            f"{exc} Run `edgecheck models` to list them, or give the path of an .onnx file."
+        ) from None
+
+
 def _cmd_macs(args: argparse.Namespace) -> int:
     from edgecheck.macs import format_macs_table
 
+    is_file = _is_onnx_file(args.model)
+    if is_file and (args.plan or args.onnx or args.input_shape):
+        used = [o for o, v in (("--plan", args.plan), ("--onnx", args.onnx),
+                               ("--input-shape", args.input_shape)) if v]  # fmt: skip
+        raise ModelError(
+            f"{args.model}: {', '.join(used)} {'apply' if len(used) > 1 else 'applies'} to "
+            f"registered models, not to an ONNX file "
+            f"(its graph fixes the shapes); drop {', '.join(used)}."
+        )
     if args.plan and args.model != "vgg16":
         raise EdgecheckError(
             f"--plan applies to vgg16 only (got model '{args.model}'); drop --plan or use vgg16."
@@ -190,13 +245,14 @@ def _cmd_macs(args: argparse.Namespace) -> int:
             payload["plan"] = args.plan
             payload["macs_after"] = after.as_dict()
         print(json.dumps(payload, indent=2))
-        return 0
-    source = "exported ONNX graph" if args.onnx else "torch forward"
+        return exitcodes.OK
+    # Say what was counted: the file's graph, an export of the torch model, or its forward.
+    source = "ONNX graph" if is_file else ("exported ONNX graph" if args.onnx else "torch forward")
     title = f"{args.model}: MACs by Eq. 1 ({source})"
     if after is not None:
         title = f"{args.model}: full vs plan '{args.plan}', MACs by Eq. 1 ({source})"
     print(format_macs_table(base, compare=after, title=title))
-    return 0
+    return exitcodes.OK
 
 
 def _cmd_device(args: argparse.Namespace) -> int:
@@ -257,7 +313,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     for r in failed:
         print(f"  FAIL {r.message}")
     print("report: " + ", ".join(str(p) for p in paths))
-    return 1 if (failed and args.strict) else 0
+    return exitcodes.REGRESSION if (failed and args.strict) else exitcodes.OK
 
 
 def _progress(items: list[str], *, disable: bool) -> Any:
@@ -302,13 +358,34 @@ def _handler(command: str) -> Any:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    """Run one ``edgecheck`` command; returns its exit status (`edgecheck.exitcodes`)."""
+    # --help and --version raise SystemExit(0), a bad option SystemExit(2) (`Parser.error`).
+    args = build_parser().parse_args(argv)
     try:
         return int(_handler(args.command)(args))
     except EdgecheckError as exc:
-        print(f"edgecheck {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+        _error_line(args.command, "error", exc)
+        return exitcodes.USAGE
+    except KeyboardInterrupt:
+        print(f"edgecheck {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        if os.environ.get(exitcodes.TRACEBACK_VARIABLE, "").strip() not in ("", "0"):
+            raise
+        _error_line(
+            args.command, "internal error", exc,
+            f" (a bug in edgecheck, not a verdict: rerun with {exitcodes.TRACEBACK_VARIABLE}=1 "
+            "and report the traceback)",
+        )  # fmt: skip
+        return exitcodes.INTERNAL
+
+
+def _error_line(command: str, kind: str, exc: BaseException, suffix: str = "") -> None:
+    """One line on stderr, whatever newlines the message holds."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    if kind != "error":
+        text = f"{type(exc).__name__}: {text}"
+    print(f"edgecheck {command}: {kind}: {text}{suffix}", file=sys.stderr)
 
 
 if __name__ == "__main__":  # pragma: no cover

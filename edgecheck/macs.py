@@ -331,17 +331,12 @@ def count_macs(model: nn.Module, input_shape: Sequence[int], *, batch_size: int 
 
 def _load_onnx(onnx: Any, path_or_model: Any) -> tuple[Any, str]:
     if isinstance(path_or_model, (str, os.PathLike)):
-        source = str(Path(path_or_model))
-        try:
-            # Weights are never needed, only shapes: skip external data files.
-            return onnx.load(source, load_external_data=False), source
-        except OSError as exc:
-            raise ModelError(f"cannot read ONNX file '{source}': {exc}") from exc
-        except Exception as exc:  # protobuf's DecodeError, whose class onnx does not export
-            raise ModelError(
-                f"'{source}' is not a readable ONNX model ({type(exc).__name__}: {exc}); "
-                f"a truncated or corrupt file? Re-export it."
-            ) from exc
+        from edgecheck.onnx_file import load_onnx
+
+        # Weights are never needed, only shapes: load_onnx skips external data files.
+        return load_onnx(path_or_model, purpose="counting MACs of an ONNX model"), str(
+            Path(path_or_model)
+        )
     if isinstance(path_or_model, onnx.ModelProto):
         return path_or_model, f"<ONNX model '{path_or_model.graph.name}'>"
     raise ModelError(

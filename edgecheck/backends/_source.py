@@ -18,6 +18,7 @@ from typing import Any
 from edgecheck._imports import require
 from edgecheck.backends.base import BackendError
 from edgecheck.export import INPUT_NAME
+from edgecheck.onnx_file import GraphInput, graph_inputs, load_onnx
 
 QDQ_OPS = frozenset({"QuantizeLinear", "DequantizeLinear"})
 QOPERATOR_OPS = frozenset({"QLinearConv", "QLinearMatMul", "ConvInteger", "MatMulInteger"})
@@ -92,8 +93,9 @@ def resolve_model(
         path = Path(model)
         if not path.is_file():
             raise BackendError(
-                f"ONNX file '{path}' does not exist; pass a registered model name "
-                f"(see edgecheck.models.available_models()) or an existing .onnx file."
+                f"ONNX file '{path}' does not exist; give an existing .onnx file or a "
+                f"registered model name (`edgecheck models` lists them; "
+                f"edgecheck.models.available_models() in Python)."
             )
         if options:
             raise BackendError(
@@ -118,29 +120,35 @@ def onnx_input(path: Path, *, need_shape: bool = True) -> tuple[str, tuple[int, 
     With `need_shape`, every axis after the batch axis must have a fixed size; without it
     the shape comes back empty when it is not fixed.
     """
-    onnx = require("onnx", "reading an ONNX model's input shape")
-    # The graph alone is enough; skipping external data keeps this instant for big models.
-    model = onnx.load(str(path), load_external_data=False)
-    initializers = {init.name for init in model.graph.initializer}
-    inputs = [i for i in model.graph.input if i.name not in initializers]
+    first = onnx_graph_input(path)
+    shape = first.fixed_shape()
+    if shape is None:
+        if not need_shape:
+            return first.name, ()
+        raise BackendError(
+            f"{path}: {first.describe()}; edgecheck needs a batch axis followed by fixed "
+            f"sizes: give them (input_shape=(...) in Python, --input-shape C,H,W on the "
+            f"command line)."
+        )
+    return first.name, shape
+
+
+def onnx_graph_input(path: Path) -> GraphInput:
+    """The ONNX file's first data input (name, sizes, element type), the one runners feed.
+
+    Raises:
+        ModelError: the file is missing or not a readable ONNX model (`load_onnx`).
+        BackendError: the graph has no data input.
+    """
+    inputs = graph_inputs(load_onnx(path, purpose="reading an ONNX model's input shape"))
     if not inputs:
         raise BackendError(f"ONNX file '{path}' has no graph input; it cannot be run.")
-    dims = inputs[0].type.tensor_type.shape.dim
-    if len(dims) < 2 or any(not d.HasField("dim_value") for d in dims[1:]):
-        if not need_shape:
-            return inputs[0].name, ()
-        shown = [d.dim_value if d.HasField("dim_value") else (d.dim_param or "?") for d in dims]
-        raise BackendError(
-            f"ONNX file '{path}': input '{inputs[0].name}' has shape {shown}; edgecheck needs "
-            f"a batch axis followed by fixed sizes. Pass input_shape=(...) to say which."
-        )
-    return inputs[0].name, tuple(int(d.dim_value) for d in dims[1:])
+    return inputs[0]
 
 
 def onnx_quantization_format(path: Path) -> str | None:
     """``"qdq"`` for Q/DQ (explicit) quantization, ``"qoperator"``, or ``None`` for neither."""
-    onnx = require("onnx", "inspecting an ONNX model's quantization")
-    ops = {node.op_type for node in onnx.load(str(path), load_external_data=False).graph.node}
+    ops = {node.op_type for node in load_onnx(path, purpose="inspecting quantization").graph.node}
     if ops & QDQ_OPS:
         return "qdq"
     if ops & QOPERATOR_OPS:
@@ -151,7 +159,7 @@ def onnx_quantization_format(path: Path) -> str | None:
 def onnx_has_fp16(path: Path) -> bool:
     """True when any weight (initializer) of the ONNX file is stored as float16."""
     onnx = require("onnx", "inspecting an ONNX model's precision")
-    graph = onnx.load(str(path), load_external_data=False).graph
+    graph = load_onnx(path, purpose="inspecting an ONNX model's precision").graph
     return any(init.data_type == onnx.TensorProto.FLOAT16 for init in graph.initializer)
 
 

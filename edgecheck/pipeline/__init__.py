@@ -4,13 +4,27 @@
 the top-k frames per face track, end-to-end fps and a per-stage time breakdown);
 `clip_accuracy(result, truth)` compares it with a synthetic clip's ground truth
 (`edgecheck.data.video`); `measure_fps` repeats a run for fps statistics (`measure.py`).
-Importing this package loads numpy only; cv2 and the runtimes load when a pipeline runs.
+The names below load on first use (PEP 562): importing this package (as `edgecheck pipeline
+--help` does) loads neither numpy nor cv2 nor a runtime.
 """
 
 from __future__ import annotations
 
-from edgecheck.pipeline.accuracy import ClipAccuracy, clip_accuracy
-from edgecheck.pipeline.run import PipelineConfig, PipelineResult, Selected, run_pipeline
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from edgecheck.pipeline.accuracy import ClipAccuracy, clip_accuracy
+    from edgecheck.pipeline.run import PipelineConfig, PipelineResult, Selected, run_pipeline
+
+_EXPORTS = {
+    "ClipAccuracy": "accuracy",
+    "clip_accuracy": "accuracy",
+    "PipelineConfig": "run",
+    "PipelineResult": "run",
+    "Selected": "run",
+    "run_pipeline": "run",
+}
 
 __all__ = [
     "ClipAccuracy",
@@ -20,3 +34,14 @@ __all__ = [
     "clip_accuracy",
     "run_pipeline",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'edgecheck.pipeline' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"edgecheck.pipeline.{module}"), name)
+
+
+def __dir__() -> list[str]:
+    return __all__

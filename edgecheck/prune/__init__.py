@@ -13,31 +13,66 @@ Tencent's PocketFlow (TensorFlow 1) are unmaintained; torch.nn.utils.prune and T
 offer norm or gradient criteria and structural surgery but no data-driven refit; Qualcomm's
 AIMET has a channel-pruning mode after He et al., but it selects channels by weight magnitude
 inside its own compression pipeline. scikit-learn supplies the LASSO solver.
+
+The names below load on first use (PEP 562): `edgecheck prune --help` and every other command
+line start must not pay for torch, which `core` imports.
 """
 
 from __future__ import annotations
 
-from edgecheck.prune.core import (
-    ALL_VARIANTS,
-    DEFAULT_VARIANTS,
-    LayerReport,
-    MethodError,
-    PruneResult,
-    compare_methods,
-    output_error,
-    prune_model,
-)
-from edgecheck.prune.graph import PrunableLayer, find_prunable_layers
-from edgecheck.prune.lasso import Selection, select_l1, select_lasso
-from edgecheck.prune.plan import PrunePlan, parse_plan, resolve_prune_plan
-from edgecheck.prune.reconstruct import Reconstruction, least_squares
-from edgecheck.prune.sampling import ConsumerSamples, extract_patches, synthetic_images
-from edgecheck.prune.surgery import (
-    add_zero_channels,
-    align_channels,
-    mask_channels,
-    remove_channels,
-)
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from edgecheck.prune.core import (
+        ALL_VARIANTS,
+        DEFAULT_VARIANTS,
+        LayerReport,
+        MethodError,
+        PruneResult,
+        compare_methods,
+        output_error,
+        prune_model,
+    )
+    from edgecheck.prune.graph import PrunableLayer, find_prunable_layers
+    from edgecheck.prune.lasso import Selection, select_l1, select_lasso
+    from edgecheck.prune.plan import PrunePlan, parse_plan, resolve_prune_plan
+    from edgecheck.prune.reconstruct import Reconstruction, least_squares
+    from edgecheck.prune.sampling import ConsumerSamples, extract_patches, synthetic_images
+    from edgecheck.prune.surgery import (
+        add_zero_channels,
+        align_channels,
+        mask_channels,
+        remove_channels,
+    )
+
+_EXPORTS = {
+    "ALL_VARIANTS": "core",
+    "ConsumerSamples": "sampling",
+    "DEFAULT_VARIANTS": "core",
+    "LayerReport": "core",
+    "MethodError": "core",
+    "PrunableLayer": "graph",
+    "PrunePlan": "plan",
+    "PruneResult": "core",
+    "Reconstruction": "reconstruct",
+    "Selection": "lasso",
+    "add_zero_channels": "surgery",
+    "align_channels": "surgery",
+    "compare_methods": "core",
+    "extract_patches": "sampling",
+    "find_prunable_layers": "graph",
+    "least_squares": "reconstruct",
+    "mask_channels": "surgery",
+    "output_error": "core",
+    "parse_plan": "plan",
+    "prune_model": "core",
+    "remove_channels": "surgery",
+    "resolve_prune_plan": "plan",
+    "select_l1": "lasso",
+    "select_lasso": "lasso",
+    "synthetic_images": "sampling",
+}
 
 __all__ = [
     "ALL_VARIANTS",
@@ -66,3 +101,14 @@ __all__ = [
     "select_lasso",
     "synthetic_images",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'edgecheck.prune' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"edgecheck.prune.{module}"), name)
+
+
+def __dir__() -> list[str]:
+    return __all__

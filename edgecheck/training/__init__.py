@@ -5,20 +5,37 @@ weights and their provenance atomically, `evaluate_fqa` measures Spearman and MA
 paper's held-out test images. The shipped result loads with
 `edgecheck.weights.load_trained_fqa`. ``edgecheck train fqa`` (`edgecheck.training.cli`) is
 the command line.
+
+The names below load on first use (PEP 562), so that `edgecheck train --help` and the other
+command-line starts do not import numpy and the data generator.
 """
 
 from __future__ import annotations
 
-from edgecheck.training.fqa import (
-    DEFAULT_EPOCHS,
-    DEFAULT_IMAGES_PER_EPOCH,
-    TrainResult,
-    evaluate_fqa,
-    predict_scores,
-    save_weights,
-    score_metrics,
-    train_fqa,
-)
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from edgecheck.training.defaults import DEFAULT_EPOCHS, DEFAULT_IMAGES_PER_EPOCH
+    from edgecheck.training.fqa import (
+        TrainResult,
+        evaluate_fqa,
+        predict_scores,
+        save_weights,
+        score_metrics,
+        train_fqa,
+    )
+
+_EXPORTS = {
+    "DEFAULT_EPOCHS": "defaults",
+    "DEFAULT_IMAGES_PER_EPOCH": "defaults",
+    "TrainResult": "fqa",
+    "evaluate_fqa": "fqa",
+    "predict_scores": "fqa",
+    "save_weights": "fqa",
+    "score_metrics": "fqa",
+    "train_fqa": "fqa",
+}
 
 __all__ = [
     "DEFAULT_EPOCHS",
@@ -30,3 +47,14 @@ __all__ = [
     "score_metrics",
     "train_fqa",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'edgecheck.training' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"edgecheck.training.{module}"), name)
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -38,7 +38,7 @@ def _seed(text: str) -> int:
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Register ``train`` on the ``edgecheck`` command's sub-parsers."""
-    from edgecheck.training.fqa import DEFAULT_EPOCHS, DEFAULT_IMAGES_PER_EPOCH
+    from edgecheck.training.defaults import DEFAULT_EPOCHS, DEFAULT_IMAGES_PER_EPOCH
 
     parser: argparse.ArgumentParser = subparsers.add_parser(
         "train",

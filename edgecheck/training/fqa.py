@@ -32,12 +32,11 @@ import numpy as np
 from edgecheck._imports import require
 from edgecheck.data import DATA_VERSION, FaceSet, generate_faces, test_faces
 from edgecheck.errors import ConfigError
+from edgecheck.training.defaults import DEFAULT_EPOCHS, DEFAULT_IMAGES_PER_EPOCH
 
 if TYPE_CHECKING:
     from edgecheck.models.fqa import FQACNN
 
-DEFAULT_EPOCHS = 12
-DEFAULT_IMAGES_PER_EPOCH = 4096
 DEFAULT_BATCH_SIZE = 64
 DEFAULT_LR = 2e-3
 RECIPE = "fqa-mse-adam-cosine-v1"
