@@ -242,6 +242,7 @@ def measure_table(
     reference: bool = True,
     profile: str | None = None,
     registry: ClaimRegistry | Mapping[str, Claim] | None = None,
+    decided: Callable[[ParallelTable], bool] | None = None,
 ) -> ParallelTable:
     """Time `model` at every (batch, cores) cell, interleaved in one run.
 
@@ -262,6 +263,9 @@ def measure_table(
             ``settings.budget``, until `undecided` is empty. Default None: no sequential
             rule (the policy's minimum, extended once where a median is too wide).
         registry: the claims (default `edgecheck.claims.CLAIMS`).
+        decided: a further sequential condition on the table so far (e.g. that a slowed
+            cell's baseline comparison with its cell is decided): rounds are added, within
+            ``settings.budget``, until it holds too. Default None.
 
     Raises:
         CoresUnavailable: a core count above what this machine has.
@@ -317,11 +321,13 @@ def measure_table(
         shape = _Layout(model, backend, core_counts, tuple(batches), keys, list(slowdowns),
                         dp_keys, settings.block)  # fmt: skip
         until = None
-        if profile is not None:
+        if profile is not None or decided is not None:
 
             def until(seconds: list[list[float]]) -> bool:
                 partial = shape.table_from_seconds(seconds, settings.policy, targets)
-                return not undecided(partial, profile, claims)
+                if profile is not None and undecided(partial, profile, claims):
+                    return False
+                return decided is None or decided(partial)
 
         results = measure_interleaved(
             targets,

@@ -313,3 +313,21 @@ def test_the_report_measures_a_table_again_when_other_jobs_left_a_cell_open(
     assert "Measured again" in section.body and "waited for a CPU" in section.body
     verdicts = {r.label: r.verdict for r in section.results}
     assert verdicts["parallel.fqa.cores[b4@2c]"] == "pass"
+
+
+def test_a_further_stopping_condition_adds_rounds_until_it_holds():
+    """`measure_table(decided=...)`: real FQA workers, 4 rounds at the minimum; the condition
+    (a stand-in for "the teeth cell's baseline check is decided") asks for 12."""
+    pytest.importorskip("onnxruntime")
+    from edgecheck.evaluation.parallel import fqa_settings, measure_table
+
+    seen: list[int] = []
+
+    def decided(table: ParallelTable) -> bool:
+        seen.append(table.rounds)
+        return table.rounds >= 12
+
+    settings = fqa_settings(rounds=4, budget=60.0)
+    table = measure_table("fqa", settings, batches=(1,), cores=(1,), reference=False,
+                          decided=decided)  # fmt: skip
+    assert seen[0] == 4 and table.rounds >= 12 and table.rounds == seen[-1]
