@@ -26,7 +26,6 @@ from torch import nn
 
 from edgecheck.models._build import seeded_construction
 
-FQA_INPUT_SHAPE = (1, 64, 64)
 INCEPTION_WIDTHS = {"branch1x1": 16, "branch3x3": 24, "branch5x5": 8, "branch_pool": 8}
 
 

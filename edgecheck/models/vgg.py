@@ -15,8 +15,8 @@ from torch import nn
 
 from edgecheck.models._build import seeded_construction
 from edgecheck.models.plans import VGG16_CONV_NAMES, resolve_plan
+from edgecheck.models.shapes import VGG16_INPUT_SHAPE
 
-VGG16_INPUT_SHAPE = (3, 224, 224)
 _BLOCK_ENDS = {"conv1_2", "conv2_2", "conv3_3", "conv4_3", "conv5_3"}
 
 

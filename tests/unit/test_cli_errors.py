@@ -252,3 +252,22 @@ def test_importing_the_cli_loads_no_heavy_package():
     )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == []
+
+
+@pytest.mark.parametrize("command", [["models"], ["device", "--no-calibration"]])
+def test_commands_that_build_no_model_load_no_torch(command):
+    from edgecheck.device import cuda_driver_present
+
+    if command[0] == "device" and cuda_driver_present():
+        pytest.skip("a CUDA driver is here: `edgecheck device` asks torch what it sees")
+    code = (
+        "import json, sys\n"
+        "from edgecheck.cli import main\n"
+        f"main({command!r})\n"
+        "print(json.dumps([m for m in ('torch', 'scipy', 'cv2') if m in sys.modules]))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.splitlines()[-1]) == []

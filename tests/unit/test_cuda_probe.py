@@ -62,5 +62,15 @@ def test_no_driver_library_is_no_gpu():
 def test_without_torch_the_driver_is_asked(monkeypatch):
     asked = []
     monkeypatch.setitem(sys.modules, "torch", None)  # import torch raises ImportError
+    monkeypatch.setattr(device, "cuda_driver_present", lambda: True)
     monkeypatch.setattr(device, "cuda_driver_probe", lambda: asked.append(1) or (False, None, None))
     assert device.torch_cuda_probe() == (False, None, None) and asked == [1]
+
+
+def test_the_driver_library_is_looked_for_before_torch(tmp_path, monkeypatch):
+    library = _compile(tmp_path, NO_DEVICE_DRIVER, "libcuda_present")
+    assert device.cuda_driver_present(library) is True
+    assert device.cuda_driver_present("libcuda-that-does-not-exist.so.1") is False
+    monkeypatch.setitem(sys.modules, "torch", None)  # torch must not even be tried
+    monkeypatch.setattr(device, "cuda_driver_present", lambda: False)
+    assert device.torch_cuda_probe() == (False, None, None)
