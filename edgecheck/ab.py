@@ -175,7 +175,8 @@ def ab_compare(
 
     Args:
         old, new: inactive runners (activated and deactivated here).
-        policy: how long to measure; default ``TimingPolicy(min_time=5.0)``.
+        policy: how long to measure at least, and the cap (``max_time``) of the rounds
+            added until the verdict is decided; default ``TimingPolicy(min_time=5.0)``.
         check: the rule; default `BaselineCheck()` (5 % tolerance, 99 % confidence).
         seed: of the example batch.
 
@@ -201,9 +202,15 @@ def ab_compare(
             Target("old", CallSampler(lambda: old.infer(batch_old)), old.config.batch_size),
             Target("new", CallSampler(lambda: new.infer(batch_new)), new.config.batch_size),
         ]
+        label = f"{old.config.model} -> {new.config.model}"
+
+        def decided(seconds: list[list[float]]) -> bool:
+            return judge_samples(*seconds, check=check, label=label).status != "undecided"
+
         # settle=1: the first call after switching models pays a cold cache; that cost is
-        # the switching's, not the model's, and would blur a small slowdown.
-        m_old, m_new = measure_interleaved(targets, policy=policy, settle=1)
-    verdict = judge_samples(m_old.samples, m_new.samples, check=check,
-                            label=f"{old.config.model} -> {new.config.model}")  # fmt: skip
+        # the switching's, not the model's, and would blur a small slowdown. The sample
+        # size follows the noise: rounds are added until the verdict is decided or
+        # policy.max_time ends.
+        m_old, m_new = measure_interleaved(targets, policy=policy, settle=1, until=decided)
+    verdict = judge_samples(m_old.samples, m_new.samples, check=check, label=label)
     return ABResult(m_old, m_new, verdict)

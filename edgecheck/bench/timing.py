@@ -153,7 +153,12 @@ class TimingPolicy:
             more means other jobs were running on its cores, and it is flagged unstable.
             Default 0.05: measured here, a worker alone on its pinned cores waits under
             1.5 %, one sharing a core with another job 20-120 %.
-        extend: measure once more (as many rounds again) when too wide. Default True.
+        extend: while a median's interval is wider than `max_rel_ci_width`, add rounds (a
+            quarter as many again each time) until it is narrow enough, `extend_up_to`
+            times the first pass's rounds are done, or `max_time` ends. Default True.
+        extend_up_to: the most rounds an extension reaches, as a multiple of the first
+            pass's. Default 4.0: a median's interval narrows about as 1/sqrt(rounds), so
+            an interval up to twice too wide can still be brought inside the bound.
         confidence, n_boot, seed: the bootstrap's (see `edgecheck.bench.stats`).
     """
 
@@ -166,6 +171,7 @@ class TimingPolicy:
     max_rel_ci_width: float = 0.05
     max_contention: float = 0.05
     extend: bool = True
+    extend_up_to: float = 4.0
     confidence: float = DEFAULT_CONFIDENCE
     n_boot: int = DEFAULT_N_BOOT
     seed: int = DEFAULT_SEED
@@ -175,6 +181,11 @@ class TimingPolicy:
             value = getattr(self, name)
             if not isinstance(value, int) or value < (0 if name == "warmup_rounds" else 1):
                 raise TimingError(f"TimingPolicy.{name} = {value!r} must be a positive integer.")
+        if not self.extend_up_to >= 1:
+            raise TimingError(
+                f"TimingPolicy.extend_up_to = {self.extend_up_to!r} must be >= 1 (a multiple "
+                f"of the first pass's rounds)."
+            )
         for name in ("warmup_time", "min_time", "max_time", "max_rel_ci_width", "max_contention"):
             if not getattr(self, name) >= 0:
                 raise TimingError(f"TimingPolicy.{name} = {getattr(self, name)!r} must be >= 0.")
@@ -225,7 +236,8 @@ class Measurement:
         environment: what it was measured on, as passed by the caller.
         policy: the `TimingPolicy` used.
         warmup_rounds: rounds run before timing.
-        extended: the measurement was extended once because it was too noisy.
+        extended: rounds were added because a median's interval was too wide (or, with a
+            sequential rule, because it had not decided yet).
         unstable: still too noisy, cut short, or its cores were busy with other jobs; do not
             decide on it.
         reason: why it is unstable ('' when stable).
@@ -425,13 +437,17 @@ def measure_interleaved(
         sequential = {"sequential": {"rounds": timed.rounds, "decided": decided}}
     stats = [timed.stats(i, policy) for i in range(len(targets))]
     too_wide = [s.relative_ci_width > policy.max_rel_ci_width for s in stats]
-    if any(too_wide) and policy.extend and not timed.timed_out and until is None:
-        extended = True
-        # As many rounds again: halves the variance of the median's estimate (roughly).
-        goal = min(2 * timed.rounds, policy.max_rounds)
-        timed.run_until(goal, 0.0, goal)
-        stats = [timed.stats(i, policy) for i in range(len(targets))]
-        too_wide = [s.relative_ci_width > policy.max_rel_ci_width for s in stats]
+    if until is None and policy.extend:
+        # The sample size follows the noise: rounds are added until every median's interval
+        # is narrow enough for the verdicts drawn from it, within the cap and max_time.
+        first = timed.rounds
+        cap = min(int(policy.extend_up_to * first), policy.max_rounds)
+        while any(too_wide) and not timed.timed_out and timed.rounds < cap:
+            extended = True
+            goal = min(timed.rounds + max(1, timed.rounds // 4), cap)
+            timed.run_until(goal, 0.0, goal)
+            stats = [timed.stats(i, policy) for i in range(len(targets))]
+            too_wide = [s.relative_ci_width > policy.max_rel_ci_width for s in stats]
     contention = [timed.contention(i) for i in range(len(targets))]
     for name, busy, target in zip(names, contention, targets, strict=True):
         if busy is not None and busy > policy.max_contention and name not in reasons:
@@ -447,7 +463,8 @@ def measure_interleaved(
             reasons[name] = (
                 f"median's {policy.confidence:.0%} interval is {st.relative_ci_width:.1%} of "
                 f"the median wide, above max_rel_ci_width {policy.max_rel_ci_width:.1%}"
-                f"{' after one extension' if extended else ''} ({st.n} rounds)"
+                f"{' after extending' if extended else ''} ({st.n} rounds); measure "
+                f"longer (min_time, max_time) or on a quieter machine"
             )
 
     # Other jobs on the machine are the commonest reason for a surprising number; the

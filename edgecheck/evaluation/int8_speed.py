@@ -325,7 +325,7 @@ def quick_policy() -> TimingPolicy:
 
     return TimingPolicy(
         warmup_rounds=1, warmup_time=0.0, min_rounds=8, min_time=0.0, max_time=240.0,
-        max_rel_ci_width=0.15,
+        max_rel_ci_width=0.15, extend_up_to=2.0,  # the verdicts come from paired intervals
     )  # fmt: skip
 
 

@@ -261,7 +261,7 @@ def measure_table(
             of all. Default True.
         profile: judge with this profile's rules while measuring: rounds are added, within
             ``settings.budget``, until `undecided` is empty. Default None: no sequential
-            rule (the policy's minimum, extended once where a median is too wide).
+            rule (the policy's minimum, extended while a median is too wide).
         registry: the claims (default `edgecheck.claims.CLAIMS`).
         decided: a further sequential condition on the table so far (e.g. that a slowed
             cell's baseline comparison with its cell is decided): rounds are added, within

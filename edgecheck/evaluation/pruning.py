@@ -328,11 +328,16 @@ def export_fc_head(model: nn.Module, path: str | Path) -> Path | None:
 
 
 def quick_policy() -> TimingPolicy:
-    """Short timing for the report: a few interleaved rounds, extended once when noisy."""
+    """Short timing for the report: a few interleaved rounds, at most doubled when noisy."""
     from edgecheck.bench.timing import TimingPolicy
 
     return TimingPolicy(
-        warmup_rounds=1, warmup_time=0.0, min_rounds=5, min_time=0.0, max_rel_ci_width=0.05
+        warmup_rounds=1,
+        warmup_time=0.0,
+        min_rounds=5,
+        min_time=0.0,
+        max_rel_ci_width=0.05,
+        extend_up_to=2.0,  # the report's budget: at most as many rounds again
     )
 
 

@@ -88,7 +88,7 @@ def test_runner_workers_get_their_cores_and_threads_and_interleave():
         assert [second] in info["per_thread_affinity"]
         a, b = measure_interleaved([one.target(), two.target()], policy=QUICK)
     assert (a.name, b.name) == ("fqa-onnxruntime-fp32-b2-1c", "fqa-onnxruntime-fp32-b2-2c")
-    assert a.rounds == b.rounds and a.rounds in (3, 6)  # 6: extended once, too noisy at 3
+    assert a.rounds == b.rounds and 3 <= a.rounds <= 12  # > 3: extended, too noisy at 3
     assert a.batch_size == 2
     assert a.config.describe() == "fqa on onnxruntime fp32, batch 2, 1 thread"
     assert b.extra["cores"] == 2 and len(b.extra["worker"]["thread_affinity"]) == 2

@@ -129,14 +129,28 @@ def test_warmup_needs_both_its_count_and_its_time():
     assert m.warmup_rounds == 10 and m.rounds == 1
 
 
-def test_noisy_measurement_is_extended_once_then_flagged_unstable():
+def test_noisy_measurement_is_extended_up_to_the_cap_then_flagged_unstable():
     policy = TimingPolicy(warmup_rounds=0, warmup_time=0.0, min_rounds=20, min_time=0.0,
                           max_rel_ci_width=0.05)  # fmt: skip
     m = measure_interleaved([Target("noisy", Noisy(sigma=1.0))], policy=policy)[0]
     assert m.extended and m.unstable
-    assert m.rounds == 40  # as many rounds again, once
-    assert "above max_rel_ci_width 5.0% after one extension" in m.reason
+    assert m.rounds == 80  # extend_up_to 4 x the first pass, a quarter at a time
+    assert "above max_rel_ci_width 5.0% after extending (80 rounds)" in m.reason
+    assert "measure longer" in m.reason
     assert m.stats.relative_ci_width > 0.05
+
+
+def test_the_sample_size_follows_the_noise():
+    """The same noise with a tighter or looser bound: rounds are added only until the
+    median's interval fits (sigma 0.05: the minimum's interval is a few % wide)."""
+    base = dict(warmup_rounds=0, warmup_time=0.0, min_rounds=20, min_time=0.0)
+    loose = TimingPolicy(**base, max_rel_ci_width=0.10)
+    tight = TimingPolicy(**base, max_rel_ci_width=0.03)
+    a = measure_interleaved([Target("a", Noisy(sigma=0.05))], policy=loose)[0]
+    b = measure_interleaved([Target("b", Noisy(sigma=0.05))], policy=tight)[0]
+    assert a.rounds == 20 and not a.extended and not a.unstable
+    assert 20 < b.rounds < 80 and b.extended and not b.unstable
+    assert b.stats.relative_ci_width <= 0.03
 
 
 def test_quiet_measurement_is_stable_and_not_extended():
@@ -152,7 +166,7 @@ def test_one_noisy_target_extends_all_but_flags_only_itself():
     quiet, noisy = measure_interleaved(
         [Target("quiet", Scripted("q", log)), Target("noisy", Noisy(sigma=1.0))], policy=policy
     )
-    assert quiet.rounds == noisy.rounds == 40  # still paired round by round
+    assert quiet.rounds == noisy.rounds == 80  # still paired round by round
     assert quiet.extended and not quiet.unstable
     assert noisy.unstable
 
@@ -163,7 +177,7 @@ def test_extension_can_be_switched_off():
     )
     m = measure_interleaved([Target("noisy", Noisy(sigma=1.0))], policy=policy)[0]
     assert not m.extended and m.unstable and m.rounds == 20
-    assert "after one extension" not in m.reason
+    assert "after extending" not in m.reason
 
 
 def test_wall_clock_cap_stops_and_flags_a_short_measurement():
