@@ -35,7 +35,6 @@ import functools
 import hashlib
 import importlib.util
 import json
-import os
 import platform
 import re
 from collections.abc import Callable, Sequence
@@ -645,7 +644,7 @@ def _probe(root: Path, cuda_probe: CudaProbe, runner: CommandRunner) -> _Probe:
     )
     soc, soc_evidence = _jetson_soc(compatible, capability, l4t) if jetson_model else (None, "")
     cap = Capabilities(
-        cores=_usable_cores(root),
+        cores=_usable_core_count(root),
         cpu_model=_cpu_model(blocks),
         cpu_arch=_cpu_arch(blocks),
         cpu_flags=_cpu_flags(blocks),
@@ -811,19 +810,10 @@ def _cpu_model(blocks: list[dict[str, str]]) -> str:
     return hardware or platform.processor() or platform.machine() or "unknown"
 
 
-def _usable_cores(root: Path) -> int:
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):  # not on Linux
-        cores = os.cpu_count() or 1
-    # A container limited with --cpus keeps every core in its affinity mask but is throttled to
-    # the quota; a "4 cores" test there would measure throttling, so the quota caps the count.
-    quota = _read_text(root / "sys/fs/cgroup/cpu.max")
-    if quota:
-        limit, _, period = quota.partition(" ")
-        if limit.isdigit() and period.strip().isdigit() and int(period) > 0:
-            cores = min(cores, max(1, int(limit) // int(period)))
-    return cores
+def _usable_core_count(root: Path) -> int:
+    from edgecheck.bench.cores import usable_core_count  # the one definition
+
+    return usable_core_count(root)
 
 
 def _onnxruntime_providers() -> tuple[str, ...]:

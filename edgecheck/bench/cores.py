@@ -78,10 +78,33 @@ class WorkerError(EdgecheckError, RuntimeError):
 
 
 def usable_cores() -> list[int]:
-    """CPU ids this process may run on (its affinity mask), sorted."""
+    """CPU ids this process may run on (its affinity mask), sorted. How many of them can
+    run at once is `usable_core_count` (a CPU quota can allow fewer)."""
     if hasattr(os, "sched_getaffinity"):
         return sorted(os.sched_getaffinity(0))
     return list(range(os.cpu_count() or 1))
+
+
+def usable_core_count(root: Path = Path("/")) -> int:
+    """Cores this process can use at once: its affinity mask, capped by a cgroup v2 CPU quota.
+
+    The one definition of "usable cores" (device detection, `choose_cores`, the tables). A
+    container limited with ``--cpus`` keeps every core in its affinity mask but is throttled
+    to the quota; a "4 cores" measurement there would time the throttling.
+
+    Args:
+        root: the filesystem root to read ``sys/fs/cgroup/cpu.max`` under (a fake tree in
+            tests; the affinity mask is always this process's).
+    """
+    cores = len(usable_cores())
+    try:
+        quota = (root / "sys/fs/cgroup/cpu.max").read_text().strip()
+    except OSError:
+        return cores
+    limit, _, period = quota.partition(" ")
+    if limit.isdigit() and period.strip().isdigit() and int(period) > 0:
+        cores = min(cores, max(1, int(limit) // int(period)))
+    return cores
 
 
 @contextlib.contextmanager
@@ -126,8 +149,9 @@ def choose_cores(n: int, usable: Sequence[int] | None = None) -> tuple[int, ...]
     cpus = list(usable) if usable is not None else usable_cores()
     if n < 1:
         raise ValueError(f"cores must be at least 1, got {n!r}")
-    if n > len(cpus):
-        raise CoresUnavailable(n, len(cpus))
+    available = len(cpus) if usable is not None else usable_core_count()
+    if n > available:
+        raise CoresUnavailable(n, available)
     first, siblings, seen = [], [], set()
     for cpu in cpus:
         core = _physical_core(cpu)

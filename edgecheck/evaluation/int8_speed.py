@@ -635,7 +635,7 @@ def speed_part(registry: ClaimRegistry, device: DeviceInfo) -> Section:
     import tempfile
 
     from edgecheck.backends import backend_unavailable_reason
-    from edgecheck.bench.cores import usable_cores
+    from edgecheck.bench.cores import usable_core_count
     from edgecheck.quantize import speed_unmet
     from edgecheck.report import Figure, Section
 
@@ -697,7 +697,7 @@ def speed_part(registry: ClaimRegistry, device: DeviceInfo) -> Section:
         )  # fmt: skip
     results = judge_int8_speed(speed, registry, profile)
     body = "\n".join([*lines, "", speed_table(speed, claim, models, profile)])
-    body += f" This machine has {len(usable_cores())} usable core(s)."
+    body += f" This machine has {usable_core_count()} usable core(s)."
     figure = Figure(FIGURE_NAME, fig4_png(speed, claim), "INT8 / FP32 speedup vs batch (Fig. 4)")
     return Section(title=title, body=body, results=results, figures=[figure], data=data)
 

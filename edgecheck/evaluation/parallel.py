@@ -109,9 +109,9 @@ def vgg16_settings(rounds: int = 6, budget: float = 120.0) -> TableSettings:
 def measured_cores(usable: int | None = None) -> tuple[int, ...]:
     """The paper's core counts (1, 2, 4) that this machine has."""
     if usable is None:
-        from edgecheck.bench.cores import usable_cores
+        from edgecheck.bench.cores import usable_core_count
 
-        usable = len(usable_cores())
+        usable = usable_core_count()
     return tuple(c for c in PAPER_CORES if c <= usable)
 
 

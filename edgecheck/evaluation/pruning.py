@@ -382,7 +382,7 @@ def measure_table7(
         WorkerGroup,
         cores_unavailable_reason,
         slowed_copy_name,
-        usable_cores,
+        usable_core_count,
     )
     from edgecheck.bench.timing import measure_interleaved, speedup
     from edgecheck.export import export_onnx
@@ -393,7 +393,7 @@ def measure_table7(
     if channel_multiple is None:
         channel_multiple = nchwc_channel_multiple()
 
-    usable = len(usable_cores())
+    usable = usable_core_count()
     chosen = sorted(set(cores)) if cores is not None else list(range(1, usable + 1))
     missing = {c: r for c in PAPER_CORES if (r := cores_unavailable_reason(c)) and c not in chosen}
     before = count_macs(full, VGG16_INPUT_SHAPE)

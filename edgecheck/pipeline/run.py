@@ -253,6 +253,17 @@ def run_pipeline(
         cv2.setNumThreads(previous_threads)
 
 
+def _put_until(q: queue.Queue[Any], item: Any, stop: threading.Event) -> bool:
+    """Put `item` on `q`, waiting while it is full, until `stop` is set; False if stopped."""
+    while not stop.is_set():
+        try:
+            q.put(item, timeout=0.1)
+            return True
+        except queue.Full:
+            continue
+    return False
+
+
 class _Failure:
     def __init__(self, exc: BaseException) -> None:
         self.exc = exc
@@ -342,19 +353,15 @@ def _run(video: Any, cfg: PipelineConfig, scorer: Any, cv2: Any, open_video: Any
         frame_q: queue.Queue[Any] = queue.Queue(maxsize=cfg.queue_size)
 
         def decode_worker() -> None:
+            # Every put gives up once the consumer has stopped (an error in the detector,
+            # say): a blocking put on a full queue would hang reader.join() instead.
             try:
                 for item in frames_from_capture():
-                    while not stop.is_set():
-                        try:
-                            frame_q.put(item, timeout=0.1)
-                            break
-                        except queue.Full:
-                            continue
-                    if stop.is_set():
+                    if not _put_until(frame_q, item, stop):
                         return
             except BaseException as exc:
-                frame_q.put(_Failure(exc))
-            frame_q.put(_END)
+                _put_until(frame_q, _Failure(exc), stop)
+            _put_until(frame_q, _END, stop)
 
         def from_queue() -> Any:
             while True:

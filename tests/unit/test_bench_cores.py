@@ -200,3 +200,21 @@ def test_workers_are_named_by_their_workload():
     assert MatmulWorkload(64, "torch").label(2) == "matmul64-torch-2c"
     group = WorkerGroup([(MatmulWorkload(64), 1), (MatmulWorkload(64), 1)])
     assert cores._unique_names(group.items) == ["matmul64-numpy-1c", "matmul64-numpy-1c#2"]
+
+
+def test_one_definition_of_usable_cores_caps_by_the_cpu_quota(tmp_path, monkeypatch):
+    """Device detection and `choose_cores` agree: a quota of one core makes 2 cores
+    unavailable to both, though the affinity mask holds more (a `--cpus=1` container)."""
+    import edgecheck.bench.cores as cores_module
+    from edgecheck.bench.cores import CoresUnavailable, choose_cores, usable_core_count
+
+    (tmp_path / "sys/fs/cgroup").mkdir(parents=True)
+    (tmp_path / "sys/fs/cgroup/cpu.max").write_text("100000 100000\n")
+    monkeypatch.setattr(cores_module, "usable_cores", lambda: [0, 1, 2, 3])
+    assert usable_core_count(tmp_path) == 1
+    monkeypatch.setattr(cores_module, "usable_core_count", lambda: usable_core_count(tmp_path))
+    with pytest.raises(CoresUnavailable, match="needs 2 cores, this machine has 1"):
+        choose_cores(2)
+    assert choose_cores(1) == (0,)
+    (tmp_path / "sys/fs/cgroup/cpu.max").write_text("max 100000\n")
+    assert usable_core_count(tmp_path) == 4

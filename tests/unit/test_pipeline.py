@@ -282,3 +282,41 @@ def test_table5_judges_fp32_against_the_real_time_bar_on_cpu_only(edgecheck_clai
     assert {r.verdict for r in cpu if not r.key.endswith("-fp32")} == {"not run here"}
     tx2 = judge_table5(Table5(rows=rows), edgecheck_claims, SimpleNamespace(profile="tx2"))
     assert not [r for r in tx2 if r.key.endswith("-fp32")]
+
+
+def test_a_detector_error_near_the_clip_end_raises_instead_of_hanging(tmp_path, fqa_model,
+                                                                    monkeypatch):  # fmt: skip
+    """The decoder has read the whole clip and waits to queue its end marker on a full
+    queue when the detector fails: the error must come out, not a hung join."""
+    import threading
+    import time
+
+    import edgecheck.pipeline.run as run_module
+
+    class FailingFinder(run_module.NaiveFinder):
+        calls = 0
+
+        def find(self, gray):
+            FailingFinder.calls += 1
+            if FailingFinder.calls == 10:
+                time.sleep(1.0)  # the decoder reads frames 11-12 into the queue and waits
+                raise RuntimeError("detector failed on frame 10")
+            return super().find(gray)
+
+    monkeypatch.setattr(run_module, "NaiveFinder", FailingFinder)
+    path = tmp_path / "walk.mp4"
+    write_clip(path, "walk", SMALL, 12)
+    config = PipelineConfig(finder="naive", concurrent=True, queue_size=2)
+    outcome: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            run_pipeline(path, config, model=fqa_model)
+        except BaseException as exc:
+            outcome.append(exc)
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    thread.join(timeout=60)
+    assert not thread.is_alive(), "run_pipeline hung after the detector failed"
+    assert len(outcome) == 1 and "detector failed on frame 10" in str(outcome[0])
