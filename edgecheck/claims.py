@@ -288,6 +288,8 @@ TABLE6_TYPO_LAYERS = frozenset({"conv4_3"})
 
 # Table III (FQA CNN on the TX2's ARM cores): (batch, cores) -> (seconds for the fixed
 # workload, faces/s, speedup over 1 core), as printed. The speedups are the claim's values.
+# The core counts of the paper's parallel tables (III, IV) and of Table VII.
+PAPER_CORES = (1, 2, 4)
 TABLE3_PAPER: Mapping[tuple[int, int], tuple[Any, ...]] = MappingProxyType({
     (1, 1): (51.073, 52.4, None), (1, 2): (36.580, 73.1, 1.396), (1, 4): (33.326, 80.2, 1.533),
     (2, 1): (51.316, 52.1, None), (2, 2): (34.215, 78.1, 1.500), (2, 4): (23.432, 114.1, 2.190),

@@ -45,7 +45,9 @@ _EXPORTS = {
     "cores_unavailable_reason": "cores",
     "usable_cores": "cores",
     "on_one_core": "cores",
-    "benchmark_json": "benchmark_json",
+    # Not "benchmark_json" itself: once the submodule of that name is imported, Python binds
+    # the package attribute to the module, so the name would mean a function only at first.
+    "pytest_benchmark_document": "benchmark_json",
     "write_benchmark_json": "benchmark_json",
     "Calibration": "calibration",
     "calibrate_once": "calibration",

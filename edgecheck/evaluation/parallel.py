@@ -30,7 +30,13 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from edgecheck.claims import TABLE3_PAPER, TABLE3_WORKLOAD, TABLE4_PAPER, speedup_key
+from edgecheck.claims import (
+    PAPER_CORES,
+    TABLE3_PAPER,
+    TABLE3_WORKLOAD,
+    TABLE4_PAPER,
+    speedup_key,
+)
 
 if TYPE_CHECKING:
     from edgecheck.bench.stats import Estimate
@@ -40,7 +46,6 @@ if TYPE_CHECKING:
     from edgecheck.report import Section
 
 BATCHES = (1, 2, 4)
-PAPER_CORES = (1, 2, 4)
 FQA_CLAIM = "parallel.fqa.cores"
 BATCH_CLAIM = "parallel.fqa.batch"
 VGG_CLAIM = "parallel.vgg16.cores"

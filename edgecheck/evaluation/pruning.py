@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from edgecheck.claims import PAPER_CORES
 from edgecheck.report import Section, markdown_table
 
 if TYPE_CHECKING:
@@ -46,7 +47,6 @@ if TYPE_CHECKING:
 CLAIM_ID = "prune.speedup"
 PAPER_BATCH = 1  # Table VII's 6.10 s on one core is Table IV's batch-1 time
 BATCHES = (1, 4)
-PAPER_CORES = (1, 2, 4)
 # Table VII: cores -> (seconds before, seconds after)
 PAPER_TABLE7 = {1: (6.10, 1.43), 2: (3.52, 0.83), 4: (2.48, 0.58)}
 FQA_PLAN: Mapping[str, int] = {"conv1": 8, "conv2": 48}

@@ -107,3 +107,14 @@ def test_commit_and_machine_info_degrade_gracefully(tmp_path):
     here = commit_info(Path(__file__).parent)
     assert len(here["id"]) == 40 or here["id"] == "unknown"
     assert machine_info()["cpu"]["count"] >= 1
+
+
+def test_the_package_name_of_the_document_function_does_not_change_meaning():
+    """`edgecheck.bench.benchmark_json` is the module, before and after it is imported; the
+    function is `pytest_benchmark_document` (an export named like its module would be
+    replaced by the module the moment the module is imported)."""
+    import edgecheck.bench
+    import edgecheck.bench.benchmark_json as module
+
+    assert edgecheck.bench.benchmark_json is module
+    assert edgecheck.bench.pytest_benchmark_document is module.benchmark_json
