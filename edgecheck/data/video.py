@@ -94,8 +94,13 @@ _SCHEDULE_DRAW = 2**32 + 1
 
 def _cv2() -> Any:
     """OpenCV 4.x, or a clear error (5.x ships no Haar cascades)."""
+    import os
+
     from edgecheck._imports import require
 
+    # FFmpeg's own log lines ("moov atom not found") would precede edgecheck's one-line error
+    # on a corrupt video; it is read before cv2's import, and a user's setting wins.
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
     cv2 = require("cv2", "the video pipeline (decoding, Haar face detection)")
     if not hasattr(cv2, "CascadeClassifier"):
         raise MissingDependencyError(

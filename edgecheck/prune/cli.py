@@ -223,10 +223,16 @@ def _load_weights(model: Any, path: Path) -> None:
 
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-        model.load_state_dict(state)
     except FileNotFoundError:
         raise ModelError(f"--weights {path}: no such file.") from None
-    except (RuntimeError, KeyError, TypeError, ValueError, EOFError) as exc:
+    except Exception as exc:  # unpickling garbage raises anything (IndexError, EOFError, ...)
+        raise ModelError(
+            f"--weights {path}: not a file torch.save wrote, or cut short ({type(exc).__name__}"
+            f"); give a state dict saved with torch.save(model.state_dict(), ...)."
+        ) from None
+    try:
+        model.load_state_dict(state)
+    except (RuntimeError, KeyError, TypeError, ValueError, AttributeError) as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise ModelError(
             f"--weights {path} does not fit the model ({first}); give a state dict saved "

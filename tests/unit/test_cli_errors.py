@@ -1,8 +1,8 @@
 """The command line's errors and exit statuses: a broken input is one line and status 2.
 
 Every command that reads a model file (``ab``, ``macs``) or another file (``baselines show``,
-``baselines diff``) is fed a missing file, a truncated real ONNX file and a text file named
-``x.onnx``; ``ab`` with models of different inputs is refused before any timing. Most calls run
+``baselines diff``, ``judge``, ``pipeline``'s video, ``prune --weights``) is fed a missing file,
+a truncated real file and a text file under the expected name; ``ab`` with models of different inputs is refused before any timing. Most calls run
 in-process (`edgecheck.cli.main`); two run the installed entry point to show that no traceback
 reaches the terminal. Nothing here times a model.
 """
@@ -25,6 +25,7 @@ onnx = pytest.importorskip("onnx")
 from onnx import TensorProto, helper  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
+ENTRY = "import sys; from edgecheck.cli import main; sys.exit(main(sys.argv[1:]))"
 
 
 def _tiny(path: Path, size: int, *, name: str = "input", elem: int = TensorProto.FLOAT) -> Path:
@@ -222,7 +223,7 @@ def test_every_help_ends_with_the_exit_statuses(capsys):
 
 
 def _entry_point(*args: str) -> subprocess.CompletedProcess[str]:
-    code = "import sys; from edgecheck.cli import main; sys.exit(main(sys.argv[1:]))"
+    code = ENTRY
     return subprocess.run(
         [sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=120,
         cwd=ROOT,
@@ -271,3 +272,62 @@ def test_commands_that_build_no_model_load_no_torch(command):
     )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout.splitlines()[-1]) == []
+
+
+def _broken_copies(folder: Path, real: bytes, suffix: str) -> dict[str, Path]:
+    truncated, text = folder / f"truncated{suffix}", folder / f"text{suffix}"
+    truncated.write_bytes(real[: len(real) // 2])
+    text.write_text("this is a README, not the file you meant\n")
+    return {"missing": folder / f"missing{suffix}", "truncated": truncated, "text": text}
+
+
+@pytest.fixture(scope="module")
+def other_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Path]]:
+    """Broken results.json, video and weights, from real ones (a judged run's results, a
+    written clip, a state dict)."""
+    folder = tmp_path_factory.mktemp("other")
+    results = json.dumps({"schema": 1, "board": {}, "workloads": []}).encode() * 4
+    out = {"judge": _broken_copies(folder, results, ".json")}
+    try:
+        import cv2  # noqa: F401
+
+        from edgecheck.data.video import write_clip
+
+        write_clip(folder / "clip.mp4", "walk", (160, 120), 8)
+        out["pipeline"] = _broken_copies(folder, (folder / "clip.mp4").read_bytes(), ".mp4")
+    except ImportError:
+        pass
+    import torch
+
+    from edgecheck.models import build_model
+
+    torch.save(build_model("fqa").state_dict(), folder / "fqa.pt")
+    out["prune"] = _broken_copies(folder, (folder / "fqa.pt").read_bytes(), ".pt")
+    return out
+
+
+ARGV = {
+    "judge": lambda path: ["judge", path],
+    "pipeline": lambda path: ["pipeline", path, "--max-frames", "2"],
+    "prune": lambda path: ["prune", "fqa", "--weights", path, "--no-onnx"],
+}
+
+
+@pytest.mark.parametrize("which", ["missing", "truncated", "text"])
+@pytest.mark.parametrize("command", sorted(ARGV))
+def test_other_commands_given_a_broken_file_print_one_line_and_exit_2(
+    command: str, which: str, other_files: dict[str, dict[str, Path]], tmp_path: Path
+) -> None:
+    """Through the entry point: a native library's own log line (FFmpeg's "moov atom not
+    found" on a truncated video) must not precede the one-line error either."""
+    if command not in other_files:
+        pytest.skip(f"needs OpenCV for '{command}' (pip install 'opencv-python-headless<5')")
+    path = str(other_files[command][which])
+    done = subprocess.run(
+        [sys.executable, "-c", ENTRY, *ARGV[command](path)], capture_output=True, text=True,
+        timeout=120, cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == exitcodes.USAGE, done.stderr
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"edgecheck {command}: error: "), done.stderr
+    assert path in lines[0] and "Traceback" not in done.stderr
