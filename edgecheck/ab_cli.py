@@ -113,8 +113,7 @@ def run(args: argparse.Namespace) -> int:
     from edgecheck.ab import ab_compare, check_same_input, input_signature, is_model_file
     from edgecheck.baselines import BaselineCheck
     from edgecheck.bench.timing import TimingError, TimingPolicy
-    from edgecheck.cli import registered_model
-    from edgecheck.config import project_model
+    from edgecheck.cli import model_argument
     from edgecheck.errors import ConfigError
 
     cap = max_time(args)
@@ -125,16 +124,10 @@ def run(args: argparse.Namespace) -> int:
             f"smaller --time."
         )
 
-    def resolve(model: str) -> tuple[str, tuple[int, ...] | None]:
-        """What the runner takes for `model` and its input shape (the CLI's, else the project's)."""
-        user = project_model(model)  # a model of the project's [tool.edgecheck.models]
-        if user is not None:
-            return user.source(), args.input_shape or user.input_shape
-        if not is_model_file(model):
-            registered_model(model)  # an unknown name: one line naming `edgecheck models`
-        return model, args.input_shape
-
-    (old, old_shape), (new, new_shape) = resolve(args.old), resolve(args.new)
+    # A project model by name gives its file (or registered name) and input shape.
+    (old, old_shape), (new, new_shape) = (
+        model_argument(m, args.input_shape) for m in (args.old, args.new)
+    )
     for model in (old, new):
         if is_model_file(model) and args.backend == "torch":
             raise ConfigError(

@@ -205,6 +205,24 @@ def _count(model: str, plan: str | None, onnx: bool, shape: tuple[int, ...] | No
         return count_onnx_macs(path)
 
 
+def model_argument(
+    model: str, input_shape: tuple[int, ...] | None = None
+) -> tuple[str, tuple[int, ...] | None]:
+    """What `edgecheck.backends.make_runner` takes for a command's MODEL argument, and the
+    input shape: a project model (``[tool.edgecheck.models]``) by name gives its ONNX file or
+    registered name and its shape (`input_shape`, from the command line, wins); an ONNX file or
+    a built-in name is itself. An unknown name is a `ModelError` naming ``edgecheck models``.
+    """
+    from edgecheck.config import project_model
+
+    user = project_model(model)
+    if user is not None:
+        return user.source(), input_shape or user.input_shape
+    if not _is_onnx_file(model):
+        registered_model(model)
+    return model, input_shape
+
+
 def registered_model(name: str) -> Any:
     """The registered model `name`; an unknown one is a `ModelError` with the CLI's remedy."""
     from edgecheck.models import get_model_spec

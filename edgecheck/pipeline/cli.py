@@ -41,6 +41,13 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--precision", choices=("fp32", "fp16", "int8"), default="fp32",
         help="FQA precision (default: %(default)s)",
     )  # fmt: skip
+    parser.add_argument(
+        "--model", metavar="MODEL", default=None,
+        help="the face-quality scorer: an ONNX file or a model name ('edgecheck models': "
+        "built in, or the project's [tool.edgecheck.models]) taking N x 1 x 64 x 64 grey "
+        "crops in [0, 1] and giving one score per crop, run as given (fp32) "
+        "(default: the shipped trained FQA CNN at --precision)",
+    )  # fmt: skip
     parser.add_argument("--batch", type=positive_int, default=16, help="FQA batch (default: 16)")
     parser.add_argument(
         "--top-k", type=positive_int, default=5, help="frames kept per face track (default: 5)"
@@ -132,6 +139,34 @@ def format_result(result: Any) -> str:
     return "\n".join(lines)
 
 
+def _scorer(args: argparse.Namespace) -> str | None:
+    """The --model to score crops with (None: the shipped FQA CNN), its input checked first."""
+    if args.model is None or args.model == "fqa":
+        return None
+    from edgecheck.ab import input_signature, is_model_file
+    from edgecheck.backends._source import onnx_graph_input
+    from edgecheck.cli import model_argument
+    from edgecheck.errors import ConfigError
+    from edgecheck.models import FQA_INPUT_SHAPE
+
+    if args.precision != "fp32":
+        raise ConfigError(
+            f"--model {args.model} runs as given; --precision {args.precision} applies to the "
+            f"shipped FQA CNN only: drop --precision, or pass a {args.precision} ONNX file."
+        )
+    source, shape = model_argument(args.model)
+    if is_model_file(source):  # sizes not fixed in the file: the crops give them
+        takes = onnx_graph_input(Path(source)).fixed_shape() or FQA_INPUT_SHAPE
+    else:
+        takes = tuple(input_signature(source, input_shape=shape).shape)
+    if tuple(takes) != FQA_INPUT_SHAPE:
+        raise ConfigError(
+            f"--model {args.model} takes {'x'.join(map(str, takes))} inputs; the "
+            f"pipeline scores 1x64x64 grey face crops: give a scorer of that input."
+        )
+    return source
+
+
 def run(args: argparse.Namespace) -> int:
     """Execute ``edgecheck pipeline``; 0 on success (also when no face is found)."""
     from edgecheck.pipeline.run import PipelineConfig, run_pipeline
@@ -148,6 +183,7 @@ def run(args: argparse.Namespace) -> int:
         scene, res = args.demo
         write_clip(args.video, scene, res, DEMO_FRAMES)
         print(f"wrote the synthetic {scene} clip at {res} ({DEMO_FRAMES} frames) to {args.video}")
+    model = _scorer(args)
     config = PipelineConfig(
         backend=args.backend, precision=args.precision, batch_size=args.batch,
         top_k=args.top_k, every=args.every, detect_width=args.detect_width,
@@ -161,7 +197,7 @@ def run(args: argparse.Namespace) -> int:
         bar = tqdm(unit="frame", desc="edgecheck pipeline", file=sys.stderr, disable=None)
     try:
         result = run_pipeline(
-            args.video, config, keep_images=not args.no_write,
+            args.video, config, model=model, keep_images=not args.no_write,
             progress=None if bar is None else bar.update,
         )  # fmt: skip
     finally:

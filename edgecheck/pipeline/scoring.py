@@ -104,5 +104,11 @@ class FQAScorer:
         buf = self._buffer
         np.divide(crops, np.float32(255.0), out=buf[:n, 0], casting="unsafe")
         buf[n:] = 0.0
-        out = np.asarray(self.runner.infer(buf)).reshape(self.batch_size, -1)[:, 0]
+        out = np.asarray(self.runner.infer(buf)).reshape(self.batch_size, -1)
+        if out.shape[1] != 1:
+            raise ConfigError(
+                f"the scorer gives {out.shape[1]} values per crop; the pipeline needs one "
+                f"quality score per crop (output N x 1)."
+            )
+        out = out[:, 0]
         return out[:n].astype(np.float64)

@@ -158,3 +158,78 @@ def test_builtin_names_match_the_registry():
 
     builtin = [n for n in available_models() if get_model_spec(n).source.startswith("Qi & Liu")]
     assert tuple(builtin) == BUILTIN_MODELS
+
+
+def _scorer_onnx(path: Path, size: int = 64, outputs: int = 1) -> Path:
+    """A face-quality scorer stand-in: the crop's mean brightness (N x 1 x S x S -> N x K)."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    nodes = [
+        helper.make_node("ReduceMean", ["x"], ["m"], axes=[1, 2, 3], keepdims=0),
+        helper.make_node("Unsqueeze", ["m", "one"], ["y1"]),
+        helper.make_node("Tile", ["y1", "reps"], ["y"]),
+    ]
+    inits = [
+        numpy_helper.from_array(np.array([1], np.int64), "one"),
+        numpy_helper.from_array(np.array([1, outputs], np.int64), "reps"),
+    ]
+    graph = helper.make_graph(
+        nodes, "scorer",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 1, size, size])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", outputs])], inits,
+    )  # fmt: skip
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    onnx.save(model, path)
+    return path
+
+
+@pytest.fixture
+def scorer_project(tmp_path: Path) -> Path:
+    pytest.importorskip("cv2")
+    pytest.importorskip("onnxruntime")
+    from edgecheck.data.video import write_clip
+
+    _scorer_onnx(tmp_path / "models" / "bright.onnx")
+    _scorer_onnx(tmp_path / "models" / "big.onnx", size=32)
+    _scorer_onnx(tmp_path / "models" / "two.onnx", outputs=2)
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.edgecheck.models.brightness]\nonnx = "models/bright.onnx"\n'
+        "input_shape = [1, 64, 64]\n"
+    )
+    write_clip(tmp_path / "walk.mp4", "walk", (320, 240), 12)
+    return tmp_path
+
+
+def test_pipeline_scores_with_a_project_model_by_name(scorer_project, monkeypatch, capsys):
+    monkeypatch.chdir(scorer_project)
+    argv = ["pipeline", "walk.mp4", "--no-write", "--no-progress", "--json", "--top-k", "1"]
+    assert main([*argv, "--model", "brightness"]) == 0
+    ours = json.loads(capsys.readouterr().out)
+    assert main(argv) == 0  # the shipped FQA CNN on the same clip
+    shipped = json.loads(capsys.readouterr().out)
+    assert ours["frames"] == shipped["frames"] == 12
+
+    def scores(summary):
+        return [s["score"] for track in summary["selected"].values() for s in track]
+
+    # The brightness stand-in gives the crop's mean in [0, 1], not the CNN's quality.
+    assert scores(ours) and all(0.0 <= s <= 1.0 for s in scores(ours))
+    assert scores(ours) != scores(shipped)
+
+
+@pytest.mark.parametrize(
+    ("extra", "text"),
+    [
+        (["--model", "models/big.onnx"], "takes 1x32x32 inputs; the pipeline scores 1x64x64"),
+        (["--model", "brightness", "--precision", "int8"], "runs as given; --precision int8"),
+        (["--model", "models/two.onnx"], "gives 2 values per crop"),
+        (["--model", "theirs"], "unknown model 'theirs'"),
+    ],
+)
+def test_pipeline_refuses_a_scorer_that_does_not_fit(scorer_project, monkeypatch, capsys,
+                                                     extra, text):  # fmt: skip
+    monkeypatch.chdir(scorer_project)
+    assert main(["pipeline", "walk.mp4", "--no-write", "--no-progress", *extra]) == 2
+    err = capsys.readouterr().err
+    assert text in err and len(err.strip().splitlines()) == 1
