@@ -35,6 +35,7 @@ import functools
 import hashlib
 import importlib.util
 import json
+import os
 import platform
 import re
 from collections.abc import Callable, Sequence
@@ -644,7 +645,7 @@ def _probe(root: Path, cuda_probe: CudaProbe, runner: CommandRunner) -> _Probe:
     )
     soc, soc_evidence = _jetson_soc(compatible, capability, l4t) if jetson_model else (None, "")
     cap = Capabilities(
-        cores=_usable_core_count(root),
+        cores=usable_core_count(root),
         cpu_model=_cpu_model(blocks),
         cpu_arch=_cpu_arch(blocks),
         cpu_flags=_cpu_flags(blocks),
@@ -810,10 +811,34 @@ def _cpu_model(blocks: list[dict[str, str]]) -> str:
     return hardware or platform.processor() or platform.machine() or "unknown"
 
 
-def _usable_core_count(root: Path) -> int:
-    from edgecheck.bench.cores import usable_core_count  # the one definition
+def usable_cores() -> list[int]:
+    """CPU ids this process may run on (its affinity mask), sorted. How many of them can
+    run at once is `usable_core_count` (a CPU quota can allow fewer)."""
+    if hasattr(os, "sched_getaffinity"):
+        return sorted(os.sched_getaffinity(0))
+    return list(range(os.cpu_count() or 1))
 
-    return usable_core_count(root)
+
+def usable_core_count(root: Path = Path("/")) -> int:
+    """Cores this process can use at once: its affinity mask, capped by a cgroup v2 CPU quota.
+
+    The one definition of "usable cores" (device detection, `bench.cores.choose_cores`, the tables). A
+    container limited with ``--cpus`` keeps every core in its affinity mask but is throttled
+    to the quota; a "4 cores" measurement there would time the throttling.
+
+    Args:
+        root: the filesystem root to read ``sys/fs/cgroup/cpu.max`` under (a fake tree in
+            tests; the affinity mask is always this process's).
+    """
+    cores = len(usable_cores())
+    try:
+        quota = (root / "sys/fs/cgroup/cpu.max").read_text().strip()
+    except OSError:
+        return cores
+    limit, _, period = quota.partition(" ")
+    if limit.isdigit() and period.strip().isdigit() and int(period) > 0:
+        cores = min(cores, max(1, int(limit) // int(period)))
+    return cores
 
 
 def _onnxruntime_providers() -> tuple[str, ...]:

@@ -42,6 +42,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from edgecheck.device import usable_core_count, usable_cores
 from edgecheck.errors import EdgecheckError
 
 # A workload factory runs in the worker: given the thread count it builds the workload once
@@ -75,36 +76,6 @@ class WorkerError(EdgecheckError, RuntimeError):
 
 
 # -- cores -----------------------------------------------------------------------------------
-
-
-def usable_cores() -> list[int]:
-    """CPU ids this process may run on (its affinity mask), sorted. How many of them can
-    run at once is `usable_core_count` (a CPU quota can allow fewer)."""
-    if hasattr(os, "sched_getaffinity"):
-        return sorted(os.sched_getaffinity(0))
-    return list(range(os.cpu_count() or 1))
-
-
-def usable_core_count(root: Path = Path("/")) -> int:
-    """Cores this process can use at once: its affinity mask, capped by a cgroup v2 CPU quota.
-
-    The one definition of "usable cores" (device detection, `choose_cores`, the tables). A
-    container limited with ``--cpus`` keeps every core in its affinity mask but is throttled
-    to the quota; a "4 cores" measurement there would time the throttling.
-
-    Args:
-        root: the filesystem root to read ``sys/fs/cgroup/cpu.max`` under (a fake tree in
-            tests; the affinity mask is always this process's).
-    """
-    cores = len(usable_cores())
-    try:
-        quota = (root / "sys/fs/cgroup/cpu.max").read_text().strip()
-    except OSError:
-        return cores
-    limit, _, period = quota.partition(" ")
-    if limit.isdigit() and period.strip().isdigit() and int(period) > 0:
-        cores = min(cores, max(1, int(limit) // int(period)))
-    return cores
 
 
 @contextlib.contextmanager

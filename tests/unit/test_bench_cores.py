@@ -206,10 +206,13 @@ def test_one_definition_of_usable_cores_caps_by_the_cpu_quota(tmp_path, monkeypa
     """Device detection and `choose_cores` agree: a quota of one core makes 2 cores
     unavailable to both, though the affinity mask holds more (a `--cpus=1` container)."""
     import edgecheck.bench.cores as cores_module
-    from edgecheck.bench.cores import CoresUnavailable, choose_cores, usable_core_count
+    import edgecheck.device as device_module
+    from edgecheck.bench.cores import CoresUnavailable, choose_cores
+    from edgecheck.device import usable_core_count
 
     (tmp_path / "sys/fs/cgroup").mkdir(parents=True)
     (tmp_path / "sys/fs/cgroup/cpu.max").write_text("100000 100000\n")
+    monkeypatch.setattr(device_module, "usable_cores", lambda: [0, 1, 2, 3])
     monkeypatch.setattr(cores_module, "usable_cores", lambda: [0, 1, 2, 3])
     assert usable_core_count(tmp_path) == 1
     monkeypatch.setattr(cores_module, "usable_core_count", lambda: usable_core_count(tmp_path))
