@@ -40,6 +40,12 @@ re-recorded.
 With samples on both sides a regression needs the slowdown to exceed the tolerance with the
 stated confidence (one-sided Mann-Whitney U against the stored samples scaled by 1 +
 tolerance); an improvement beyond the tolerance is reported so that the baseline gets refreshed.
+
+A runtime upgrade or a new runner leaves every stored timing uncompared. pytest's summary says
+so in its first edgecheck line ("edgecheck: 12 timing metrics compared; 4 not compared:
+onnxruntime version differs (1.31.0 stored, 1.32.0 here)"); --edgecheck-require-timing (or
+require_timing = true in [tool.edgecheck]) fails such a run. 'edgecheck baselines rebase'
+re-records the timings on this machine, and nothing else.
 """
 
 
