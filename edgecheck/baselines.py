@@ -17,8 +17,11 @@ Three kinds of metric, compared differently:
   `edgecheck.identity`) *and* this machine's calibration (one-core sgemm GFLOP/s and memory
   read GB/s, `edgecheck.bench.calibration`) agrees with the one stored in the entry within
   `CALIBRATION_BAND`; otherwise the verdict is "other device", with the identity fields or the
-  rates that differ ("different machine: sgemm 48 vs 101 GFLOP/s"), never a failure. Entries
-  from several machines of one profile live side by side in the file, keyed by fingerprint id.
+  rates that differ ("different machine: sgemm 48 vs 101 GFLOP/s"), never a failure. The
+  verdict keeps why, field by field (`Mismatch`: `Verdict.not_compared`, `Verdict.differs`),
+  so that the plugin can count the timings that were not compared and fail a run that
+  requires them (``--edgecheck-require-timing``). Entries from several machines of one
+  profile live side by side in the file, keyed by fingerprint id.
 
 `BaselineCheck` is the rule (style: checks are objects): given a stored entry and a new
 measurement it returns a `Verdict`, truthy unless it is a regression. With samples on both sides
@@ -433,8 +436,12 @@ class BaselineFile:
                 f"different machine: fingerprint {', '.join(current)} vs {new.fingerprint_id} "
                 "(recorded vs here)",
             )
-        closest = min(current, key=lambda i: len(identity_diff(tables[i], here)))
-        fields = tuple(identity_diff(tables[closest], here))
+        diffs = {i: tuple(identity_diff(tables[i], here)) for i in current}
+        closest = current[0]  # the first of those with the fewest differing fields
+        for i in current[1:]:
+            if len(diffs[i]) < len(diffs[closest]):
+                closest = i
+        fields = diffs[closest]
         if not fields:  # same identity fields, other id: the id's recipe changed
             return Mismatch(
                 f"fingerprint differs ({closest} stored, {new.fingerprint_id} here)",
