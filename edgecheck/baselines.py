@@ -17,8 +17,11 @@ Three kinds of metric, compared differently:
   `edgecheck.identity`) *and* this machine's calibration (one-core sgemm GFLOP/s and memory
   read GB/s, `edgecheck.bench.calibration`) agrees with the one stored in the entry within
   `CALIBRATION_BAND`; otherwise the verdict is "other device", with the identity fields or the
-  rates that differ ("different machine: sgemm 48 vs 101 GFLOP/s"), never a failure. Entries
-  from several machines of one profile live side by side in the file, keyed by fingerprint id.
+  rates that differ ("different machine: sgemm 48 vs 101 GFLOP/s"), never a failure. The
+  verdict keeps why, field by field (`Mismatch`: `Verdict.not_compared`, `Verdict.differs`),
+  so that the plugin can count the timings that were not compared and fail a run that
+  requires them (``--edgecheck-require-timing``). Entries from several machines of one
+  profile live side by side in the file, keyed by fingerprint id.
 
 `BaselineCheck` is the rule (style: checks are objects): given a stored entry and a new
 measurement it returns a `Verdict`, truthy unless it is a regression. With samples on both sides
@@ -51,7 +54,12 @@ from edgecheck._atomic import write_atomic
 from edgecheck.bench.calibration import CALIBRATION_BAND, Calibration
 from edgecheck.bench.calibration import differences as calibration_differences
 from edgecheck.errors import BaselineError
-from edgecheck.identity import identity_differences, is_old_identity
+from edgecheck.identity import (
+    describe_difference,
+    identity_diff,
+    identity_differences,
+    is_old_identity,
+)
 
 # 2: the device identity of edgecheck.identity, and a calibration in every timing entry.
 SCHEMA_VERSION = 2
@@ -341,6 +349,28 @@ class Entry:
 # ----------------------------------------------------------------------------------------- files
 
 
+@dataclass(frozen=True)
+class Mismatch:
+    """Why a stored timing could not be compared on this machine.
+
+    Attributes:
+        reason: for people and for grouping in the summary, the same text for every metric
+            with the same cause: ``"onnxruntime version differs (1.31.0 stored, 1.32.0
+            here)"``, ``"calibration differs (sgemm 48 vs 101 GFLOP/s, stored vs here)"``.
+        detail: what the verdict's message says after "no baseline for this device: ".
+        fields: the identity fields that differ, as ``(field, stored value, value here)``;
+            empty when the cause is not an identity field (the calibration, an old file).
+    """
+
+    reason: str
+    detail: str
+    fields: tuple[tuple[str, str, str], ...] = ()
+
+
+NO_BASELINE_STORED = "no baseline stored"
+"""The `Verdict.not_compared` of a metric that was never recorded for this profile."""
+
+
 @dataclass
 class BaselineFile:
     """The content of one baseline file: its profile, entries, and the fingerprints they cite.
@@ -376,11 +406,17 @@ class BaselineFile:
         )
 
     def why_not_this_machine(self, new: Entry, here: Mapping[str, str] | None) -> str:
-        """Why the stored timings of `new`'s test and metric are not this machine's (text).
+        """Why the stored timings of `new`'s test and metric are not this machine's (text):
+        `mismatch`'s detail."""
+        return self.mismatch(new, here).detail
 
-        Names the identity fields that differ from the closest stored fingerprint
-        (``"different machine: cpu_family 23 vs 25"``), or says the timings were recorded
-        under the old identity (schema 1) and how to re-record them.
+    def mismatch(self, new: Entry, here: Mapping[str, str] | None) -> Mismatch:
+        """Why the stored timings of `new`'s test and metric are not this machine's.
+
+        Diffs the stored identity of the closest stored fingerprint (the one with the fewest
+        differing fields) with `here`, field by field: the `Mismatch` names the fields with
+        both values (``"onnxruntime version differs (1.31.0 stored, 1.32.0 here)"``), or says
+        the timings were recorded under the old identity (schema 1) and how to re-record them.
         """
         ids = sorted({
             e.fingerprint_id for e in self.entries.values()
@@ -389,19 +425,35 @@ class BaselineFile:
         tables = {i: self.fingerprints.get(i, {}) for i in ids}
         current = [i for i in ids if not is_old_identity(tables[i])]
         if not current:
-            return (
+            return Mismatch(
+                "recorded under the old device identity (before schema 2)",
                 "the stored timing was recorded under the old device identity (before schema "
-                f"2); re-record it on this machine with '{UPDATE_COMMAND}'"
+                f"2); re-record it on this machine with '{UPDATE_COMMAND}'",
             )
         if here is None:
-            return (
+            return Mismatch(
+                f"fingerprint differs ({', '.join(current)} stored, {new.fingerprint_id} here)",
                 f"different machine: fingerprint {', '.join(current)} vs {new.fingerprint_id} "
-                "(recorded vs here)"
+                "(recorded vs here)",
             )
-        closest = min(current, key=lambda i: len(identity_differences(tables[i], here)))
-        fields = identity_differences(tables[closest], here)
-        what = ", ".join(fields) if fields else f"fingerprint {closest} vs {new.fingerprint_id}"
-        return f"different machine: {what} (recorded vs here)"
+        diffs = {i: tuple(identity_diff(tables[i], here)) for i in current}
+        closest = current[0]  # the first of those with the fewest differing fields
+        for i in current[1:]:
+            if len(diffs[i]) < len(diffs[closest]):
+                closest = i
+        fields = diffs[closest]
+        if not fields:  # same identity fields, other id: the id's recipe changed
+            return Mismatch(
+                f"fingerprint differs ({closest} stored, {new.fingerprint_id} here)",
+                f"different machine: fingerprint {closest} vs {new.fingerprint_id} "
+                "(recorded vs here)",
+            )
+        return Mismatch(
+            ", ".join(describe_difference(*f) for f in fields),
+            "different machine: "
+            f"{', '.join(identity_differences(tables[closest], here))} (recorded vs here)",
+            fields,
+        )
 
     def lookup(self, test_id: str, metric: str, fingerprint_id: str) -> tuple[Entry | None, bool]:
         """The entry to compare a new measurement with, and whether it is for another device.
@@ -684,6 +736,11 @@ class Verdict:
         p_value: of the one-sided test in the direction of the change (None: no test ran).
         tolerance, confidence: the rule applied.
         message: one line with the metric, old, new, tolerance and confidence.
+        not_compared: for ``"other device"`` and ``"no baseline"``, why nothing was compared,
+            the same text for every metric with the same cause (`Mismatch.reason`, or
+            ``"no baseline stored"``); empty when compared.
+        differs: for ``"other device"``, the identity fields that differ, as ``(field, stored
+            value, value here)``.
     """
 
     status: str
@@ -701,6 +758,8 @@ class Verdict:
     tolerance: float = 0.0
     confidence: float = DEFAULT_CONFIDENCE
     message: str = ""
+    not_compared: str = ""
+    differs: tuple[tuple[str, str, str], ...] = ()
 
     def __bool__(self) -> bool:
         return self.status != "regression"
@@ -765,11 +824,13 @@ class BaselineCheck:
         *,
         other_device: bool = False,
         why_other: str = "",
+        mismatch: Mismatch | None = None,
     ) -> Verdict:
         """Compare `new` with `baseline` (None: nothing stored for this device).
 
         With `other_device` (and no `baseline`) the verdict is "other device": not compared;
-        `why_other` says why in its message (e.g. ``"different machine: cpu_family 23 vs 25"``).
+        `mismatch` (or, as plain text, `why_other`) says why in its message (e.g. ``"different
+        machine: cpu_family 23 vs 25"``) and in its `Verdict.not_compared` and `differs`.
         """
         tol = self.tolerance if self.tolerance is not None else (
             baseline.tolerance if baseline is not None else new.tolerance
@@ -783,16 +844,21 @@ class BaselineCheck:
         }  # fmt: skip
         if baseline is None:
             if other_device:
-                why = why_other or (
-                    f"the stored {new.kind} values were measured on other fingerprints"
-                )
+                if mismatch is None:
+                    why = why_other or (
+                        f"the stored {new.kind} values were measured on other fingerprints"
+                    )
+                    mismatch = Mismatch(why, why)
                 msg = (
-                    f"{new.label}: no baseline for this device: {why}; "
+                    f"{new.label}: no baseline for this device: {mismatch.detail}; "
                     f"measured {_fmt(new.value, new.unit)}"
                 )
-                return Verdict("other device", old=None, message=msg, **common)
+                return Verdict("other device", old=None, message=msg,
+                               not_compared=mismatch.reason, differs=mismatch.fields,
+                               **common)  # fmt: skip
             msg = f"{new.label}: no baseline stored; measured {_fmt(new.value, new.unit)}"
-            return Verdict("no baseline", old=None, message=msg, **common)
+            return Verdict("no baseline", old=None, message=msg,
+                           not_compared=NO_BASELINE_STORED, **common)  # fmt: skip
         if baseline.direction != new.direction or baseline.kind != new.kind:
             raise BaselineError(
                 f"{baseline.label}: the baseline is a {baseline.kind} metric where "
@@ -921,30 +987,34 @@ def compare(
     if new.kind != "timing":
         return rule.check(entry, new)
     if entry is None:
-        why = stored.why_not_this_machine(new, here) if other_device else ""
-        return rule.check(None, new, other_device=other_device, why_other=why)
+        mismatch = stored.mismatch(new, here) if other_device else None
+        return rule.check(None, new, other_device=other_device, mismatch=mismatch)
     why_not = _calibration_mismatch(entry, calibration)
-    if why_not:
-        return rule.check(None, new, other_device=True, why_other=why_not)
+    if why_not is not None:
+        return rule.check(None, new, other_device=True, mismatch=why_not)
     return rule.check(entry, new)
 
 
 def _calibration_mismatch(
     entry: Entry, calibration: Callable[[], Calibration] | None
-) -> str | None:
+) -> Mismatch | None:
     """Why a timing of this fingerprint must not be compared here, or None when it may be."""
     if entry.calibration is None:
-        return (
+        return Mismatch(
+            "no calibration stored (recorded before schema 2)",
             "the stored timing was recorded without a calibration (before schema 2); "
-            f"re-record it on this machine with '{UPDATE_COMMAND}'"
+            f"re-record it on this machine with '{UPDATE_COMMAND}'",
         )
     if calibration is None:
-        return "no calibration of this machine was given to check the stored one against"
+        why = "no calibration of this machine was given to check the stored one against"
+        return Mismatch("no calibration of this machine", why)
     apart = calibration_differences(entry.calibration, calibration(), CALIBRATION_BAND)
     if apart:
-        return (
+        return Mismatch(
+            f"calibration differs ({', '.join(apart)}, stored vs here; band "
+            f"{CALIBRATION_BAND:.0%})",
             f"different machine: {', '.join(apart)} (recorded vs here, beyond the "
-            f"{CALIBRATION_BAND:.0%} calibration band)"
+            f"{CALIBRATION_BAND:.0%} calibration band)",
         )
     return None
 

@@ -1,7 +1,9 @@
-"""``edgecheck baselines show | diff | update``: read, compare and refresh the stored baselines.
+"""``edgecheck baselines show | diff | update | rebase``: read, compare and refresh the stored
+baselines.
 
 `add_parser` registers the command on the ``edgecheck`` sub-parsers; `run` executes it. Reading
-and diffing never write; ``update`` runs pytest with ``--edgecheck-update-baselines``, so the
+and diffing never write; ``update`` runs pytest with ``--edgecheck-update-baselines`` and
+``rebase`` with ``--edgecheck-update-timing-baselines`` (this machine's timings only), so the
 plugin's rules apply (only measured metrics are written, nothing when a test fails).
 """
 
@@ -38,6 +40,12 @@ re-recorded.
 With samples on both sides a regression needs the slowdown to exceed the tolerance with the
 stated confidence (one-sided Mann-Whitney U against the stored samples scaled by 1 +
 tolerance); an improvement beyond the tolerance is reported so that the baseline gets refreshed.
+
+A runtime upgrade or a new runner leaves every stored timing uncompared. pytest's summary says
+so in its first edgecheck line ("edgecheck: 12 timing metrics compared; 4 not compared:
+onnxruntime version differs (1.31.0 stored, 1.32.0 here)"); --edgecheck-require-timing (or
+require_timing = true in [tool.edgecheck]) fails such a run. 'edgecheck baselines rebase'
+re-records the timings on this machine, and nothing else.
 """
 
 
@@ -45,11 +53,12 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Register ``baselines`` (with show / diff / update) on the ``edgecheck`` sub-parsers."""
     parser: argparse.ArgumentParser = subparsers.add_parser(
         "baselines",
-        help="show, diff or update the stored baselines (baselines/<profile>.json)",
+        help="show, diff, update or rebase the stored baselines (baselines/<profile>.json)",
         description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="Examples: edgecheck baselines show; edgecheck baselines diff old.json "
-        "baselines/cpu.json; edgecheck baselines update -- tests/accuracy -m cpu",
+        "baselines/cpu.json; edgecheck baselines update -- tests/accuracy -m cpu; edgecheck "
+        "baselines rebase -- tests/perf",
     )
     actions = parser.add_subparsers(dest="baselines_action", metavar="ACTION", required=True)
 
@@ -90,6 +99,28 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     update.add_argument(
         "pytest_args", nargs=argparse.REMAINDER, metavar="PYTEST_ARGS",
         help="arguments for pytest, e.g. -- tests/accuracy -m cpu",
+    )  # fmt: skip
+
+    rebase = actions.add_parser(
+        "rebase",
+        help="re-record this machine's timing baselines (a runtime upgrade, a new runner)",
+        description="Re-record the timing baselines (latency, fps) on this machine and "
+        "runtime, after a torch or onnxruntime upgrade or on a new runner, when the summary "
+        "says 'N not compared: onnxruntime version differs (...)'. First reads every "
+        "<profile>.json in DIR (--baselines, else baselines/ next to the nearest "
+        "pyproject.toml) and stops at a corrupt one, with one line naming the file and the "
+        "field; then runs 'pytest --edgecheck-update-timing-baselines' with PYTEST_ARGS "
+        "(after '--') in the current project. Only the timing metrics measured in that run "
+        "are written, for this machine's fingerprint; exact and ratio entries and other "
+        "machines' timings are kept as stored, exact and ratio metrics are judged as in any "
+        "run. The file is replaced atomically (temp file + rename, under a lock), and not at "
+        "all when any test fails (exit status 1). Review the change with 'git diff' and "
+        "commit it.",
+    )
+    add_baseline_options(rebase.add_argument, "--", update=False)
+    rebase.add_argument(
+        "pytest_args", nargs=argparse.REMAINDER, metavar="PYTEST_ARGS",
+        help="arguments for pytest, e.g. -- tests/perf -m cpu",
     )  # fmt: skip
     return parser
 
@@ -207,6 +238,69 @@ def _update(args: argparse.Namespace) -> int:
     return PYTEST_STATUS.get(subprocess.call(command + pytest_args), exitcodes.INTERNAL)
 
 
+def _rebase_folder(args: argparse.Namespace) -> Path:
+    """--baselines, else baselines/ next to the nearest pyproject.toml (the rootdir of most
+    projects, where the plugin looks by default), else ./baselines."""
+    if args.edgecheck_baselines:
+        return Path(args.edgecheck_baselines)
+    from edgecheck.config import find_pyproject
+
+    pyproject = find_pyproject(Path.cwd())
+    return (pyproject.parent if pyproject is not None else Path.cwd()) / "baselines"
+
+
+def _read_all(folder: Path) -> dict[str, Any]:
+    """Every ``<profile>.json`` in `folder`, parsed; a corrupt one raises `BaselineError`."""
+    from edgecheck.baselines import DirectoryStore
+    from edgecheck.device import PROFILES
+
+    store = DirectoryStore(folder)
+    return {p: store.fetch(p) for p in PROFILES if store.path(p).exists()}
+
+
+def _rebase(args: argparse.Namespace) -> int:
+    from edgecheck.baselines import diff_files
+
+    folder = _rebase_folder(args)
+    before = _read_all(folder)  # a corrupt file stops here: one line, nothing run or written
+    pytest_args = [a for a in args.pytest_args if a != "--"]
+    command = [sys.executable, "-m", "pytest", "--edgecheck-update-timing-baselines"]
+    if args.edgecheck_baselines:
+        command += ["--edgecheck-baselines", args.edgecheck_baselines]
+    status = subprocess.call(command + pytest_args)
+    code = PYTEST_STATUS.get(status, exitcodes.INTERNAL)
+    if status != 0:
+        print(
+            f"edgecheck baselines rebase: refused: pytest exited with status {status} (a test "
+            f"failed or could not run); no baseline was written. Fix it and run again.",
+            file=sys.stderr,
+        )
+        return code
+    after = _read_all(folder)
+    changed = 0
+    for profile, new in sorted(after.items()):
+        old = before.get(profile)
+        if old is None:
+            print(f"edgecheck baselines rebase: {new.path}: new file, {len(new.entries)} entries")
+            changed += 1
+            continue
+        changes = diff_files(old, new)
+        if changes:
+            added = sum(c == "added" for c, _, _ in changes)
+            print(
+                f"edgecheck baselines rebase: {new.path}: {len(changes)} timing entr"
+                f"{'y' if len(changes) == 1 else 'ies'} written ({added} added, "
+                f"{len(changes) - added} re-recorded), every other entry as it was"
+            )
+            changed += 1
+    if not changed:
+        print(f"edgecheck baselines rebase: no timing baseline in {folder} changed.")
+    else:
+        print(f"edgecheck baselines rebase: review with 'git diff {folder}' and commit it.")
+    return code
+
+
 def run(args: argparse.Namespace) -> int:
     """Execute ``edgecheck baselines ACTION``; returns the exit status."""
-    return {"show": _show, "diff": _diff, "update": _update}[args.baselines_action](args)
+    actions = {"show": _show, "diff": _diff, "update": _update, "rebase": _rebase}
+    return actions[args.baselines_action](args)

@@ -1,10 +1,12 @@
 """A project's ``[tool.edgecheck]`` table in its ``pyproject.toml``.
 
 It holds claim overrides (``[tool.edgecheck.claims."<id>"]``, see `edgecheck.claims`), the
-profile, and the project's own models (``[tool.edgecheck.models.<name>]``: an ONNX file or a
-``module:function`` torch factory, and the input shape), over which the plugin parametrizes
-tests that take the ``edgecheck_user_model`` fixture, and which the CLI lists and takes by
-name (`project_model`). Unknown keys are an error naming the file, so a typo never silently
+profile, ``require_timing`` (fail a pytest run whose stored timings could not be compared on
+this machine, as ``--edgecheck-require-timing``), and the project's own models
+(``[tool.edgecheck.models.<name>]``: an ONNX file or a ``module:function`` torch factory, and
+the input shape), over which the plugin parametrizes tests that take the
+``edgecheck_user_model`` fixture, and which the CLI lists and takes by name
+(`project_model`). Unknown keys are an error naming the file, so a typo never silently
 disables a check.
 """
 
@@ -26,7 +28,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
 
-KNOWN_KEYS = frozenset({"claims", "profile", "models"})
+KNOWN_KEYS = frozenset({"claims", "profile", "models", "require_timing"})
 # The models `edgecheck.models` registers on import, named here without importing torch (a
 # unit test keeps the two in step); a project model may not take one of these names.
 BUILTIN_MODELS = ("fqa", "vgg16")
@@ -172,6 +174,7 @@ class ProjectConfig:
     claims: Mapping[str, Any] = field(default_factory=dict)
     profile: str | None = None
     models: tuple[UserModel, ...] = ()
+    require_timing: bool = False
 
     def registry(self) -> ClaimRegistry:
         """The claim registry with this project's overrides applied."""
@@ -245,6 +248,12 @@ def load_config(path: Path | None) -> ProjectConfig:
     if profile is not None and not isinstance(profile, str):
         raise ConfigError(f"{path}: [tool.edgecheck] profile = {profile!r} must be a string.")
     models = _parse_models(table.get("models", {}), path)
-    config = ProjectConfig(path=path, claims=dict(claims), profile=profile, models=models)
+    require_timing = table.get("require_timing", False)
+    if not isinstance(require_timing, bool):
+        raise ConfigError(
+            f"{path}: [tool.edgecheck] require_timing = {require_timing!r} must be true or false."
+        )
+    config = ProjectConfig(path=path, claims=dict(claims), profile=profile, models=models,
+                           require_timing=require_timing)  # fmt: skip
     config.registry()  # validate the overrides now, so errors surface at start-up
     return config

@@ -11,7 +11,8 @@ OK = 0
 """The command did what was asked: no regression, the claims hold, the file was written."""
 REGRESSION = 1
 """A regression (``ab``, ``baselines diff``), a failed claim (``evaluate --strict``), a failed
-test (``baselines update``)."""
+test (``baselines update``, ``baselines rebase``: nothing written). A pytest run exits 1 too
+when ``--edgecheck-require-timing`` finds a stored timing it could not compare."""
 USAGE = 2
 """A usage or input error: a bad option, a missing, unreadable, truncated or non-ONNX file,
 models whose inputs differ, a missing optional package. Nothing was judged."""
@@ -25,7 +26,7 @@ TRACEBACK_VARIABLE = "EDGECHECK_TRACEBACK"
 
 TABLE: tuple[tuple[int, str], ...] = (
     (OK, "ok: no regression, the claims hold, done"),
-    (REGRESSION, "regression or FAIL (ab, baselines diff/update, evaluate --strict)"),
+    (REGRESSION, "regression or FAIL (ab, baselines diff/update/rebase, evaluate --strict)"),
     (USAGE, "usage or input error: a bad option; a missing, unreadable, truncated\n"
      "     or not-ONNX file; models with different inputs; a missing package"),
     (UNDECIDED, "not decidable: too noisy to tell (ab); measure longer (--time)"),

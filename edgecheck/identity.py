@@ -234,14 +234,36 @@ def is_old_identity(table: Mapping[str, str]) -> bool:
     return not {"cpu_family", "isa"} <= set(table)
 
 
-def identity_differences(stored: Mapping[str, str], here: Mapping[str, str]) -> list[str]:
-    """The identity fields that differ, as ``"cpu_family 23 vs 25"`` (stored value first)."""
+def identity_diff(stored: Mapping[str, str], here: Mapping[str, str]) -> list[tuple[str, str, str]]:
+    """The identity fields that differ, as ``(field, stored value, value here)``, in
+    `IDENTITY_KEYS` order; a field a table lacks reads ``"absent"``."""
     out = []
     for key in IDENTITY_KEYS:
         old, new = stored.get(key, "absent"), here.get(key, "absent")
         if key in POWER_KEYS and {old, new} <= {NONE, "absent"}:
             continue  # a table from before the power state, of a machine without one
         if old != new:
-            both = f"{old!r} vs {new!r}" if " " in old + new else f"{old} vs {new}"
-            out.append(f"{key} {both}")
+            out.append((key, old, new))
     return out
+
+
+def identity_differences(stored: Mapping[str, str], here: Mapping[str, str]) -> list[str]:
+    """The identity fields that differ, as ``"cpu_family 23 vs 25"`` (stored value first)."""
+    out = []
+    for key, old, new in identity_diff(stored, here):
+        both = f"{old!r} vs {new!r}" if " " in old + new else f"{old} vs {new}"
+        out.append(f"{key} {both}")
+    return out
+
+
+# Fields that hold a version: "onnxruntime version differs" reads better than "onnxruntime
+# differs". l4t is the Jetson's release, which carries CUDA, cuDNN and TensorRT with it.
+_VERSION_KEYS = {"torch": "version", "onnxruntime": "version", "tensorrt": "version",
+                 "l4t": "release"}  # fmt: skip
+
+
+def describe_difference(key: str, stored: str, here: str) -> str:
+    """One identity field that differs, for people: ``"onnxruntime version differs (1.31.0
+    stored, 1.32.0 here)"``, ``"cpu_family differs (23 stored, 25 here)"``."""
+    name = f"{key} {_VERSION_KEYS[key]}" if key in _VERSION_KEYS else key
+    return f"{name} differs ({stored} stored, {here} here)"

@@ -65,7 +65,8 @@ def parse_directory(value: str) -> str:
 def add_baseline_options(
     addoption: Callable[..., Any], prefix: str, *, update: bool = True
 ) -> None:
-    """``{prefix}baselines DIR`` and (with `update`) ``{prefix}update-baselines``.
+    """``{prefix}baselines DIR`` and (with `update`) ``{prefix}update-baselines``,
+    ``{prefix}update-timing-baselines`` and ``{prefix}require-timing``.
 
     The plugin calls it with ``"--edgecheck-"``, the CLI with ``"--"`` and ``update=False``
     (``edgecheck baselines update`` is its own sub-command).
@@ -91,5 +92,28 @@ def add_baseline_options(
         help=(
             "write the metrics measured in this run into the baseline file (others are kept); "
             "refused when any test failed or errored. Regressions are reported, not failed"
+        ),
+    )
+    addoption(
+        f"{prefix}update-timing-baselines",
+        dest="edgecheck_update_timing_baselines",
+        action="store_true",
+        default=False,
+        help=(
+            "like --edgecheck-update-baselines, but write only the timing metrics (latency, "
+            "fps) measured in this run, for this machine; exact and ratio metrics are judged "
+            "as usual and not written ('edgecheck baselines rebase' runs pytest with it)"
+        ),
+    )
+    addoption(
+        f"{prefix}require-timing",
+        dest="edgecheck_require_timing",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help=(
+            "fail the run when a stored timing metric could not be compared here (another "
+            "fingerprint: a runtime upgrade, another runner; or another calibration); the "
+            "summary names the metrics and the field that differs. Default: require_timing "
+            "in [tool.edgecheck], else off (--no-edgecheck-require-timing turns it off)"
         ),
     )

@@ -72,6 +72,7 @@ class _State:
     verdicts: list[Verdict] = field(default_factory=list)  # baseline comparisons, in order
     measured: list[Entry] = field(default_factory=list)  # what an update would write
     update_outcome: str = ""  # what --edgecheck-update-baselines did, for the summary
+    timing_gate: str = ""  # why --edgecheck-require-timing failed the run, for the summary
     _baseline: BaselineFile | None = None
     _calibration: Calibration | None = None  # measured by the first timing that needs it
 
@@ -116,6 +117,29 @@ class _State:
     @property
     def registry(self) -> ClaimRegistry:
         return self.project.registry()
+
+    @property
+    def updating(self) -> bool:
+        """Whether this run writes baselines (all metrics, or the timings only)."""
+        option = self.config.getoption
+        return bool(option("edgecheck_update_baselines", False)) or bool(
+            option("edgecheck_update_timing_baselines", False)
+        )
+
+    def updates(self, kind: str) -> bool:
+        """Whether this run writes metrics of `kind`: then their regressions are reported, not
+        failed. ``--edgecheck-update-timing-baselines`` writes timings only; the others are
+        judged as in any run."""
+        if self.config.getoption("edgecheck_update_baselines", False):
+            return True
+        return kind == "timing" and self.updating
+
+    @property
+    def require_timing(self) -> bool:
+        """--edgecheck-require-timing / --no-edgecheck-require-timing, else the project's
+        ``require_timing``."""
+        option = self.config.getoption("edgecheck_require_timing", None)
+        return self.project.require_timing if option is None else bool(option)
 
     def calibration(self) -> Calibration:
         """This machine's calibration, measured (2-3 s) on the first call of the run only: by
@@ -347,7 +371,7 @@ class BaselineRecorder:
         device = state.device
         try:
             # A timing that will be stored carries the calibration it was measured under.
-            calibration = state.calibration() if kind == "timing" and self._updating else None
+            calibration = state.calibration() if kind == "timing" and state.updates(kind) else None
             entry = Entry.measured(
                 self._nodeid, metric, samples_or_value, kind=kind, direction=direction,
                 unit=unit, tolerance=tolerance,
@@ -369,21 +393,17 @@ class BaselineRecorder:
         """`expect`, then fail the test at once on a regression (see the class docstring)."""
         __tracebackhide__ = True
         verdict = self.expect(metric, samples_or_value, **kwargs)
-        if not verdict and not self._updating:
+        if not verdict and not self._state.updates(verdict.kind):
             pytest.fail(verdict.message, pytrace=False)
         return verdict
 
     __call__ = record
 
-    @property
-    def _updating(self) -> bool:
-        return bool(self._state.config.getoption("edgecheck_update_baselines", False))
-
     def assert_all(self) -> None:
         """Fail listing every regression recorded since the test started."""
         __tracebackhide__ = True
-        failed = [v for v in self._pending if not v]
-        if failed and not self._updating:
+        failed = [v for v in self._pending if not v and not self._state.updates(v.kind)]
+        if failed:
             lines = "\n".join(f"  - {v.message}" for v in failed)
             pytest.fail(
                 f"{len(failed)} of {len(self._pending)} metrics regressed:\n{lines}",
@@ -479,10 +499,45 @@ _BASELINE_HEADINGS = {
 }
 
 
+def _not_compared_timings(state: _State) -> dict[str, list[Verdict]]:
+    """This run's timing metrics that were not compared, by why (`Verdict.not_compared`):
+    the causes for stored timings first, most metrics first, then "no baseline stored"."""
+    groups: dict[str, list[Verdict]] = {}
+    for v in state.verdicts:
+        if v.kind == "timing" and v.status in ("other device", "no baseline"):
+            groups.setdefault(v.not_compared, []).append(v)
+    return dict(sorted(groups.items(), key=_group_order))
+
+
+def _group_order(item: tuple[str, list[Verdict]]) -> tuple[bool, int, str]:
+    why, verdicts = item
+    return (verdicts[0].status == "no baseline", -len(verdicts), why)
+
+
+def timing_line(state: _State) -> str:
+    """The summary's first edgecheck line: how many timing metrics were compared, and how many
+    were not and why, grouped by the identity field (or calibration) that differed, e.g.
+    ``edgecheck: 12 timing metrics compared; 4 not compared: onnxruntime version differs
+    (1.31.0 stored, 1.32.0 here); 2 not compared: no baseline stored``."""
+    compared = sum(
+        v.kind == "timing" and v.status not in ("other device", "no baseline")
+        for v in state.verdicts
+    )
+    parts = [f"edgecheck: {compared} timing metric{'' if compared == 1 else 's'} compared"]
+    groups = _not_compared_timings(state)
+    parts += [f"{len(vs)} not compared: {why}" for why, vs in groups.items()]
+    if not groups:
+        parts.append("0 not compared")
+    return "; ".join(parts)
+
+
 def _baseline_summary(terminalreporter: Any, state: _State) -> None:
     if not state.verdicts and not state.update_outcome:
         return
     terminalreporter.section("edgecheck baselines")
+    terminalreporter.write_line(timing_line(state))
+    for line in state.timing_gate.splitlines():
+        terminalreporter.write_line(line, red=True, bold=True)
     note = state._baseline.migration_note if state._baseline is not None else None
     if note:
         terminalreporter.write_line(f"warning: {note}", yellow=True)
@@ -535,6 +590,7 @@ def _update_baselines(session: pytest.Session, exitstatus: int) -> None:
 
     state = _state(session.config)
     path = state.baseline_dir / f"{state.device.profile}.json"
+    timing_only = not session.config.getoption("edgecheck_update_baselines", False)
     if exitstatus not in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED) or (
         session.testsfailed
     ):
@@ -543,30 +599,72 @@ def _update_baselines(session: pytest.Session, exitstatus: int) -> None:
             f"(exit status {int(exitstatus)}); {path} is unchanged. Fix them and run again."
         )
         return
-    if not state.measured:
+    # --edgecheck-update-timing-baselines: this machine's timings only; every exact and ratio
+    # entry, and every other machine's timing, stays as stored.
+    entries = [e for e in state.measured if e.kind == "timing"] if timing_only else state.measured
+    what = "timing metric" if timing_only else "metric"
+    if not entries:
         state.update_outcome = (
-            f"baselines not updated: no test recorded a metric; {path} unchanged."
+            f"baselines not updated: no test recorded a {what}; {path} unchanged."
         )
         return
     device = state.device
     try:
         written = state.baseline_store.save(
-            device.profile, state.measured, {device.fingerprint_id: device.fingerprint}
+            device.profile, entries, {device.fingerprint_id: device.fingerprint}
         )
     except BaselineError as exc:
         state.update_outcome = f"baselines NOT updated: {exc}"
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
         return
     state.update_outcome = (
-        f"baselines updated: {len(state.measured)} metric(s) of this run written to {written}; "
+        f"baselines updated: {len(entries)} metric(s) of this run written to {written}; "
         f"the other entries are kept"
     )
+    if timing_only:
+        state.update_outcome = (
+            f"baselines updated: {len(entries)} timing metric(s) of this run written to "
+            f"{written} for fingerprint {device.fingerprint_id}; every exact and ratio entry "
+            f"and every other machine's timing are kept"
+        )
+
+
+def _require_timing(session: pytest.Session) -> None:
+    """--edgecheck-require-timing: fail the run when a stored timing was not compared here."""
+    state = _state(session.config)
+    groups = {
+        why: vs
+        for why, vs in _not_compared_timings(state).items()
+        if vs[0].status == "other device"  # stored, but not for this machine
+    }
+    if not groups:
+        return
+    count = sum(len(vs) for vs in groups.values())
+    option = session.config.getoption("edgecheck_require_timing", None)
+    source = "--edgecheck-require-timing" if option else f"require_timing in {state.project.path}"
+    lines = [
+        f"edgecheck: FAILED ({source}): {count} stored timing metric"
+        f"{' was' if count == 1 else 's were'} not compared on this machine:"
+    ]
+    for why, vs in groups.items():
+        lines.append(f"  {why}: {', '.join(v.test_id + ' :: ' + v.metric for v in vs)}")
+    baselines = state.baseline_dir / f"{state.device.profile}.json"
+    lines.append(
+        f"  if the change is intended (a runtime upgrade, a new runner), re-record the timings "
+        f"on this machine with 'edgecheck baselines rebase' (or 'pytest "
+        f"--edgecheck-update-baselines') and commit {baselines}"
+    )
+    state.timing_gate = "\n".join(lines)
+    if session.exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     state = _state(session.config)
-    if session.config.getoption("edgecheck_update_baselines", False):
+    if state.updating:
         _update_baselines(session, exitstatus)
+    elif state.require_timing:  # an update re-records what it would fail on
+        _require_timing(session)
     path = session.config.getoption("edgecheck_results", None)
     if not path:
         return

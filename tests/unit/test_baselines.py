@@ -189,6 +189,41 @@ def test_timing_from_a_machine_with_another_identity_names_the_fields_that_diffe
     assert here.calls == 0
 
 
+def test_not_compared_timing_keeps_the_differing_fields_structured_for_the_summary():
+    # The stored table is ZEN2 with an older onnxruntime; here is ZEN2 with the new one.
+    stored = BaselineFile("cpu").merged(
+        [timing(OLD, fp=OTHER_FP)], {OTHER_FP: {**ZEN2, "onnxruntime": "1.31.0", "torch": "2.13.0"}}
+    )
+    here = {**ZEN2, "onnxruntime": "1.32.0", "torch": "2.13.0"}
+    verdict = compare(stored, timing(OLD), here=here, calibration=measures(RECORDED_ON))
+    assert verdict.status == "other device"
+    assert verdict.differs == (("onnxruntime", "1.31.0", "1.32.0"),)
+    assert verdict.not_compared == "onnxruntime version differs (1.31.0 stored, 1.32.0 here)"
+    assert "different machine: onnxruntime 1.31.0 vs 1.32.0 (recorded vs here)" in verdict.message
+    assert json.loads(json.dumps(verdict.as_dict()))["differs"] == [
+        ["onnxruntime", "1.31.0", "1.32.0"]
+    ]
+    # Several fields: all of them, in the identity's order.
+    verdict = compare(stored, timing(OLD), here={**ZEN4, "onnxruntime": "1.32.0"})
+    assert verdict.not_compared.startswith("cpu_family differs (23 stored, 25 here), ")
+    assert verdict.not_compared.endswith("onnxruntime version differs (1.31.0 stored, 1.32.0 here)")
+    # Compared and never-stored verdicts say so too.
+    same = BaselineFile("cpu").merged([timing(OLD)], {FP: ZEN2})
+    compared = compare(same, timing(OLD), here=ZEN2, calibration=measures(RECORDED_ON))
+    assert (compared.status, compared.not_compared, compared.differs) == ("unchanged", "", ())
+    assert compare(BaselineFile("cpu"), timing(OLD)).not_compared == "no baseline stored"
+
+
+def test_a_calibration_that_differs_is_a_reason_of_its_own():
+    stored = BaselineFile("cpu").merged([timing(OLD, calibration=RECORDED_ON)], {FP: ZEN4})
+    half_as_fast = measures(Calibration(sgemm_gflops=48.0, read_gbps=21.0))
+    verdict = compare(stored, timing(OLD), here=ZEN4, calibration=half_as_fast)
+    assert verdict.differs == ()
+    assert verdict.not_compared == (
+        f"calibration differs (sgemm 101 vs 48 GFLOP/s, stored vs here; band {CALIBRATION_BAND:.0%})"
+    )
+
+
 def test_same_identity_but_another_calibration_is_a_different_machine_not_a_regression():
     stored = BaselineFile("cpu").merged([timing(OLD, calibration=RECORDED_ON)], {FP: ZEN4})
     half_as_fast = measures(Calibration(sgemm_gflops=48.0, read_gbps=21.0))

@@ -32,7 +32,7 @@ def _write(path: Path, entries: list[Entry]) -> Path:
     return path
 
 
-@pytest.mark.parametrize("action", [[], ["show"], ["diff"], ["update"]])
+@pytest.mark.parametrize("action", [[], ["show"], ["diff"], ["update"], ["rebase"]])
 def test_help_explains(action, capsys):
     with pytest.raises(SystemExit) as info:
         main(["baselines", *action, "--help"])
@@ -41,6 +41,11 @@ def test_help_explains(action, capsys):
     assert "usage: edgecheck baselines" in out
     if not action:
         assert "Mann-Whitney" in out and "no baseline for this device" in out
+        flat = " ".join(out.split())  # argparse wraps at the terminal's width
+        assert "'edgecheck baselines rebase'" in flat and "--edgecheck-require-timing" in flat
+    if action == ["rebase"]:
+        flat = " ".join(out.split())
+        assert "--edgecheck-update-timing-baselines" in flat and "not at all when any test" in flat
 
 
 def test_show_lists_every_entry(tmp_path, capsys):

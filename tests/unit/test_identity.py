@@ -19,6 +19,8 @@ from edgecheck.identity import (
     POWER_KEYS,
     cpu_clock_state,
     cpu_identity,
+    describe_difference,
+    identity_diff,
     identity_differences,
     identity_of,
     is_old_identity,
@@ -203,6 +205,16 @@ def test_a_tx2_in_maxn_and_in_maxq_are_different_machines(tmp_path):
         "cpu_max_khz 2035200 vs 1267200",
         "cpus_online 0-5 vs 0,3-5",
     ]
+    # The same fields, structured and as the summary groups them.
+    assert identity_diff(maxn.fingerprint, maxq.fingerprint)[0] == (
+        "power_mode", "MAXN (mode 0)", "MAXQ (mode 1)"
+    )  # fmt: skip
+    assert describe_difference(*identity_diff(maxn.fingerprint, maxq.fingerprint)[1]) == (
+        "cpu_max_khz differs (2035200 stored, 1267200 here)"
+    )
+    assert describe_difference("l4t", "R32.7.4", "R32.7.5") == (
+        "l4t release differs (R32.7.4 stored, R32.7.5 here)"
+    )
     # The same mode with jetson_clocks applied is another state again.
     clear_device_cache()
     pinned = {
