@@ -11,8 +11,12 @@ installed.
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -195,6 +199,62 @@ def test_an_agent_that_writes_no_results_is_one_line(sshd, small_bundle, tmp_pat
     line = _error_line(capsys.readouterr().err)
     assert code == 2
     assert "results missing" in line and "results.json" in line, line
+
+
+def _agents_in(folder: Path) -> list[int]:
+    """The board_agent.py processes running in `folder` (the board is this machine)."""
+    found = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+            cwd = os.readlink(proc / "cwd")
+        except OSError:
+            continue  # ended meanwhile, or not ours to read
+        if b"board_agent.py" in argv and cwd == str(folder):
+            found.append(int(proc.name))
+    return found
+
+
+def test_ctrl_c_on_the_host_hangs_up_the_agent_on_the_board(sshd, tmp_path):
+    """SIGINT to `edgecheck remote`'s process group (Ctrl-C) while the agent measures: ssh
+    ends, the board's tty hangs up, and the agent (which handles SIGHUP by restoring the power
+    state) ends without results; the command exits 130. --keep, so that nothing but the
+    hangup can end the agent."""
+    bundle = tmp_path / "long"
+    write_bundle(bundle, "cpu", models=("fqa",), workloads=["fqa.fp32.b1@1c"], min_time_s=60)
+    command = [
+        PYTHON, "-m", "edgecheck.cli", "remote", "127.0.0.1", "-F", str(sshd.config),
+        "--bundle", str(bundle), "--python", PYTHON, "--results", str(tmp_path / "r.json"),
+        "--remote-dir", str(tmp_path / "board"), "--keep",
+    ]  # fmt: skip
+    proc = subprocess.Popen(
+        command, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
+    )  # fmt: skip
+    assert proc.stderr is not None
+    lines = []
+    try:
+        for line in proc.stderr:
+            lines.append(line)
+            if "board: [1/1] fqa.fp32.b1@1c (onnxruntime) ..." in line:
+                break
+        err = "".join(lines)
+        folder = _board_folder(err)
+        assert _agents_in(folder), err  # measuring (for 60 s)
+    finally:
+        os.killpg(proc.pid, signal.SIGINT)
+        rest = proc.stderr.read()
+        code = proc.wait(timeout=60)
+    assert code == 130, err + rest
+    assert "edgecheck remote: interrupted" in rest and f"kept 127.0.0.1:{folder}" in rest
+    deadline = time.monotonic() + 10
+    while _agents_in(folder) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    left = _agents_in(folder)
+    for pid in left:  # this test's own agent, should it have survived: not for 60 s more
+        os.kill(pid, signal.SIGKILL)
+    assert not left  # the agent ended with the connection (SIGHUP)
+    assert folder == tmp_path / "board" and not (folder / "results.json").exists()
 
 
 # ----------------------------------------------------------------- without a server
