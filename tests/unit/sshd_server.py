@@ -57,14 +57,6 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _banner(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
-            return s.recv(4).startswith(b"SSH-")
-    except OSError:
-        return False
-
-
 def _keygen(path: Path) -> None:
     subprocess.run(
         ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "edgecheck-test", "-f", str(path)],
@@ -113,7 +105,9 @@ def start_sshd(folder: Path) -> Iterator[SshServer]:
         )  # fmt: skip
     try:
         deadline = time.monotonic() + START_TIMEOUT_S
-        while not _banner(port):
+        # sshd's own word (-e: its log on stderr), not a connection: another server could
+        # answer on the port
+        while f"Server listening on 127.0.0.1 port {port}" not in log.read_text(errors="replace"):
             if proc.poll() is not None or time.monotonic() > deadline:
                 tail = log.read_text(errors="replace").strip().splitlines()[-1:] or ["no output"]
                 pytest.skip(f"sshd could not start on 127.0.0.1:{port}: {tail[0]} (see {log})")

@@ -288,3 +288,23 @@ def test_the_target_follows_the_boards_soc():
     assert board("nvidia,p3737-0000+p3701-0005 nvidia,tegra234").target == "orin"
     assert board("nvidia,tegra194").target == "cpu"  # Xavier: no profile of its own
     assert board("").target == "cpu"
+
+
+def test_the_server_fixture_skips_naming_the_package_when_sshd_is_missing(tmp_path, monkeypatch):
+    import sshd_server
+
+    monkeypatch.setattr(sshd_server, "SSHD", str(tmp_path / "no-sshd"))
+    skipped = pytest.raises(pytest.skip.Exception, match="apt-get install -y openssh-server")
+    with skipped, start_sshd(tmp_path / "s"):
+        pass
+
+
+def test_the_server_fixture_skips_with_sshds_own_line_when_it_cannot_start(
+    sshd, tmp_path, monkeypatch
+):
+    import sshd_server
+
+    monkeypatch.setattr(sshd_server, "_free_port", lambda: sshd.port)  # taken by the other one
+    skipped = pytest.raises(pytest.skip.Exception, match=r"sshd could not start on 127\.0\.0\.1")
+    with skipped, start_sshd(tmp_path / "s"):
+        pass
