@@ -64,6 +64,21 @@ def _keygen(path: Path) -> None:
     )  # fmt: skip
 
 
+def _check_login(server: SshServer) -> None:
+    """Skip where this machine's sshd refuses the login itself (e.g. a locked account, which
+    sshd without PAM refuses even with a key): nothing `edgecheck remote` could change."""
+    done = subprocess.run(
+        ["ssh", "-F", str(server.config), "-o", "BatchMode=yes", "127.0.0.1", "true"],
+        capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    if done.returncode != 0:
+        log = server.log.read_text(errors="replace").strip().splitlines()[-1:] or ["no output"]
+        pytest.skip(
+            f"the test sshd refuses the login of this user ({done.stderr.strip()}; sshd: "
+            f"{log[0]}); a locked account needs a password field of '*' (usermod -p '*' USER)"
+        )
+
+
 @contextmanager
 def start_sshd(folder: Path) -> Iterator[SshServer]:
     """sshd on 127.0.0.1 for as long as the block runs; skips the test where it cannot run."""
@@ -112,6 +127,7 @@ def start_sshd(folder: Path) -> Iterator[SshServer]:
                 tail = log.read_text(errors="replace").strip().splitlines()[-1:] or ["no output"]
                 pytest.skip(f"sshd could not start on 127.0.0.1:{port}: {tail[0]} (see {log})")
             time.sleep(0.05)
+        _check_login(server)
         yield server
     finally:
         proc.terminate()
