@@ -201,6 +201,48 @@ def test_an_agent_that_writes_no_results_is_one_line(sshd, small_bundle, tmp_pat
     assert "results missing" in line and "results.json" in line, line
 
 
+def test_an_agent_exit_1_is_judged_with_a_warning(sshd, tmp_path, capsys):
+    """A workload error (a model onnxruntime cannot load, listed with its true sha256): the
+    agent writes results.json and exits 1; the results are fetched and judged."""
+    import hashlib
+
+    bundle = tmp_path / "bundle"
+    write_bundle(bundle, "cpu", models=("fqa",), workloads=["fqa.fp32.b1@1c"], repeats=2,
+                 min_time_s=0.0)  # fmt: skip
+    model = bundle / "models" / "fqa_fp32.onnx"
+    model.write_bytes(b"not an onnx model")
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    manifest["files"]["models/fqa_fp32.onnx"] = hashlib.sha256(model.read_bytes()).hexdigest()
+    (bundle / "manifest.json").write_text(json.dumps(manifest))
+    code = main([
+        "remote", "127.0.0.1", "-F", str(sshd.config), "--bundle", str(bundle),
+        "--python", PYTHON, "--results", str(tmp_path / "r.json"),
+    ])  # fmt: skip
+    captured = capsys.readouterr()
+    assert code == 0, captured.err  # no claim rests on this workload alone: nothing failed
+    assert "edgecheck remote: warning: board_agent.py exited 1" in captured.err
+    (workload,) = json.loads((tmp_path / "r.json").read_text())["workloads"]
+    assert workload["status"] == "error", workload
+    assert "claims: 0 pass, 0 FAIL" in captured.out
+
+
+@pytest.mark.parametrize(
+    ("extra", "needle"),
+    [
+        (["--target", "tx2"], "--bundle copies a bundle as it is"),
+        (["--workload", "fqa.*"], "--bundle copies a bundle as it is"),
+        ([], "no manifest.json in it"),
+    ],
+)
+def test_bundle_option_conflicts_are_one_line_before_any_connection(
+    tmp_path, capsys, extra, needle
+):
+    (tmp_path / "b").mkdir()
+    code = main(["remote", "unreachable.invalid", "--bundle", str(tmp_path / "b"), *extra])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and needle in _error_line(err), err
+
+
 def _agents_in(folder: Path) -> list[int]:
     """The board_agent.py processes running in `folder` (the board is this machine)."""
     found = []
