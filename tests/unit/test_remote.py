@@ -269,10 +269,8 @@ def test_ctrl_c_on_the_host_hangs_up_the_agent_on_the_board(sshd, tmp_path):
         "--bundle", str(bundle), "--python", PYTHON, "--results", str(tmp_path / "r.json"),
         "--remote-dir", str(tmp_path / "board"), "--keep",
     ]  # fmt: skip
-    proc = subprocess.Popen(
-        command, stderr=subprocess.PIPE, text=True, start_new_session=True,
-        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
-    )  # fmt: skip
+    # the same edgecheck as this process (an installed one, or PYTHONPATH's, inherited)
+    proc = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, start_new_session=True)
     assert proc.stderr is not None
     lines = []
     try:
