@@ -15,7 +15,8 @@ test (``baselines update``, ``baselines rebase``: nothing written). A pytest run
 when ``--edgecheck-require-timing`` finds a stored timing it could not compare."""
 USAGE = 2
 """A usage or input error: a bad option, a missing, unreadable, truncated or non-ONNX file,
-models whose inputs differ, a missing optional package. Nothing was judged."""
+models whose inputs differ, a missing optional package, a board ``remote`` cannot reach or
+whose agent failed. Nothing was judged."""
 UNDECIDED = 3
 """Measured, but too noisy to decide either way (``ab``); measure longer."""
 INTERNAL = 4
@@ -28,7 +29,8 @@ TABLE: tuple[tuple[int, str], ...] = (
     (OK, "ok: no regression, the claims hold, done"),
     (REGRESSION, "regression or FAIL (ab, baselines diff/update/rebase, evaluate --strict)"),
     (USAGE, "usage or input error: a bad option; a missing, unreadable, truncated\n"
-     "     or not-ONNX file; models with different inputs; a missing package"),
+     "     or not-ONNX file; models with different inputs; a missing package;\n"
+     "     a board that remote cannot reach, or whose agent failed"),
     (UNDECIDED, "not decidable: too noisy to tell (ab); measure longer (--time)"),
     (INTERNAL, f"internal error, a bug (set {TRACEBACK_VARIABLE}=1 for the traceback)"),
 )  # fmt: skip

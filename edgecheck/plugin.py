@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from edgecheck.claims import ClaimRegistry, ClaimResult
     from edgecheck.config import ProjectConfig
     from edgecheck.device import DeviceInfo
+    from edgecheck.devicerun.board_items import DeviceResults
 
 MARKERS = {
     "tx2": (
@@ -75,6 +76,7 @@ class _State:
     timing_gate: str = ""  # why --edgecheck-require-timing failed the run, for the summary
     _baseline: BaselineFile | None = None
     _calibration: Calibration | None = None  # measured by the first timing that needs it
+    board: DeviceResults | None = None  # --edgecheck-device-results, judged at configure time
 
     @property
     def baseline_dir(self) -> Path:
@@ -163,6 +165,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="PATH",
         help="write every claim verdict of this run (and the device fingerprint) as JSON",
     )
+    group.addoption(
+        "--edgecheck-device-results",
+        dest="edgecheck_device_results",
+        default=None,
+        metavar="RESULTS.json",
+        help="judge a board agent's results.json (as `edgecheck judge`): one test per verdict, "
+        "marked with the board's profile (tx2 for tx2/orin); the local tests of that marker "
+        "for the same claims are skipped instead of measuring here",
+    )
     add_baseline_options(group.addoption, "--edgecheck-")
 
 
@@ -177,6 +188,15 @@ def pytest_configure(config: pytest.Config) -> None:
         _ = state.project  # a broken [tool.edgecheck] table stops the run here, with its file
     except ConfigError as exc:
         raise pytest.UsageError(f"edgecheck: {exc}") from None
+    board_results = config.getoption("edgecheck_device_results", None)
+    if board_results:
+        from edgecheck.devicerun.board_items import load_device_results
+        from edgecheck.devicerun.judge import ResultsError
+
+        try:  # read and judged once per session; a bad file stops the run, naming the field
+            state.board = load_device_results(board_results, state.registry)
+        except ResultsError as exc:
+            raise pytest.UsageError(f"edgecheck --edgecheck-device-results: {exc}") from None
 
 
 def _state(config: pytest.Config) -> _State:
@@ -184,11 +204,13 @@ def _state(config: pytest.Config) -> _State:
 
 
 def pytest_report_header(config: pytest.Config) -> str:
-    device = _state(config).device
-    return (
+    state = _state(config)
+    device = state.device
+    header = (
         f"edgecheck: profile {device.profile} ({device.profile_source}), "
         f"{device.capabilities.cores} usable cores, fingerprint {device.fingerprint_id}"
     )
+    return header if state.board is None else f"{header}\nedgecheck: {state.board.describe()}"
 
 
 def _unmet_reasons(item: pytest.Item, device: DeviceInfo) -> list[str]:
@@ -208,14 +230,51 @@ def _unmet_reasons(item: pytest.Item, device: DeviceInfo) -> list[str]:
     return list(dict.fromkeys(reasons))  # de-duplicated, in order
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+@pytest.hookimpl(tryfirst=True)  # before -m deselects: the board's items carry its marker
+def pytest_collection_modifyitems(
+    session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
+) -> None:
     # A skip marker (rather than pytest.skip() at setup) makes pytest report the test's own
     # location, not this plugin's, next to the reason.
-    device = _state(config).device
+    state = _state(config)
+    device, board = state.device, state.board
     for item in items:
         reasons = _unmet_reasons(item, device)
+        if board is not None and _replaced_by_board(item, board):
+            reasons = [f"judged from the board's results in {board.path}"]
+            state.recorded.add(item.nodeid)  # its claims are in the summary, from the board
         if reasons:
             item.add_marker(pytest.mark.skip(reason="; ".join(reasons)))
+    if board is not None:
+        from edgecheck.devicerun.board_items import board_items
+
+        items.extend(board_items(session, board))
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    # The board's verdicts are decided: those of the selected items enter the summary.
+    from edgecheck.devicerun.board_items import BoardVerdict
+
+    state = _state(session.config)
+    for item in session.items:
+        if isinstance(item, BoardVerdict):
+            _record_board(state, item.result)
+
+
+def _replaced_by_board(item: pytest.Item, board: DeviceResults) -> bool:
+    from edgecheck.devicerun.board_items import replaced_by_board
+
+    return replaced_by_board(item, board, _claim_ids(item))
+
+
+def _record_board(state: _State, result: ClaimResult) -> None:
+    """A board verdict into the claims summary, as `ClaimChecker.expect` records one."""
+    from edgecheck.devicerun.board_items import NOT_RUN, not_run_reason
+
+    if result.verdict in NOT_RUN:
+        state.not_run.append(NotRun(result.claim.id, result.key, not_run_reason(result)))
+    else:
+        state.results.append(result)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -675,5 +734,6 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         "results": [r.as_dict() for r in state.results],
         "not_run": [{"claim": n.claim_id, "key": n.key, "reason": n.reason} for n in state.not_run],
         "baselines": [v.as_dict() for v in state.verdicts],
+        "device_results": str(state.board.path) if state.board is not None else None,
     }
     write_atomic(path, json.dumps(payload, indent=2, sort_keys=True) + "\n")

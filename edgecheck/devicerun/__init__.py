@@ -10,5 +10,8 @@ The host does the heavy work and the board only measures:
 3. `edgecheck.devicerun.judge.judge_results` (``edgecheck judge results.json``) turns the
    agent's samples into claim verdicts with the registry's rules.
 
-`edgecheck.devicerun.cli` holds the two commands' parsers and handlers.
+`edgecheck.devicerun.remote` (``edgecheck remote HOST``) does 1-3 over the system's ssh in one
+command; `edgecheck.devicerun.board_items` turns 3 into pytest items
+(``pytest --edgecheck-device-results results.json``). `edgecheck.devicerun.cli` holds the
+commands' parsers and handlers.
 """

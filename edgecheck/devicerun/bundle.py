@@ -226,6 +226,31 @@ def _trt_workloads(
     return out
 
 
+def select_workloads(
+    workloads: Sequence[dict[str, Any]], patterns: Sequence[str] | None
+) -> list[dict[str, Any]]:
+    """The workloads whose name matches any of `patterns` (shell globs, e.g. ``fqa.fp32.b1@*``);
+    all of them when `patterns` is empty or None.
+
+    A claim of a kept workload whose ratios name a workload left out is judged "not run here:
+    workload ... is not in the results" (`edgecheck.devicerun.judge.derive_values`).
+
+    Raises:
+        BundleError: a pattern that matches no workload (the message lists the names).
+    """
+    from fnmatch import fnmatchcase
+
+    if not patterns:
+        return list(workloads)
+    unmatched = [p for p in patterns if not any(fnmatchcase(w["name"], p) for w in workloads)]
+    if unmatched:
+        names = ", ".join(w["name"] for w in workloads)
+        raise BundleError(
+            f"workload pattern(s) {', '.join(unmatched)} match no workload; choose from: {names}."
+        )
+    return [w for w in workloads if any(fnmatchcase(w["name"], p) for p in patterns)]
+
+
 def _check_target(target: str, models: Sequence[str]) -> None:
     if target not in TARGETS:
         raise BundleError(f"target {target!r} is not one of {', '.join(TARGETS)}.")
@@ -311,6 +336,7 @@ def write_bundle(
     out: str | os.PathLike[str], target: str, *, models: Sequence[str] = MODELS,
     overwrite: bool = False, repeats: int | None = None, min_time_s: float | None = None,
     trtexec_duration_s: float | None = None, note: Callable[[str], None] | None = None,
+    workloads: Sequence[str] | None = None,
 ) -> Path:  # fmt: skip
     """Write a bundle for `target` into `out` and return the manifest's path.
 
@@ -322,18 +348,23 @@ def write_bundle(
             files are left alone).
         repeats, min_time_s, trtexec_duration_s: override the plans' timing (tests).
         note: called with a line per step (progress).
+        workloads: keep only the workloads whose names match these globs (`select_workloads`);
+            only their models (with the FP32 file the others are made from) and inputs are
+            written.
 
     Raises:
-        BundleError: an unknown target or model, or OUT not empty (nothing written).
+        BundleError: an unknown target or model, a pattern that matches no workload, or OUT
+            not empty (nothing written).
     """
     from edgecheck import __version__
     from edgecheck._atomic import write_atomic
 
     say = note or (lambda _: None)
-    workloads = plan_workloads(
+    planned = plan_workloads(
         target, models, repeats=repeats, min_time_s=min_time_s,
         trtexec_duration_s=trtexec_duration_s,
     )  # fmt: skip
+    chosen = select_workloads(planned, workloads)
     folder = Path(out)
     if folder.exists() and not folder.is_dir():
         raise BundleError(f"{folder} is a file, not a folder; choose a folder for the bundle.")
@@ -347,13 +378,13 @@ def write_bundle(
     try:
         made: dict[str, Path] = {}
         for m in models:
-            precisions = {
-                w["precision"] for w in workloads if w["model"].startswith(f"models/{m}_")
-            }
+            precisions = {w["precision"] for w in chosen if w["model"].startswith(f"models/{m}_")}
+            if not precisions:
+                continue  # no chosen workload runs this model
             say(f"{m}: exporting at opset {OPSETS[target]}, {', '.join(sorted(precisions))}")
             made.update(_make_models(m, precisions, target, work))
         for seed, (rel, shape) in enumerate(
-            sorted({(i["file"], tuple(i["shape"])) for w in workloads for i in w["inputs"]})
+            sorted({(i["file"], tuple(i["shape"])) for w in chosen for i in w["inputs"]})
         ):
             _write_input(work / rel, shape, seed)
             made[rel] = work / rel
@@ -373,12 +404,12 @@ def write_bundle(
             "edgecheck_version": __version__,
             "power": POWER[target],
             "files": files,
-            "workloads": workloads,
+            "workloads": chosen,
         }
         import json
 
         path = write_atomic(folder / "manifest.json", json.dumps(manifest, indent=1) + "\n")
-        say(f"bundle for {target}: {len(workloads)} workloads, {len(files)} files in {folder}")
+        say(f"bundle for {target}: {len(chosen)} workloads, {len(files)} files in {folder}")
         return path
     finally:
         shutil.rmtree(work, ignore_errors=True)

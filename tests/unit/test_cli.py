@@ -21,6 +21,7 @@ COMMANDS = [
     "pipeline",
     "bundle",
     "judge",
+    "remote",
 ]
 
 

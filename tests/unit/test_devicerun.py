@@ -293,3 +293,29 @@ def test_bundle_cli_writes_a_bundle(tmp_path, capsys):
     raw = (tmp_path / "b" / "manifest.json").read_bytes()
     assert digest == hashlib.sha256(raw).hexdigest()
     assert "board_agent.py" in capsys.readouterr().out
+
+
+def test_workload_globs_keep_only_those_workloads_and_their_files(tmp_path):
+    out = tmp_path / "b4"
+    write_bundle(out, "tx2", models=("fqa",), workloads=["fqa.fp32.b4@*"])
+    manifest, _ = agent.load_bundle(str(out))
+    assert [w["name"] for w in manifest["workloads"]] == [
+        "fqa.fp32.b4@1c", "fqa.fp32.b4@2c", "fqa.fp32.b4@4c",
+    ]  # fmt: skip
+    assert sorted(manifest["files"]) == [
+        "board_agent.py",
+        "inputs/fqa_b4.bin",
+        "models/fqa_fp32.onnx",
+    ]  # fmt: skip (no FP16 file: no trtexec workload was kept)
+    # a claim whose other workload was left out is "not run here", naming it
+    derived = {r.label: r for r in judge_results(
+        {"schema": 1, "board": {"profile_hint": "tx2"}, "workloads": [
+            {**w, "status": "ok", "samples_s": [0.01], "stable": True}
+            for w in manifest["workloads"]]},
+        ClaimRegistry(),
+    )}  # fmt: skip
+    assert "workload fqa.fp32.b1@1c is not in the results" in (
+        derived["parallel.fqa.batch[b4-b1@2c]"].message
+    )
+    with pytest.raises(BundleError, match=r"fqa\.int8\.\* match no workload; choose from: fqa"):
+        write_bundle(tmp_path / "none", "tx2", models=("fqa",), workloads=["fqa.int8.*"])
