@@ -217,9 +217,15 @@ class Capabilities:
     tensorrt: bool
     polygraphy: bool
     onnxruntime: bool
-    onnxruntime_providers: tuple[str, ...]
     jetson_model: str | None
     jetson_soc: str | None = None
+
+    @property
+    def onnxruntime_providers(self) -> tuple[str, ...]:
+        """onnxruntime's available execution providers, () when absent. Asked on first use
+        only: importing onnxruntime (and numpy) costs about 0.1 s, which a pytest session
+        that never shows or needs the providers should not pay."""
+        return _onnxruntime_providers() if self.onnxruntime else ()
 
     @property
     def cpu_fp16(self) -> bool:
@@ -566,6 +572,7 @@ def detect_device(
 def clear_device_cache() -> None:
     """Forget cached probes, so the next `detect_device` looks at the machine again."""
     _probe.cache_clear()
+    _onnxruntime_providers.cache_clear()
 
 
 def _check_profile(value: str, where: str) -> str:
@@ -655,7 +662,6 @@ def _probe(root: Path, cuda_probe: CudaProbe, runner: CommandRunner) -> _Probe:
         tensorrt=is_available("tensorrt"),
         polygraphy=is_available("polygraphy"),
         onnxruntime=is_available("onnxruntime"),
-        onnxruntime_providers=_onnxruntime_providers(),
         jetson_model=jetson_model,
         jetson_soc=soc,
     )
@@ -841,6 +847,7 @@ def usable_core_count(root: Path = Path("/")) -> int:
     return cores
 
 
+@functools.lru_cache(maxsize=1)
 def _onnxruntime_providers() -> tuple[str, ...]:
     if not is_available("onnxruntime"):
         return ()

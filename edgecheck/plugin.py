@@ -253,9 +253,11 @@ def pytest_collection_modifyitems(
 
 def pytest_collection_finish(session: pytest.Session) -> None:
     # The board's verdicts are decided: those of the selected items enter the summary.
+    state = _state(session.config)
+    if state.board is None:
+        return
     from edgecheck.devicerun.board_items import BoardVerdict
 
-    state = _state(session.config)
     for item in session.items:
         if isinstance(item, BoardVerdict):
             _record_board(state, item.result)
