@@ -188,6 +188,7 @@ def pytest_configure(config: pytest.Config) -> None:
         _ = state.project  # a broken [tool.edgecheck] table stops the run here, with its file
     except ConfigError as exc:
         raise pytest.UsageError(f"edgecheck: {exc}") from None
+    _refuse_what_xdist_would_split(config, state)
     board_results = config.getoption("edgecheck_device_results", None)
     if board_results:
         from edgecheck.devicerun.board_items import load_device_results
@@ -197,6 +198,37 @@ def pytest_configure(config: pytest.Config) -> None:
             state.board = load_device_results(board_results, state.registry)
         except ResultsError as exc:
             raise pytest.UsageError(f"edgecheck --edgecheck-device-results: {exc}") from None
+
+
+def _under_xdist(config: pytest.Config) -> bool:
+    """A pytest-xdist run: this is a worker, or the controller of ``-n N`` / ``--dist``."""
+    if getattr(config, "workerinput", None) is not None:
+        return True
+    return config.pluginmanager.hasplugin("xdist") and config.getoption("dist", "no") != "no"
+
+
+def _refuse_what_xdist_would_split(config: pytest.Config, state: _State) -> None:
+    """Baseline updates and the timing gate are decided once per session from every test's
+    outcome; under xdist each worker would decide from its own share (one writes its entries
+    while another failed; no worker sees the whole count), so they are refused up front."""
+    if not _under_xdist(config):
+        return
+    wants = [
+        name
+        for name, on in (
+            ("--edgecheck-update-baselines", config.getoption("edgecheck_update_baselines", False)),
+            ("--edgecheck-update-timing-baselines",
+             config.getoption("edgecheck_update_timing_baselines", False)),
+            ("--edgecheck-require-timing (or require_timing in pyproject.toml)",
+             state.require_timing),
+        )
+        if on
+    ]  # fmt: skip
+    if wants:
+        raise pytest.UsageError(
+            f"edgecheck: {', '.join(wants)} needs the whole run in one process, and pytest-xdist "
+            f"splits it between workers; run it without -n/--dist (or with -p no:xdist)."
+        )
 
 
 def _state(config: pytest.Config) -> _State:
