@@ -1,0 +1,90 @@
+"""Imports go one way: every edgecheck module imports only from its own layer or below.
+
+The layers, lowest first (ARCHITECTURE.md, "Layers"): a module of a lower layer never imports
+one of a higher layer, not even inside a function (lazy imports count: they are the same
+dependency, paid later). Command-line modules (``cli.py``, ``*_cli.py``, ``<package>/cli.py``)
+are the interface layer wherever they sit. A new top-level module or package must be placed
+in the table, so the test fails until it is.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[2] / "edgecheck"
+
+LAYERS: list[tuple[str, frozenset[str]]] = [
+    # what every layer may use: errors, file writing, import guards, the identity fields
+    ("foundation", frozenset({"edgecheck", "errors", "_imports", "_atomic", "envvars",
+                              "exitcodes", "identity", "onnx_file", "progress", "plots"})),
+    # this machine, the data, the models and their static analysis, the claims and settings
+    ("platform", frozenset({"device", "data", "models", "weights", "export", "macs",
+                            "claims", "config", "options"})),
+    # runners; below the transforms because quantization runs its calibration through them
+    ("backends", frozenset({"backends"})),
+    ("transforms", frozenset({"prune", "quantize", "training"})),
+    ("measure", frozenset({"bench"})),
+    ("judge", frozenset({"baselines", "ab", "history"})),
+    ("features", frozenset({"pipeline", "evaluation", "report"})),
+    ("interfaces", frozenset({"cli", "ab_cli", "baselines_cli", "plugin", "devicerun",
+                              "agent"})),
+]  # fmt: skip
+
+
+def layer(module: str) -> int:
+    parts = module.split(".")
+    if parts[-1] == "cli" or parts[-1].endswith("_cli"):
+        return len(LAYERS) - 1
+    top = parts[1] if len(parts) > 1 else "edgecheck"
+    for index, (_, members) in enumerate(LAYERS):
+        if top in members:
+            return index
+    raise KeyError(f"{module}: not in any layer of {__file__}; place '{top}' in LAYERS")
+
+
+def _modules() -> list[tuple[str, Path]]:
+    found = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+        name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        found.append((name, path))
+    return found
+
+
+def _imports(path: Path) -> list[tuple[str, int]]:
+    out = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names = [node.module]
+        elif isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        else:
+            continue
+        out += [(n, node.lineno) for n in names if n == "edgecheck" or n.startswith("edgecheck.")]
+    return out
+
+
+@pytest.mark.parametrize(("module", "path"), _modules(), ids=[m for m, _ in _modules()])
+def test_imports_go_only_downward(module: str, path: Path) -> None:
+    own = layer(module)
+    upward = [
+        f"{path.name}:{line} imports {target} ({LAYERS[layer(target)][0]}), above "
+        f"{module}'s layer ({LAYERS[own][0]})"
+        for target, line in _imports(path)
+        if layer(target) > own
+    ]
+    assert not upward, "\n".join(upward)
+
+
+def test_no_relative_imports() -> None:
+    """Relative imports would hide a module's dependencies from the check above."""
+    relative = [
+        f"{path}:{node.lineno}"
+        for _, path in _modules()
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.ImportFrom) and node.level > 0
+    ]
+    assert not relative, relative
