@@ -95,7 +95,7 @@ def input_signature(
         return InputSignature(
             str(model), INPUT_NAME, tuple(input_shape or spec.input_shape), "float"
         )
-    from edgecheck.backends._source import onnx_graph_input
+    from edgecheck.backends.source import onnx_graph_input
 
     graph_input = onnx_graph_input(Path(model))
     fixed = graph_input.fixed_shape()

@@ -54,6 +54,7 @@ from edgecheck._atomic import write_atomic
 from edgecheck.bench.calibration import CALIBRATION_BAND, Calibration
 from edgecheck.bench.calibration import differences as calibration_differences
 from edgecheck.errors import BaselineError
+from edgecheck.formatting import with_unit
 from edgecheck.identity import (
     describe_difference,
     identity_diff,
@@ -704,13 +705,6 @@ class ReadOnlyStore:
 # ---------------------------------------------------------------------------------- the verdict
 
 
-def _fmt(x: float | None, unit: str = "") -> str:
-    if x is None:
-        return "-"
-    text = f"{x:,.0f}" if float(x).is_integer() and abs(x) >= 1000 else f"{x:.6g}"
-    return f"{text} {unit}".rstrip() if unit else text
-
-
 def _percent(old: float, new: float) -> str:
     if old == 0:
         return "was 0"
@@ -851,12 +845,12 @@ class BaselineCheck:
                     mismatch = Mismatch(why, why)
                 msg = (
                     f"{new.label}: no baseline for this device: {mismatch.detail}; "
-                    f"measured {_fmt(new.value, new.unit)}"
+                    f"measured {with_unit(new.value, new.unit)}"
                 )
                 return Verdict("other device", old=None, message=msg,
                                not_compared=mismatch.reason, differs=mismatch.fields,
                                **common)  # fmt: skip
-            msg = f"{new.label}: no baseline stored; measured {_fmt(new.value, new.unit)}"
+            msg = f"{new.label}: no baseline stored; measured {with_unit(new.value, new.unit)}"
             return Verdict("no baseline", old=None, message=msg,
                            not_compared=NO_BASELINE_STORED, **common)  # fmt: skip
         if baseline.direction != new.direction or baseline.kind != new.kind:
@@ -942,7 +936,7 @@ class BaselineCheck:
             "undecided": "undecided (too noisy to tell; measure longer)",
         }[status]
         text = (
-            f"{new.label}: {head}: {_fmt(baseline.value, unit)} -> {_fmt(new.value, unit)}"
+            f"{new.label}: {head}: {with_unit(baseline.value, unit)} -> {with_unit(new.value, unit)}"
             f" ({_percent(baseline.value, new.value)}; {better} is better)"
         )
         if ratio is not None:

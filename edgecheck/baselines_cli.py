@@ -138,9 +138,9 @@ def _read(path: Path, profile: str | None = None) -> Any:
 
 
 def _value(entry: Any) -> str:
-    from edgecheck.baselines import _fmt
+    from edgecheck.formatting import with_unit
 
-    text = _fmt(entry.value, entry.unit)
+    text = with_unit(entry.value, entry.unit)
     if entry.n > 1:
         text += f" (IQR {entry.spread:.3g}, n={entry.n})"
     return text

@@ -32,6 +32,7 @@ from types import MappingProxyType
 from typing import Any, Literal
 
 from edgecheck.errors import ConfigError
+from edgecheck.formatting import significant
 
 Op = Literal[">=", "<=", "~="]
 _OPS: tuple[str, ...] = (">=", "<=", "~=")
@@ -119,22 +120,17 @@ class Rule:
     ) -> str:  # fmt: skip
         """The threshold as text, e.g. ``">= 2.40x"``, ``"~= 15.347 G ± 0.0005"`` or
         ``">= 2.70x (0.75 x ceiling 3.60x)"``."""
-        text = f"{self.op} {_fmt(bound)}{unit}"
+        text = f"{self.op} {significant(bound)}{unit}"
         if self.op == "~=":
             tol = max(self.abs_tol, self.rel_tol * abs(bound))
-            text += f" ± {_fmt(tol)}"
+            text += f" ± {significant(tol)}"
         if self.per_core is not None:
             text += f" ({self.per_core:g} x cores)"
         if self.reference_factor is not None and reference is not None:
-            text += f" ({self.reference_factor:g} x {reference_name} {_fmt(reference)}{unit})"
+            text += (
+                f" ({self.reference_factor:g} x {reference_name} {significant(reference)}{unit})"
+            )
         return text
-
-
-def _fmt(x: float) -> str:
-    """Five significant digits (15.347, 0.23839), whole numbers from 100 000 on."""
-    if abs(x) >= 1e5:
-        return f"{x:,.0f}"
-    return f"{x:.5g}"
 
 
 @dataclass(frozen=True)
@@ -203,9 +199,9 @@ class Claim:
         ok = rule.passes(measured, bound)
         label = f"{self.id}[{key}]" if key else self.id
         message = (
-            f"{label} ({self.source}): measured {_fmt(measured)}{unit}, "
+            f"{label} ({self.source}): measured {significant(measured)}{unit}, "
             f"threshold {threshold} on {profile}"
-            + (f", paper {_fmt(paper)}{unit}" if paper is not None else "")
+            + (f", paper {significant(paper)}{unit}" if paper is not None else "")
         )
         return ClaimResult(
             claim=self, key=key, measured=measured, profile=profile, threshold=threshold,

@@ -88,7 +88,7 @@ _PROFILE_MEANING = {
 
 # Jetson SoCs by device-tree "compatible" string: (board family, profile or None for none of
 # its own). TX1 and Nano share tegra210.
-_TEGRA_SOCS: dict[str, tuple[str, str | None]] = {
+TEGRA_SOCS: dict[str, tuple[str, str | None]] = {
     "nvidia,tegra210": ("TX1/Nano", None),
     "nvidia,tegra186": ("TX2", "tx2"),
     "nvidia,tegra194": ("Xavier", None),
@@ -589,7 +589,7 @@ def _profile_of(cap: Capabilities) -> str:
     if cap.jetson_model is not None:
         # From the SoC only; a Jetson without a profile of its own gets the portable cpu rules
         # (the module docstring says why not tx2, orin or gpu).
-        return _TEGRA_SOCS.get(cap.jetson_soc or "", ("", None))[1] or "cpu"
+        return TEGRA_SOCS.get(cap.jetson_soc or "", ("", None))[1] or "cpu"
     return "gpu" if cap.cuda else "cpu"
 
 
@@ -601,7 +601,7 @@ def _jetson_source(model: str, soc: str | None, soc_evidence: str, model_evidenc
             f"detected: Jetson with an unknown SoC ({model_evidence}): "
             "no profile of its own, using cpu rules"
         )
-    family, profile = _TEGRA_SOCS[soc]
+    family, profile = TEGRA_SOCS[soc]
     text = f"detected: Jetson {family} ({soc_evidence}; model: {model})"
     return text if profile else f"{text}: no profile of its own, using cpu rules"
 
@@ -746,9 +746,9 @@ def _compatible(root: Path) -> tuple[str, ...]:
 def _jetson_soc(
     compatible: tuple[str, ...], capability: tuple[int, int] | None, l4t: str | None
 ) -> tuple[str | None, str]:
-    """A Jetson's SoC (a key of `_TEGRA_SOCS`) and where it was read, or (None, "")."""
+    """A Jetson's SoC (a key of `TEGRA_SOCS`) and where it was read, or (None, "")."""
     for entry in compatible:
-        if entry in _TEGRA_SOCS:
+        if entry in TEGRA_SOCS:
             return entry, f"/proc/device-tree/compatible: {entry}"
     if compatible:
         # A readable device tree that names no known SoC: nothing else is trusted over it.

@@ -538,7 +538,7 @@ def edgecheck_model() -> Callable[..., Any]:
 
 def summary_rows(state: _State) -> list[dict[str, str]]:
     """One row per verdict: claim, source, paper, measured, threshold, verdict."""
-    from edgecheck.claims import _fmt
+    from edgecheck.formatting import significant
 
     rows: list[dict[str, str]] = []
     for r in state.results:
@@ -547,8 +547,8 @@ def summary_rows(state: _State) -> list[dict[str, str]]:
         rows.append({
             "claim": r.label,
             "source": r.claim.source,
-            "paper": f"{_fmt(paper_value)}{unit}" if paper_value is not None else "-",
-            "measured": f"{_fmt(r.measured)}{unit}" if r.measured is not None else "-",
+            "paper": f"{significant(paper_value)}{unit}" if paper_value is not None else "-",
+            "measured": f"{significant(r.measured)}{unit}" if r.measured is not None else "-",
             "threshold": r.threshold,
             "margin": f"{r.margin:+.1%}" if r.margin is not None else "-",
             "verdict": r.verdict,
@@ -562,7 +562,7 @@ def summary_rows(state: _State) -> list[dict[str, str]]:
             source = claim.source
             paper_value = claim.paper_value(n.key)
             unit = claim.unit_for(n.key)
-            paper = f"{_fmt(paper_value)}{unit}" if paper_value is not None else "-"
+            paper = f"{significant(paper_value)}{unit}" if paper_value is not None else "-"
         except ConfigError:  # a claim id that only the test knows: still list the skip
             source, paper = "?", "-"
         rows.append({

@@ -68,15 +68,15 @@ def markdown_table(rows: Sequence[dict[str, Any]], columns: Sequence[tuple[str, 
 
 def verdict_table(results: Sequence[ClaimResult]) -> str:
     """The verdicts of a section as a Markdown table."""
-    from edgecheck.claims import _fmt
+    from edgecheck.formatting import significant
 
     rows = []
     for r in results:
         paper = r.claim.paper_value(r.key)
         rows.append({
             "claim": f"`{r.label}`",
-            "paper": "-" if paper is None else f"{_fmt(paper)}{r.claim.unit_for(r.key)}",
-            "measured": "-" if r.measured is None else f"{_fmt(r.measured)}{r.claim.unit_for(r.key)}",
+            "paper": "-" if paper is None else f"{significant(paper)}{r.claim.unit_for(r.key)}",
+            "measured": "-" if r.measured is None else f"{significant(r.measured)}{r.claim.unit_for(r.key)}",
             "threshold": r.threshold or "-",
             "margin": "-" if r.margin is None else f"{r.margin:+.1%}",
             "verdict": "**FAIL**" if r.verdict == "FAIL" else r.verdict,

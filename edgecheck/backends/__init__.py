@@ -185,7 +185,7 @@ def make_runner(
         BackendError: the backend is unknown or not installed, or cannot run this
             precision/device/model combination; the message says what to do instead.
     """
-    from edgecheck.backends._source import resolve_model
+    from edgecheck.backends.source import resolve_model
 
     info = _info(backend)
     reason = info.unavailable()
@@ -234,7 +234,7 @@ def _make_torch(source: Any, config: RunnerConfig, options: dict[str, Any]) -> R
 
 def _check_onnx_precision(source: Any, config: RunnerConfig, *, need_qdq: bool) -> None:
     """Reduced precision needs a file in that precision; nothing is converted silently."""
-    from edgecheck.backends._source import onnx_has_fp16, onnx_quantization_format
+    from edgecheck.backends.source import onnx_has_fp16, onnx_quantization_format
 
     if config.precision == "fp32":
         return
@@ -267,12 +267,12 @@ ORT_OPTIONS = ("providers", "spinning", "spin_between_runs", "thread_affinities"
 
 
 def _make_onnxruntime(source: Any, config: RunnerConfig, options: dict[str, Any]) -> Runner:
-    from edgecheck.backends._source import TemporaryOnnx
     from edgecheck.backends.onnxruntime_backend import (
         OnnxruntimeRunner,
         SessionFromOnnx,
         choose_providers,
     )
+    from edgecheck.backends.source import TemporaryOnnx
 
     _check_onnx_precision(source, config, need_qdq=False)
     unknown = set(options) - set(ORT_OPTIONS)
@@ -293,7 +293,7 @@ def _make_onnxruntime(source: Any, config: RunnerConfig, options: dict[str, Any]
 
 
 def _make_tensorrt(source: Any, config: RunnerConfig, options: dict[str, Any]) -> Runner:
-    from edgecheck.backends._source import TemporaryOnnx
+    from edgecheck.backends.source import TemporaryOnnx
     from edgecheck.backends.tensorrt_backend import TensorrtRunner
 
     _reject_options(config, options)

@@ -749,7 +749,7 @@ class WorkerGroup:
         self.workers: list[CoreWorker] = []
 
     def _with_shared_exports(self, tmp: str) -> list[tuple[WorkloadFactory, int]]:
-        from edgecheck.backends._source import looks_like_onnx_path, resolve_model
+        from edgecheck.backends.source import looks_like_onnx_path, resolve_model
         from edgecheck.export import export_onnx
 
         exported: dict[str, str] = {}

@@ -92,7 +92,7 @@ _BACKGROUND_DRAW = 2**32
 _SCHEDULE_DRAW = 2**32 + 1
 
 
-def _cv2() -> Any:
+def require_cv2() -> Any:
     """OpenCV 4.x, or a clear error (5.x ships no Haar cascades)."""
     import os
 
@@ -189,7 +189,7 @@ def _rng(scene: str, seed: int, frame: int) -> np.random.Generator:
 
 def _background(scene: str, seed: int, width: int, height: int) -> np.ndarray:
     """A static textured background in [0, 1]: gradient, smooth blotches, a few flat panels."""
-    cv2 = _cv2()
+    cv2 = require_cv2()
     rng = _rng(scene, seed, _BACKGROUND_DRAW)
     grid = rng.standard_normal((9, 16)).astype(np.float32)
     blotches = cv2.resize(grid, (width, height), interpolation=cv2.INTER_CUBIC)
@@ -271,7 +271,7 @@ def _pose(scene: str, i: int, n: int, width: int, height: int) -> _Pose:
 
 def _face_patch(pose: _Pose, strengths: dict[str, float], rng: np.random.Generator) -> np.ndarray:
     """The degraded face crop of side S, float32 in [0, 1] (degradations in 64x64 units)."""
-    cv2 = _cv2()
+    cv2 = require_cv2()
     src = base_faces()[FACE].astype(np.float32) / np.float32(255.0)
     if pose.flip:
         src = np.ascontiguousarray(src[:, ::-1])
@@ -393,7 +393,7 @@ def write_clip(
         ConfigError: an unknown scene, resolution or codec.
         DataError: OpenCV cannot write this codec/container here.
     """
-    cv2 = _cv2()
+    cv2 = require_cv2()
     if codec not in CODECS:
         raise ConfigError(f"codec {codec!r}: use one of {', '.join(CODECS)}.")
     target = Path(path)
@@ -456,7 +456,7 @@ def open_video(path: str | os.PathLike[str]) -> tuple[Any, VideoInfo]:
         DataError: the file is missing, is not a video OpenCV can decode, or has no frames;
             the message names the file.
     """
-    cv2 = _cv2()
+    cv2 = require_cv2()
     p = Path(path)
     if not p.is_file():
         raise DataError(f"{p}: no such video file.")

@@ -279,15 +279,15 @@ def load_results(path: Path) -> dict[str, Any]:
 
 
 def _rows(results: list[Any]) -> list[dict[str, str]]:
-    from edgecheck.claims import _fmt
+    from edgecheck.formatting import significant
 
     rows = []
     for r in results:
         paper, unit = r.claim.paper_value(r.key), r.claim.unit_for(r.key)
         rows.append({
             "claim": r.label, "source": r.claim.source,
-            "paper": f"{_fmt(paper)}{unit}" if paper is not None else "-",
-            "measured": f"{_fmt(r.measured)}{unit}" if r.measured is not None else "-",
+            "paper": f"{significant(paper)}{unit}" if paper is not None else "-",
+            "measured": f"{significant(r.measured)}{unit}" if r.measured is not None else "-",
             "threshold": r.threshold or "-",
             "margin": f"{r.margin:+.1%}" if r.margin is not None else "-",
             "verdict": r.message.split(": ", 1)[1] if r.verdict == "not run here" else r.verdict,

@@ -240,10 +240,10 @@ class Board:
     def target(self) -> str:
         """The bundle target the SoC suggests: tx2 (tegra186), orin (tegra234), else cpu (a
         desktop GPU is ``--target gpu``; other Jetsons have no profile of their own)."""
-        from edgecheck.device import _TEGRA_SOCS  # the SoCs edgecheck's own detection knows
+        from edgecheck.device import TEGRA_SOCS  # the SoCs edgecheck's own detection knows
 
         for compatible in self.soc.split():
-            profile = _TEGRA_SOCS.get(compatible, ("", None))[1]
+            profile = TEGRA_SOCS.get(compatible, ("", None))[1]
             if profile is not None:
                 return profile
         return "cpu"

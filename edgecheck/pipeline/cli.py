@@ -100,10 +100,10 @@ def write_selection(result: Any, out: Path) -> list[Path]:
     ``selection.json`` (an empty selection).
     """
     from edgecheck._atomic import write_atomic
-    from edgecheck.data.video import _cv2
+    from edgecheck.data.video import require_cv2
     from edgecheck.pipeline.run import fqa_crop
 
-    cv2 = _cv2()
+    cv2 = require_cv2()
     written = []
     for track, chosen in sorted(result.selected.items()):
         for rank, sel in enumerate(chosen, start=1):
@@ -144,7 +144,7 @@ def _scorer(args: argparse.Namespace) -> str | None:
     if args.model is None or args.model == "fqa":
         return None
     from edgecheck.ab import input_signature, is_model_file
-    from edgecheck.backends._source import onnx_graph_input
+    from edgecheck.backends.source import onnx_graph_input
     from edgecheck.cli import model_argument
     from edgecheck.errors import ConfigError
     from edgecheck.models import FQA_INPUT_SHAPE

@@ -51,9 +51,9 @@ def iou(a: Box, b: Box) -> float:
 
 def load_cascade() -> Any:
     """OpenCV's frontal-face cascade (needs opencv-python-headless 4.x)."""
-    from edgecheck.data.video import _cv2
+    from edgecheck.data.video import require_cv2
 
-    cv2 = _cv2()
+    cv2 = require_cv2()
     path = os.path.join(cv2.data.haarcascades, CASCADE)
     cascade = cv2.CascadeClassifier(path)
     if cascade.empty():
@@ -176,9 +176,9 @@ class TrackingFinder:
                 f"every={every} (>= 1), roi_face={roi_face} (>= 24), coast={coast} (>= 0), "
                 f"min_face={min_face} (in (0, 1))."
             )
-        from edgecheck.data.video import _cv2
+        from edgecheck.data.video import require_cv2
 
-        self.cv2 = _cv2()
+        self.cv2 = require_cv2()
         self.cascade = load_cascade()
         self.detect_width = detect_width
         self.every = every

@@ -229,11 +229,11 @@ def run_pipeline(
     """
     import tempfile
 
-    from edgecheck.data.video import _cv2, open_video
+    from edgecheck.data.video import open_video, require_cv2
     from edgecheck.pipeline.scoring import FQAScorer, prepare_fqa
 
     cfg = config or PipelineConfig()
-    cv2 = _cv2()
+    cv2 = require_cv2()
     if model is None:
         if workdir is None:
             with tempfile.TemporaryDirectory(prefix="edgecheck-fqa-") as tmp:

@@ -19,7 +19,8 @@ PACKAGE = Path(__file__).resolve().parents[2] / "edgecheck"
 LAYERS: list[tuple[str, frozenset[str]]] = [
     # what every layer may use: errors, file writing, import guards, the identity fields
     ("foundation", frozenset({"edgecheck", "errors", "_imports", "_atomic", "envvars",
-                              "exitcodes", "identity", "onnx_file", "progress", "plots"})),
+                              "exitcodes", "identity", "onnx_file", "progress", "plots",
+                              "formatting"})),
     # this machine, the data, the models and their static analysis, the claims and settings
     ("platform", frozenset({"device", "data", "models", "weights", "export", "macs",
                             "claims", "config", "options"})),
@@ -88,3 +89,27 @@ def test_no_relative_imports() -> None:
         if isinstance(node, ast.ImportFrom) and node.level > 0
     ]
     assert not relative, relative
+
+
+def test_no_private_name_is_imported_from_another_module() -> None:
+    """A leading underscore means "this module's own": importing it elsewhere couples two
+    modules through what one of them may change freely. Make the name public instead. A
+    private module (``_atomic``, ``_imports``) is the package's own and may be imported
+    within the package, which is all of edgecheck for top-level ones."""
+    found = []
+    for module, path in _modules():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not (isinstance(node, ast.ImportFrom) and node.module and node.level == 0):
+                continue
+            if not node.module.startswith("edgecheck"):
+                continue
+            private = [a.name for a in node.names if a.name.startswith("_")
+                       and not a.name.startswith("__")]  # fmt: skip
+            parts = node.module.split(".")
+            for depth, part in enumerate(parts[2:], start=2):  # edgecheck.pkg._private
+                owner = ".".join(parts[:depth])
+                if part.startswith("_") and not module.startswith(owner):
+                    private.append(node.module)
+            found += [f"{path.relative_to(PACKAGE.parent)}:{node.lineno}: {module} imports "
+                      f"{name} from {node.module}" for name in private]  # fmt: skip
+    assert not found, "\n".join(found)

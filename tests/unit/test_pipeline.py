@@ -264,7 +264,7 @@ def test_an_opencv_without_haar_cascades_asks_for_4x(monkeypatch):
     with pytest.raises(
         MissingDependencyError, match=r"OpenCV 5\.0\.0 has no CascadeClassifier.*<5"
     ):
-        video._cv2()
+        video.require_cv2()
 
 
 @pytest.mark.parametrize(("fps32", "verdict"), [(45.0, "pass"), (25.0, "FAIL")])
