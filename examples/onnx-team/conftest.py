@@ -9,8 +9,8 @@ import pytest
 DEFAULT_GATE_TIME = 2.0
 # A latency test whose thread waited for a CPU longer than this share of its time (other jobs
 # were running on the machine) is skipped, not judged: such a slowdown says nothing about the
-# model.
-MAX_CONTENTION = 0.25
+# model. Measured on a shared 2-core VM, the p50 held to within 5 % up to about 45 %.
+MAX_CONTENTION = 0.30
 
 
 def gate_policy(seconds: float = DEFAULT_GATE_TIME):

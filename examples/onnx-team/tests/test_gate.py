@@ -9,7 +9,8 @@ id = its name). What is compared where (edgecheck's baseline rules):
   within RTOL / ATOL;
 * p50 and p99 latency and throughput at each of BATCH_SIZES: only on the machine that recorded
   them (same fingerprint, calibration within 25 %); on any other machine they are reported as
-  "no baseline for this device" and pass.
+  "no baseline for this device" and pass. While other jobs hold the CPU the test is skipped
+  (conftest.py's MAX_CONTENTION), and the p99 is not judged above P99_MAX_CONTENTION.
 
 Record or refresh the baselines with ``pytest --edgecheck-update-baselines`` and commit
 baselines/.
@@ -17,6 +18,7 @@ baselines/.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +34,10 @@ RTOL, ATOL = 1e-4, 1e-5  # agreement with the reference output
 LATENCY_TOLERANCE = 0.10  # p50 latency and throughput: slower by more than 10 % fails
 P99_TOLERANCE = 0.25  # p99 latency (the tail is noisier)
 P99_BLOCK = 100  # the p99 is taken per block of this many consecutive calls
+# The p99 is judged only when the test's thread waited for a CPU (other jobs running) at most
+# this share of its time: each such wait lands in the tail. The p50 holds up to conftest.py's
+# MAX_CONTENTION, beyond which the test is skipped.
+P99_MAX_CONTENTION = 0.05
 
 
 def onnx_file(model) -> Path:
@@ -106,8 +112,14 @@ def test_latency_and_throughput(edgecheck_user_model, batch, timing_policy, edge
     samples = result.samples
     edgecheck_baseline.expect("p50_latency", samples, unit="s", kind="timing",
                               tolerance=LATENCY_TOLERANCE)  # fmt: skip
-    edgecheck_baseline.expect("p99_latency", block_p99(samples), unit="s", kind="timing",
-                              tolerance=P99_TOLERANCE)  # fmt: skip
+    busy = result.contention or 0.0
+    if busy <= P99_MAX_CONTENTION:
+        edgecheck_baseline.expect("p99_latency", block_p99(samples), unit="s", kind="timing",
+                                  tolerance=P99_TOLERANCE)  # fmt: skip
+    else:
+        warnings.warn(f"{edgecheck_user_model.name} b{batch}: p99_latency not judged: its "
+                      f"thread waited for a CPU {busy:.1%} of the time (other jobs), above "
+                      f"P99_MAX_CONTENTION {P99_MAX_CONTENTION:.0%}", stacklevel=1)  # fmt: skip
     edgecheck_baseline.expect("throughput", [batch / s for s in samples], unit="items/s",
                               direction="higher", kind="timing", tolerance=LATENCY_TOLERANCE)  # fmt: skip
     edgecheck_baseline.assert_all()
