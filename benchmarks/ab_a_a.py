@@ -89,9 +89,11 @@ def main(argv: list[str] | None = None) -> int:
           f"size, batch sizes {gate.BATCH_SIZES}, {gate.THREADS} thread(s)")  # fmt: skip
     print(f"machine: {cpu}, profile {device.profile}, fingerprint {device.fingerprint_id}")
     if args.mode == "baseline":
-        print(f"baselines: {stored.path}")
+        cal = {e.calibration.text() for e in stored.entries.values() if e.calibration}
+        print(f"baselines: {stored.path} (recorded at {', '.join(sorted(cal))})")
 
     rows: list[tuple[str, ...]] = []
+    calibration: Any = None
     totals: dict[str, dict[str, int]] = {}
     for run in range(1, args.runs + 1):
         for batch in gate.BATCH_SIZES:
@@ -120,7 +122,8 @@ def main(argv: list[str] | None = None) -> int:
                         stored, entry, BaselineCheck(tol), here=device.fingerprint,
                         calibration=lambda c=calibration: c,
                     )  # fmt: skip
-            cells = [str(run), f"b{batch}", "-" if busy is None else f"{busy:.1%}"]
+            calib = f"{calibration.sgemm_gflops:.0f}" if args.mode == "baseline" else "-"
+            cells = [str(run), f"b{batch}", "-" if busy is None else f"{busy:.1%}", calib]
             for key in ("p50", "p99"):
                 v = verdicts.get(key)
                 if v is None:
@@ -137,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
             rows.append(tuple(cells))
             print("  ".join(cells), file=sys.stderr, flush=True)
 
-    head = ("run", "batch", "busy", "p50 ratio", "99% CI", "verdict", "p99 ratio", "99% CI",
+    head = ("run", "batch", "busy", "sgemm", "p50 ratio", "99% CI", "verdict", "p99 ratio", "99% CI",
             "verdict")  # fmt: skip
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(head)]
     print("  ".join(h.ljust(w) for h, w in zip(head, widths, strict=True)).rstrip())
@@ -145,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
         print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
     print(
         "ratio: NEW/OLD time (above 1 is slower); busy: share of the test's wall time its "
-        "thread waited for a CPU"
+        "thread waited for a CPU; sgemm: this run's calibration, GFLOP/s on one core"
     )
     for key, counts in totals.items():
         judged = sum(n for status, n in counts.items() if status in VERDICTS)

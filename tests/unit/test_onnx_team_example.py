@@ -76,7 +76,8 @@ def test_the_example_passes_as_copied(project):
     # The latency tests skip, with the reason, only while other jobs hold the CPU.
     busy = [line for line in out.splitlines() if "not timed here:" in line]
     assert outcomes.get("passed", 0) == 4 - len(busy) and outcomes.get("skipped", 0) == len(busy)
-    timed = 3 * (len(TIMING_TESTS) - len(busy))
+    # Each timed test records p50, p99 and throughput; the p99 not while others held the CPU.
+    timed = 3 * (len(TIMING_TESTS) - len(busy)) - out.count(": p99_latency not judged: ")
     counts = _counts(out)
     assert counts["regressed"] == 0 and counts["unchanged"] >= 2
     assert sum(counts.values()) == 2 + timed  # MACs, bytes, and every timing of the run
