@@ -92,6 +92,35 @@ def test_the_example_passes_as_copied(project):
         assert counts["with no baseline for this device"] in (0, timed)
 
 
+def test_on_another_machine_the_timings_are_not_compared(project, run_pytest):
+    """The committed baselines as another machine sees them: their fingerprint is not this
+    one's (here: an AMD of family 25 recorded them), so every timing is "no baseline for this
+    device", naming the fields that differ, and the latency tests pass uncompared."""
+    from edgecheck.device import detect_device
+
+    path = project.path / "baselines" / "cpu.json"
+    stored = json.loads(path.read_text())
+    (old_id,) = stored["fingerprints"]
+    table = stored["fingerprints"].pop(old_id)
+    table.update(cpu_vendor="AuthenticAMD", cpu_family="25", cpu_model_code="1")
+    stored["fingerprints"]["0123456789ab"] = table
+    for entry in stored["entries"]:
+        entry["fingerprint_id"] = "0123456789ab"
+    path.write_text(json.dumps(stored, indent=2))
+    assert detect_device().fingerprint_id != "0123456789ab"
+
+    result = run_pytest(*GATE, "-m", "perf")
+    out = result.stdout.str()
+    busy = out.count("not timed here:")
+    result.assert_outcomes(passed=2 - busy, skipped=busy, deselected=2)
+    timed = 3 * (2 - busy) - out.count(": p99_latency not judged: ")
+    assert _counts(out)["with no baseline for this device"] == timed
+    assert _counts(out)["regressed"] == 0
+    if timed:
+        assert "p50_latency: no baseline for this device: different machine: " in out
+        assert "cpu_vendor" in out or "cpu_family" in out
+
+
 def _counts(out: str) -> dict[str, int]:
     """The baseline summary's counts: "3 unchanged, 0 regressed, ..." as a dict."""
     line = out.split("baselines (")[1].split("\n")[0].split("): ")[1]
