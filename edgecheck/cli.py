@@ -236,9 +236,13 @@ def registered_model(name: str) -> Any:
 
 
 def _cmd_macs(args: argparse.Namespace) -> int:
+    from edgecheck.config import project_model
     from edgecheck.macs import format_macs_table
 
-    is_file = _is_onnx_file(args.model)
+    user = project_model(args.model)  # a model of the project's [tool.edgecheck.models]
+    model = user.source() if user is not None else args.model
+    # A project's ONNX model is its file: the graph fixes the shapes, as for a path.
+    is_file = _is_onnx_file(model)
     if is_file and (args.plan or args.onnx or args.input_shape):
         used = [o for o, v in (("--plan", args.plan), ("--onnx", args.onnx),
                                ("--input-shape", args.input_shape)) if v]  # fmt: skip
@@ -251,10 +255,6 @@ def _cmd_macs(args: argparse.Namespace) -> int:
         raise EdgecheckError(
             f"--plan applies to vgg16 only (got model '{args.model}'); drop --plan or use vgg16."
         )
-    from edgecheck.config import project_model
-
-    user = project_model(args.model)  # a model of the project's [tool.edgecheck.models]
-    model = user.source() if user is not None else args.model
     base = _count(model, None, args.onnx, args.input_shape)
     after = _count(model, args.plan, args.onnx, args.input_shape) if args.plan else None
     if args.json:
@@ -266,6 +266,8 @@ def _cmd_macs(args: argparse.Namespace) -> int:
         return exitcodes.OK
     # Say what was counted: the file's graph, an export of the torch model, or its forward.
     source = "ONNX graph" if is_file else ("exported ONNX graph" if args.onnx else "torch forward")
+    if user is not None and user.onnx is not None:
+        source = f"ONNX graph, {user.origin(Path.cwd()).removeprefix('onnx: ')}"
     title = f"{args.model}: MACs by Eq. 1 ({source})"
     if after is not None:
         title = f"{args.model}: full vs plan '{args.plan}', MACs by Eq. 1 ({source})"

@@ -80,7 +80,12 @@ def test_macs_counts_a_project_onnx_model_by_name(project, monkeypatch, capsys):
     assert payload["model"] == "ourmodel"
     assert payload["macs"]["total"] == 4 * 4 * 1 * 2 * 3 * 3
     assert main(["macs", "ourmodel"]) == 0
-    assert "ourmodel: MACs by Eq. 1" in capsys.readouterr().out
+    # What was counted: the project's file, not a torch forward.
+    out = capsys.readouterr().out
+    assert "ourmodel: MACs by Eq. 1 (ONNX graph, models/tiny.onnx (../pyproject.toml))" in out
+    # Its graph fixes the shapes, as for a path: --input-shape is refused, not ignored.
+    assert main(["macs", "ourmodel", "--input-shape", "1,8,8"]) == 2
+    assert "ourmodel: --input-shape applies to registered models" in capsys.readouterr().err
 
 
 def test_macs_and_models_of_a_factory_model(isolated_registry, monkeypatch, capsys):
