@@ -389,6 +389,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"edgecheck {args.command}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader of stdout stopped early (`edgecheck macs vgg16 | head`): no error of
+        # edgecheck's. End quietly with the status a shell gives a tool ended by SIGPIPE;
+        # stdout goes to /dev/null so the interpreter's final flush does not fail again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return exitcodes.BROKEN_PIPE
     except Exception as exc:
         if os.environ.get(exitcodes.TRACEBACK_VARIABLE, "").strip() not in ("", "0"):
             raise

@@ -22,6 +22,10 @@ UNDECIDED = 3
 INTERNAL = 4
 """An unexpected failure inside edgecheck or a tool it runs: a bug, not a verdict."""
 
+BROKEN_PIPE = 141
+"""The reader of the output stopped early (``| head``): the status a shell gives a tool that
+SIGPIPE ended (128 + 13), without a message. Not in the table: not a verdict either way."""
+
 TRACEBACK_VARIABLE = "EDGECHECK_TRACEBACK"
 """Set to 1 to see the traceback of an internal error instead of its one line."""
 

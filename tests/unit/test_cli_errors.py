@@ -10,6 +10,7 @@ reaches the terminal. Nothing here times a model.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -331,3 +332,21 @@ def test_other_commands_given_a_broken_file_print_one_line_and_exit_2(
     lines = done.stderr.splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"edgecheck {command}: error: "), done.stderr
     assert path in lines[0] and "Traceback" not in done.stderr
+
+
+def test_a_reader_that_stops_early_is_not_an_internal_error(tmp_path):
+    """`edgecheck macs vgg16 | head -1`: the pipe closes under the table; no traceback, no
+    "internal error", the shell's SIGPIPE status. The read end is closed before the command
+    writes, so the write fails every time (a real `head` would race with it)."""
+    pytest.importorskip("torch")
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        writer = subprocess.run(
+            [sys.executable, "-c", ENTRY, "macs", "vgg16", "--plan", "paper"],
+            stdout=write_end, stderr=subprocess.PIPE, text=True, timeout=120, cwd=tmp_path,
+        )  # fmt: skip
+    finally:
+        os.close(write_end)
+    assert writer.returncode == exitcodes.BROKEN_PIPE, writer.stderr
+    assert writer.stderr == ""
