@@ -339,6 +339,7 @@ EXTENSIONS: tuple[str, ...] = (
     "edgecheck.ab_cli",
     "edgecheck.pipeline.cli",
     "edgecheck.devicerun.cli",
+    "edgecheck.history.cli",
 )
 
 
