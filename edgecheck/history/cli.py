@@ -1,4 +1,4 @@
-"""``edgecheck history show | changes | check | plot | export | import``: the performance history.
+"""``edgecheck history show | changes | check | plot | html | export | import``: the performance history.
 
 `add_parser` registers the command on the ``edgecheck`` sub-parsers; `run` executes it. Only
 ``import`` writes to the store (and creates it); the others read it and never create it.
@@ -34,6 +34,7 @@ These commands read it (import also writes):
   check     the creep rule on the newest run: is the metric worse than its accepted level
             (the last improvement or accepted change point) beyond the tolerance? exit 1 if so
   plot      a PNG of a metric's series with its change points marked
+  html      one static page (OUT/index.html) with a chart per metric, no server needed
   export    every run as JSON Lines (a header line, then one run per line)
   import    runs from such a file (runs already stored are skipped; the store is created)
 
@@ -63,11 +64,13 @@ def _add_series(parser: argparse.ArgumentParser, *, required: bool = True) -> No
     parser.add_argument("--branch", metavar="NAME", help="only this branch's runs")
 
 
-def _add_detection(parser: argparse.ArgumentParser) -> None:
+def _add_detection(parser: argparse.ArgumentParser, *, method: bool = True) -> None:
     parser.add_argument(
         "--alpha", type=_fraction, default=0.01, metavar="P",
         help="significance of a change point's permutation test (default: %(default)s)",
     )  # fmt: skip
+    if not method:
+        return
     parser.add_argument(
         "--method", choices=("edivisive", "pelt"), default="edivisive",
         help="change point method (pelt needs the 'ruptures' package; default: %(default)s)",
@@ -156,6 +159,17 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--out", type=Path, metavar="FILE",
         help="the PNG to write (default: history-<metric>.png)",
     )  # fmt: skip
+
+    page = actions.add_parser(
+        "html", help="write one static page with a chart per metric",
+        description="Write OUT/index.html: per metric (a timing once per device) an inline "
+        "SVG chart of its medians with their intervals and change points, the change points "
+        "as a table, and the creep rule's verdict on the newest run. One self-contained file: "
+        "open it from disk, no server.",
+    )  # fmt: skip
+    page.add_argument("out", type=Path, metavar="OUT", help="the folder to write index.html into")
+    _add_store(page)
+    _add_detection(page, method=False)
 
     export = actions.add_parser(
         "export", help="write every run as JSON Lines",
@@ -331,6 +345,15 @@ def _plot(args: argparse.Namespace) -> int:
     return exitcodes.OK
 
 
+def _html(args: argparse.Namespace) -> int:
+    from edgecheck.history.html import write_page
+
+    with _open(args) as store:
+        path, count = write_page(store, args.out, alpha=args.alpha)
+    print(f"{path}: {count} chart(s)")
+    return exitcodes.OK
+
+
 def _safe(name: str) -> str:
     return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name) or "metric"
 
@@ -373,5 +396,5 @@ def _import(args: argparse.Namespace) -> int:
 def run(args: argparse.Namespace) -> int:
     """Execute ``edgecheck history ACTION``; returns the exit status."""
     actions = {"show": _show, "changes": _cmd_changes, "check": _check, "plot": _plot,
-               "export": _export, "import": _import}  # fmt: skip
+               "html": _html, "export": _export, "import": _import}  # fmt: skip
     return actions[args.history_action](args)

@@ -37,8 +37,9 @@ def series_png(label: str, series: Sequence[SeriesPoint], changes: Sequence[Chan
     levels += [c.after for c in changes]
     if not changes and series:
         levels = [sorted(y)[len(y) // 2]]
-    for (start, end), level in zip(itertools.pairwise(bounds), levels, strict=True):
-        ax.hlines(level, start - 0.4, end - 0.6, colors="tab:orange", linewidth=2)
+    for i, ((start, end), level) in enumerate(zip(itertools.pairwise(bounds), levels, strict=True)):
+        ax.hlines(level, start - 0.4, end - 0.6, colors="tab:orange", linewidth=2,
+                  label="level (median between change points)" if i == 0 else "_nolegend_")  # fmt: skip
     direction = series[-1].direction if series else "lower"
     for c in changes:
         worse = c.worse(direction)

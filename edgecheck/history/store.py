@@ -89,6 +89,10 @@ def now_utc() -> str:
     return datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
+def _new_uid() -> str:
+    return uuid.uuid4().hex
+
+
 @dataclass(frozen=True)
 class Point:
     """One metric of one run: the baselines' `Entry` and its median's interval.
@@ -137,7 +141,7 @@ class Run:
     identity: Mapping[str, str]
     calibration: Calibration | None
     metrics: tuple[Point, ...]
-    uid: str = field(default_factory=lambda: uuid.uuid4().hex)
+    uid: str = field(default_factory=_new_uid)
 
     def as_dict(self) -> dict[str, Any]:
         """The JSON Lines form of the run."""

@@ -138,7 +138,7 @@ def test_errors_are_one_line_with_status_2(
     assert "10 runs" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("action", ["show", "changes", "check", "plot", "export", "import"])
+@pytest.mark.parametrize("action", ["show", "changes", "check", "plot", "html", "export", "import"])
 def test_help_explains_each_action(action: str, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_info:
         main(["history", action, "--help"])
@@ -150,5 +150,5 @@ def test_help_explains_each_action(action: str, capsys: pytest.CaptureFixture[st
 def test_history_help_lists_the_actions() -> None:
     done = run_cli("history", "--help")
     assert done.returncode == 0
-    for action in ("show", "changes", "check", "plot", "export", "import"):
+    for action in ("show", "changes", "check", "plot", "html", "export", "import"):
         assert f"\n  {action} " in done.stdout
