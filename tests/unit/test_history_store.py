@@ -262,3 +262,13 @@ def test_two_processes_append_at_once_and_lose_nothing(tmp_path: Path) -> None:
     path = tmp_path / "h.sqlite"
     run_writers(path, 2, RUNS_PER_WRITER)
     check_all_runs_whole(path, 2, RUNS_PER_WRITER)
+
+
+def test_an_empty_file_is_no_history_to_read_but_can_be_started(tmp_path: Path) -> None:
+    path = tmp_path / "h.sqlite"
+    path.write_bytes(b"")
+    with pytest.raises(HistoryError, match="no edgecheck history in it yet"):
+        HistoryStore(path)
+    assert path.read_bytes() == b""
+    with HistoryStore(path, create=True) as store:
+        assert store.count() == 0
