@@ -91,7 +91,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Register ``history`` (show / changes / check / plot / export / import)."""
     parser: argparse.ArgumentParser = subparsers.add_parser(
         "history",
-        help="the performance history: series, change points, creep check, plot, html, export/import",
+        help="the performance history: series, change points, creep, plot, html, export",
         description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="Examples: edgecheck history show latency --store h.sqlite; "
