@@ -22,16 +22,18 @@ then one run per line; an import skips runs already stored (each run has a uniqu
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 import math
 import os
 import sqlite3
 import uuid
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeVar, cast
 
 from edgecheck.baselines import Entry
 from edgecheck.bench.calibration import Calibration
@@ -275,6 +277,20 @@ class SeriesPoint:
     tolerance: float
 
 
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _guarded(method: _F) -> _F:
+    """Turn SQLite's errors inside `method` into a `HistoryError` naming the file."""
+
+    @functools.wraps(method)
+    def wrapper(self: HistoryStore, *args: Any, **kwargs: Any) -> Any:
+        with self.guard():
+            return method(self, *args, **kwargs)
+
+    return cast(_F, wrapper)
+
+
 class HistoryStore:
     """The SQLite history file at `path` (see the module docstring).
 
@@ -294,6 +310,7 @@ class HistoryStore:
         timeout: float = BUSY_TIMEOUT_S,
     ) -> None:  # fmt: skip
         self.path = Path(path)
+        self.timeout = timeout
         self._db = self._open(create, timeout)
 
     # ------------------------------------------------------------------------------ opening
@@ -393,6 +410,29 @@ class HistoryStore:
                 [("application", APPLICATION), ("schema", str(SCHEMA_VERSION))],
             )
 
+    @contextlib.contextmanager
+    def guard(self) -> Iterator[None]:
+        """SQLite errors inside become one `HistoryError` naming the file and what to do: a
+        store another process held past the busy timeout, or a damaged file (left as is)."""
+        try:
+            yield
+        except sqlite3.OperationalError as exc:
+            if "locked" in str(exc) or "busy" in str(exc):
+                raise HistoryError(
+                    f"{self.path}: another process held the store for over {self.timeout:g} s "
+                    f"({exc}); nothing was changed, try again when it is done."
+                ) from None
+            raise self._damaged(exc) from None
+        except sqlite3.DatabaseError as exc:
+            raise self._damaged(exc) from None
+
+    def _damaged(self, exc: Exception) -> HistoryError:
+        return HistoryError(
+            f"{self.path}: the SQLite file is damaged ({exc}); it was left as is: restore it "
+            f"from a copy or an export ('edgecheck history import'), or move it away to start "
+            f"a new history."
+        )
+
     def close(self) -> None:
         """Close the connection (the file stays consistent whether or not this is called)."""
         self._db.close()
@@ -405,11 +445,13 @@ class HistoryStore:
 
     # ------------------------------------------------------------------------------ writing
 
+    @_guarded
     def append(self, run: Run) -> bool:
         """Store `run` whole, in one transaction; False when a run with its uid is stored."""
         with _transaction(self._db):
             return self._insert(run)
 
+    @_guarded
     def append_many(self, runs: Iterable[Run]) -> int:
         """Store `runs` in one transaction (all or none); returns how many were new."""
         with _transaction(self._db):
@@ -446,12 +488,17 @@ class HistoryStore:
 
     # ------------------------------------------------------------------------------ reading
 
+    @_guarded
     def count(self) -> int:
         """How many runs are stored."""
         return int(self._db.execute("SELECT COUNT(*) FROM runs").fetchone()[0])
 
     def runs(self) -> Iterator[Run]:
         """Every run with its metrics, oldest first (by time, then order of storing)."""
+        with self.guard():
+            yield from self._runs()
+
+    def _runs(self) -> Iterator[Run]:
         rows = self._db.execute(
             "SELECT id, uid, commit_id, branch, time, profile, fingerprint_id, identity, "
             "calibration FROM runs ORDER BY time, id"
@@ -480,6 +527,7 @@ class HistoryStore:
             )
             yield Run(commit, branch, time, profile, fid, json.loads(identity), cal, points, uid)
 
+    @_guarded
     def metric_names(self) -> list[tuple[str, str, str, int]]:
         """Every (test id, metric, kind, number of runs) stored, sorted."""
         rows = self._db.execute(
@@ -488,6 +536,7 @@ class HistoryStore:
         ).fetchall()
         return [(t, m, k, int(c)) for t, m, k, c in rows]
 
+    @_guarded
     def fingerprints(self, test_id: str, metric: str) -> dict[str, int]:
         """Fingerprint id -> how many runs of that device recorded the metric."""
         rows = self._db.execute(
@@ -497,6 +546,7 @@ class HistoryStore:
         ).fetchall()
         return {f: int(c) for f, c in rows}
 
+    @_guarded
     def series(
         self, test_id: str, metric: str, *, fingerprint_id: str | None = None,
         branch: str | None = None,

@@ -272,3 +272,42 @@ def test_an_empty_file_is_no_history_to_read_but_can_be_started(tmp_path: Path) 
     assert path.read_bytes() == b""
     with HistoryStore(path, create=True) as store:
         assert store.count() == 0
+
+
+def test_a_damaged_file_is_an_error_naming_it_and_is_left_alone(tmp_path: Path) -> None:
+    path = tmp_path / "h.sqlite"
+    with HistoryStore(path, create=True) as store:
+        store.append_many(small_run(0, i) for i in range(300))
+    data = bytearray(path.read_bytes())
+    page = 4096
+    assert len(data) > 4 * page
+    data[2 * page :] = bytes(range(256)) * ((len(data) - 2 * page) // 256) + b"\0" * (
+        (len(data) - 2 * page) % 256
+    )
+    path.write_bytes(bytes(data))
+    before = digest(path)
+    with (
+        pytest.raises(HistoryError, match="damaged|cannot be read") as info,
+        HistoryStore(path) as store,
+    ):
+        list(store.runs())
+    assert str(path) in str(info.value) and "left as is" in str(info.value)
+    assert digest(path) == before
+
+
+def test_a_store_held_too_long_by_another_writer_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "h.sqlite"
+    HistoryStore(path, create=True).close()
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another process in the middle of its write
+    try:
+        with HistoryStore(path, timeout=0.2) as store:
+            with pytest.raises(HistoryError, match="another process held the store for over 0.2 s"):
+                store.append(small_run(0, 0))
+            assert store.count() == 0  # readers are not blocked (WAL)
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    with HistoryStore(path) as store:
+        store.append(small_run(0, 0))
+        assert store.count() == 1
