@@ -359,6 +359,7 @@ EXTENSIONS: tuple[str, ...] = (
     "edgecheck.ab_cli",
     "edgecheck.pipeline.cli",
     "edgecheck.devicerun.cli",
+    "edgecheck.history.cli",
 )
 
 
