@@ -22,6 +22,7 @@ COMMANDS = [
     "bundle",
     "judge",
     "remote",
+    "history",
 ]
 
 

@@ -220,9 +220,16 @@ def small_run(writer: int, i: int) -> Run:
 
 def append_runs(path: str, writer: int, count: int, start: object) -> None:
     start.wait()  # type: ignore[attr-defined]
-    with HistoryStore(path, create=True) as store:
-        for i in range(count):
-            store.append(small_run(writer, i))
+    try:
+        with HistoryStore(path, create=True) as store:
+            for i in range(count):
+                store.append(small_run(writer, i))
+    except BaseException:
+        # The parent sees only an exit code; the reason goes where its assertion reads it.
+        import traceback
+
+        Path(f"{path}.writer{writer}.error").write_text(traceback.format_exc())
+        raise
 
 
 def check_all_runs_whole(path: Path, writers: int, count: int) -> None:
@@ -254,7 +261,8 @@ def run_writers(path: Path, writers: int, count: int) -> float:
     start.set()
     for p in procs:
         p.join(timeout=120)
-    assert [p.exitcode for p in procs] == [0] * writers
+    errors = [e.read_text() for e in sorted(path.parent.glob(f"{path.name}.writer*.error"))]
+    assert [p.exitcode for p in procs] == [0] * writers, "\n".join(errors)
     return time.perf_counter() - began
 
 
