@@ -14,8 +14,7 @@ they pin themselves to their cores, and numpy's thread pools must not start befo
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from edgecheck._lazy import lazy_exports
 
 _EXPORTS = {
     "SampleStats": "stats",
@@ -56,12 +55,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'edgecheck.bench' has no attribute {name!r}")
-    return getattr(importlib.import_module(f"edgecheck.bench.{module}"), name)
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

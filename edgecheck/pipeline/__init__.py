@@ -10,8 +10,9 @@ The names below load on first use (PEP 562): importing this package (as `edgeche
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from edgecheck._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from edgecheck.pipeline.accuracy import ClipAccuracy, clip_accuracy
@@ -36,12 +37,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'edgecheck.pipeline' has no attribute {name!r}")
-    return getattr(importlib.import_module(f"edgecheck.pipeline.{module}"), name)
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -20,8 +20,9 @@ line start must not pay for torch, which `core` imports.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from edgecheck._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from edgecheck.prune.core import (
@@ -103,12 +104,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'edgecheck.prune' has no attribute {name!r}")
-    return getattr(importlib.import_module(f"edgecheck.prune.{module}"), name)
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -12,8 +12,9 @@ command-line starts do not import numpy and the data generator.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from edgecheck._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from edgecheck.training.defaults import DEFAULT_EPOCHS, DEFAULT_IMAGES_PER_EPOCH
@@ -49,12 +50,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'edgecheck.training' has no attribute {name!r}")
-    return getattr(importlib.import_module(f"edgecheck.training.{module}"), name)
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

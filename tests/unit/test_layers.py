@@ -19,7 +19,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "edgecheck"
 LAYERS: list[tuple[str, frozenset[str]]] = [
     # what every layer may use: errors, file writing, import guards, the identity fields
     ("foundation", frozenset({"edgecheck", "errors", "_imports", "_atomic", "envvars",
-                              "exitcodes", "identity", "onnx_file", "progress", "plots",
+                              "exitcodes", "identity", "onnx_file", "progress", "plots", "_lazy",
                               "formatting"})),
     # this machine, the data, the models and their static analysis, the claims and settings
     ("platform", frozenset({"device", "data", "models", "weights", "export", "macs",
