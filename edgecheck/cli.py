@@ -383,7 +383,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     # --help and --version raise SystemExit(0), a bad option SystemExit(2) (`Parser.error`).
     args = build_parser().parse_args(argv)
     try:
-        return int(_handler(args.command)(args))
+        status = int(_handler(args.command)(args))
+        sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's last flush
+        return status
     except EdgecheckError as exc:
         _error_line(args.command, "error", exc)
         return exitcodes.USAGE

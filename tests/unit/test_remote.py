@@ -257,6 +257,10 @@ def _agents_in(folder: Path) -> list[int]:
     return found
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_on_the_host_hangs_up_the_agent_on_the_board(sshd, tmp_path):
     """SIGINT to `edgecheck remote`'s process group (Ctrl-C) while the agent measures: ssh
     ends, the board's tty hangs up, and the agent (which handles SIGHUP by restoring the power
@@ -270,7 +274,12 @@ def test_ctrl_c_on_the_host_hangs_up_the_agent_on_the_board(sshd, tmp_path):
         "--remote-dir", str(tmp_path / "board"), "--keep",
     ]  # fmt: skip
     # the same edgecheck as this process (an installed one, or PYTHONPATH's, inherited)
-    proc = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    # Ctrl-C's default: a pytest started in the background by a non-interactive shell (`cmd &`)
+    # inherits SIGINT ignored, and Python then never raises KeyboardInterrupt for it.
+    proc = subprocess.Popen(
+        command, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        preexec_fn=_default_sigint,
+    )  # fmt: skip
     assert proc.stderr is not None
     lines = []
     try:
