@@ -355,8 +355,13 @@ class HistoryStore:
         return db
 
     def _tables(self, db: sqlite3.Connection) -> set[str]:
+        rows: list[tuple[str]] = []
+
+        def read() -> None:
+            rows[:] = db.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
+
         try:
-            rows = db.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
+            _when_unlocked(read, self.timeout)  # another writer may be switching it to WAL
         except sqlite3.DatabaseError as exc:
             raise HistoryError(
                 f"{self.path}: the SQLite file cannot be read ({exc}); it is corrupt or not "
@@ -396,7 +401,9 @@ class HistoryStore:
 
     def _initialise(self, db: sqlite3.Connection) -> None:
         """WAL mode and the tables (only on an empty database or one that is ours)."""
-        db.execute("PRAGMA journal_mode = WAL")
+        # Switching to WAL takes an exclusive lock without waiting in SQLite's busy handler:
+        # two writers creating one store at once got "database is locked" here (seen in CI).
+        _when_unlocked(lambda: db.execute("PRAGMA journal_mode = WAL"), self.timeout)
         with _transaction(db):
             tables = self._tables(db)  # again, under the write lock: another writer may
             if tables:  # have created them since the first look
@@ -625,6 +632,25 @@ def parse_export(lines: Iterable[str], *, where: str) -> list[Run]:
     if not header_seen:
         raise HistoryError(f"{where}: empty; a history export starts with a header line.")
     return runs
+
+
+def _when_unlocked(step: Callable[[], object], timeout: float) -> None:
+    """Run `step`, again after a short wait while SQLite says the database is locked, for
+    at most `timeout` seconds (then the last error is raised)."""
+    import random
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            step()
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.005 + 0.02 * random.random())
 
 
 class _transaction:
