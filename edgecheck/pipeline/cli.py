@@ -34,8 +34,13 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     parser.add_argument("video", metavar="VIDEO", type=Path, help="a video file OpenCV can read")
     parser.add_argument(
-        "--backend", choices=("onnxruntime", "tensorrt"), default="onnxruntime",
-        help="FQA runtime (default: %(default)s)",
+        "--backend", choices=("onnxruntime", "tensorrt", "torch"), default="onnxruntime",
+        help="FQA runtime; torch runs the trained CNN itself (fp32 on the CPU, fp16 on CUDA: "
+        "the GPU path without TensorRT) (default: %(default)s)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--device", choices=("auto", "cpu", "cuda"), default="auto",
+        help="where --backend torch runs; auto: CUDA when torch sees a GPU (default: auto)",
     )  # fmt: skip
     parser.add_argument(
         "--precision", choices=("fp32", "fp16", "int8"), default="fp32",
@@ -139,6 +144,17 @@ def format_result(result: Any) -> str:
     return "\n".join(lines)
 
 
+def _device(args: argparse.Namespace) -> str:
+    """--device, with auto resolved: CUDA for the torch backend where torch sees a GPU."""
+    if args.device != "auto":
+        return str(args.device)
+    if args.backend != "torch":
+        return "cpu"
+    from edgecheck.backends.torch_backend import cuda_available
+
+    return "cuda" if cuda_available() else "cpu"
+
+
 def _scorer(args: argparse.Namespace) -> str | None:
     """The --model to score crops with (None: the shipped FQA CNN), its input checked first."""
     if args.model is None or args.model == "fqa":
@@ -189,6 +205,7 @@ def run(args: argparse.Namespace) -> int:
         top_k=args.top_k, every=args.every, detect_width=args.detect_width,
         finder="naive" if args.naive else "tracking", concurrent=not args.naive,
         cv_threads=-1 if args.naive else 1, max_frames=args.max_frames,
+        device=_device(args),
     )  # fmt: skip
     bar = None
     if not args.no_progress:

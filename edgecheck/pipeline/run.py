@@ -46,7 +46,9 @@ class PipelineConfig:
     """How the pipeline runs.
 
     Attributes:
-        backend: FQA runtime, ``"onnxruntime"`` or ``"tensorrt"``. Default ``"onnxruntime"``.
+        backend: FQA runtime, ``"onnxruntime"``, ``"tensorrt"`` or ``"torch"`` (the trained
+            CNN on torch: fp32 on the CPU, fp16 on CUDA). Default ``"onnxruntime"``.
+        device: where the torch backend runs, ``"cpu"`` or ``"cuda"``. Default ``"cpu"``.
         precision: ``"fp32"``, ``"fp16"`` or ``"int8"``. Default ``"fp32"``.
         batch_size: crops per FQA call. Default 16.
         finder: ``"tracking"`` (default) or ``"naive"`` (full-frame cascade every frame).
@@ -75,6 +77,7 @@ class PipelineConfig:
     every: int = 10
     detect_width: int = 480
     max_frames: int | None = None
+    device: str = "cpu"
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -234,7 +237,7 @@ def run_pipeline(
 
     cfg = config or PipelineConfig()
     cv2 = require_cv2()
-    if model is None:
+    if model is None and cfg.backend != "torch":
         if workdir is None:
             with tempfile.TemporaryDirectory(prefix="edgecheck-fqa-") as tmp:
                 path = prepare_fqa(tmp, cfg.precision, cfg.backend)
@@ -246,7 +249,7 @@ def run_pipeline(
     cv2.setNumThreads(cfg.cv_threads)
     try:
         with FQAScorer(
-            model, cfg.backend, cfg.precision, cfg.batch_size, cfg.fqa_threads
+            model, cfg.backend, cfg.precision, cfg.batch_size, cfg.fqa_threads, cfg.device
         ) as scorer:
             return _run(video, cfg, scorer, cv2, open_video, keep_images, progress)
     finally:

@@ -320,3 +320,40 @@ def test_a_detector_error_near_the_clip_end_raises_instead_of_hanging(tmp_path, 
     thread.join(timeout=60)
     assert not thread.is_alive(), "run_pipeline hung after the detector failed"
     assert len(outcome) == 1 and "detector failed on frame 10" in str(outcome[0])
+
+
+def test_the_torch_backend_scores_like_onnxruntime(tmp_path, fqa_model):
+    """--backend torch runs the trained CNN itself (the GPU path without TensorRT; fp32 on
+    the CPU here): the same frames, the same scores as onnxruntime's FP32 file."""
+    path = tmp_path / "walk.mp4"
+    write_clip(path, "walk", SMALL, 16)
+    base = dict(finder="naive", concurrent=False)
+    ort = run_pipeline(path, PipelineConfig(**base), model=fqa_model, keep_images=False)
+    torch_run = run_pipeline(path, PipelineConfig(backend="torch", **base), keep_images=False)
+    assert torch_run.frames == ort.frames == 16
+    flat = [s for scores in ort.scores for s in scores]
+    assert flat and np.allclose([s for sc in torch_run.scores for s in sc], flat, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("extra", "text"),
+    [
+        (["--precision", "fp16", "--device", "cpu"], "torch fp16 needs a CUDA device"),
+        (["--model", "x.onnx"], "the torch backend runs the shipped trained FQA CNN"),
+    ],
+)
+def test_the_torch_backend_refuses_what_it_cannot_run(tmp_path, monkeypatch, capsys, extra, text):
+    path = tmp_path / "walk.mp4"
+    write_clip(path, "walk", SMALL, 4)
+    monkeypatch.chdir(tmp_path)
+    if "--model" in extra:
+        import shutil
+
+        from edgecheck.pipeline.scoring import prepare_fqa
+
+        shutil.copy(prepare_fqa(tmp_path / "fqa", "fp32"), tmp_path / "x.onnx")
+    code = main(
+        ["pipeline", str(path), "--backend", "torch", "--no-write", "--no-progress", *extra]
+    )
+    err = capsys.readouterr().err
+    assert code == 2 and text in err and len(err.strip().splitlines()) == 1, err
