@@ -6,10 +6,12 @@ committed model with the example's own `measure_latency` and timing policy (conf
 each of its batch sizes, and judges the p50 latency and the block p99 with the example's
 tolerances. Two ways to have "itself" to judge against:
 
-* ``--mode baseline`` (default): against the example's committed baselines/<profile>.json, as
-  a pull request that leaves the model alone is judged in CI (`edgecheck.baselines.compare`,
-  calibration included). On a machine whose fingerprint or calibration differs from the one
-  that recorded them nothing is compared ("other device"); record them here first.
+* ``--mode baseline`` (default): against timing baselines recorded on this machine first (the
+  example commits none: a team records them on its runner), as a pull request that leaves the
+  model alone is judged in CI (`edgecheck.baselines.compare`, calibration included). The
+  recording is ``pytest --edgecheck-update-baselines -m perf`` in a temporary copy of the
+  example, a separate process, so the runs measure the drift between processes and over the
+  minutes of the series, as CI would meet it.
 * ``--mode ab``: the model against a second session of itself, interleaved round by round
   (`edgecheck.ab.ab_compare`, what ``edgecheck ab edgenet models/edgenet.onnx`` does).
 
@@ -59,6 +61,26 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def record_timings(example: Path, gate_time: float) -> Path:
+    """Record the example's timing baselines here, in a temporary copy (the example commits
+    none); returns the copy's baselines folder."""
+    import shutil
+    import subprocess
+    import tempfile
+
+    copy = Path(tempfile.mkdtemp(prefix="edgecheck-aa-")) / "onnx-team"
+    shutil.copytree(example, copy, ignore=shutil.ignore_patterns("__pycache__", ".pytest_cache"))
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "perf",
+         "--edgecheck-update-baselines", "--gate-time", str(gate_time)],
+        cwd=copy, capture_output=True, text=True,
+    )  # fmt: skip
+    if done.returncode != 0 or "baselines updated" not in done.stdout:
+        raise SystemExit(f"recording the timing baselines failed:\n{done.stdout[-2000:]}")
+    print(f"recorded the timing baselines here first: {copy / 'baselines'}")
+    return copy / "baselines"
+
+
 def ratio_text(verdict: Any) -> tuple[str, str]:
     if verdict.ratio is None:
         return "-", "-"
@@ -81,7 +103,10 @@ def main(argv: list[str] | None = None) -> int:
     (model, *_) = load_config(find_pyproject(args.example)).models
     path = model.onnx
     device = detect_device()
-    stored = DirectoryStore(args.example / "baselines").fetch(device.profile)
+    baselines = args.example / "baselines"
+    if args.mode == "baseline":
+        baselines = record_timings(args.example, args.gate_time or conftest.DEFAULT_GATE_TIME)
+    stored = DirectoryStore(baselines).fetch(device.profile)
     cpu = next((line.split(":", 1)[1].strip() for line in
                 Path("/proc/cpuinfo").read_text().splitlines()
                 if line.startswith("model name")), "?")  # fmt: skip

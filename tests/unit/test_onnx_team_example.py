@@ -47,7 +47,11 @@ def make_model(folder: Path, *args: str) -> None:
                    check=True, capture_output=True, timeout=120)  # fmt: skip
 
 
-def test_the_committed_baselines_hold_the_expected_sizes():
+def test_the_committed_baselines_hold_the_sizes_and_no_timing():
+    """Sizes are portable and committed; timings are not: they mean something only on the
+    runner that records them (on this 2-core VM the same model ran 15 % slower an hour after
+    its timings were recorded, calibration unchanged: a committed timing from a developer's
+    machine would fail a team's first pull request or be compared nowhere)."""
     entries = {
         (e["test_id"].split("::")[-1], e["metric"]): e for e in stored_baselines()["entries"]
     }
@@ -55,19 +59,14 @@ def test_the_committed_baselines_hold_the_expected_sizes():
     assert entries[(key, "macs")]["value"] == MACS
     assert entries[(key, "parameter_bytes")]["value"] == PARAMETER_BYTES
     assert entries[(key, "macs")]["tolerance"] == 0.01
-    for batch in TIMING_TESTS:
-        for metric in TIMING_METRICS:
-            entry = entries[(f"test_latency_and_throughput[edgenet-{batch}]", metric)]
-            assert entry["kind"] == "timing" and entry["calibration"]
+    assert [e["kind"] for e in entries.values()] == ["exact", "exact"]
 
 
 def test_the_example_passes_as_copied(project):
-    """A pull request that leaves the model alone: everything passes. Sizes and the reference
-    output are compared on any machine; the timings only on the machine that recorded
-    baselines/cpu.json (same fingerprint id, calibration within 25 %): on any other machine
-    each is "no baseline for this device" and its test passes without a comparison."""
-    from edgecheck.device import detect_device
-
+    """A pull request that leaves the model alone, before the team has recorded timings on its
+    runner: everything passes. Sizes and the reference output are compared on any machine; each
+    timing is measured and listed as "no baseline stored" (recorded by
+    ``--edgecheck-update-baselines`` on the runner)."""
     # A fresh interpreter, as in a team's CI: the entry point loads the plugin.
     result = project.runpytest_subprocess(*GATE)
     outcomes = result.parseoutcomes()
@@ -79,35 +78,49 @@ def test_the_example_passes_as_copied(project):
     # Each timed test records p50, p99 and throughput; the p99 not while others held the CPU.
     timed = 3 * (len(TIMING_TESTS) - len(busy)) - out.count(": p99_latency not judged: ")
     counts = _counts(out)
-    assert counts["regressed"] == 0 and counts["unchanged"] >= 2
-    assert sum(counts.values()) == 2 + timed  # MACs, bytes, and every timing of the run
-    if detect_device().fingerprint_id not in stored_baselines()["fingerprints"]:
-        # Another machine: nothing timed is compared, nothing fails.
-        assert counts["with no baseline for this device"] == timed
-        assert counts["unchanged"] == 2
-        assert "no baseline for this device: different machine" in out or timed == 0
-    else:
-        # The recording machine: the timings are compared (unchanged, undecided or improved),
-        # or, where its calibration has moved beyond 25 % since, none is ("other device").
-        assert counts["with no baseline for this device"] in (0, timed)
+    assert counts["regressed"] == 0 and counts["unchanged"] == 2  # MACs, bytes
+    assert counts["not stored"] == timed
+    assert sum(counts.values()) == 2 + timed
+
+
+def test_timings_recorded_here_are_compared_here(project, run_pytest):
+    """The runner's first step: record the timings, then the next run compares them (same
+    fingerprint, calibration within 25 %), and the unchanged model does not regress."""
+    recorded = run_pytest(*GATE, "-m", "perf", "--edgecheck-update-baselines")
+    if "not timed here:" in recorded.stdout.str():
+        pytest.skip("other jobs held the CPU while recording; nothing timed to compare")
+    assert recorded.ret == 0 and "baselines updated: " in recorded.stdout.str()
+    result = run_pytest(*GATE, "-m", "perf")
+    out = result.stdout.str()
+    busy = out.count("not timed here:")
+    result.assert_outcomes(passed=2 - busy, skipped=busy, deselected=2)
+    counts = _counts(out)
+    assert counts["regressed"] == 0 and counts["not stored"] == 0
+    timed = 3 * (2 - busy) - out.count(": p99_latency not judged: ")
+    assert timed == sum(counts[k] for k in ("unchanged", "improved", "undecided",
+                                            "with no baseline for this device"))  # fmt: skip
 
 
 def test_on_another_machine_the_timings_are_not_compared(project, run_pytest):
-    """The committed baselines as another machine sees them: their fingerprint is not this
-    one's (here: an AMD of family 25 recorded them), so every timing is "no baseline for this
-    device", naming the fields that differ, and the latency tests pass uncompared."""
+    """Timings recorded here, as another machine sees them: their fingerprint is not this
+    one's (rewritten: an AMD of family 25 recorded them), so every timing is "no baseline for
+    this device", naming the fields that differ, and the latency tests pass uncompared."""
     from edgecheck.device import detect_device
 
+    recorded = run_pytest(*GATE, "-m", "perf", "--edgecheck-update-baselines")
+    if "not timed here:" in recorded.stdout.str():
+        pytest.skip("other jobs held the CPU while recording; nothing timed to compare")
     path = project.path / "baselines" / "cpu.json"
     stored = json.loads(path.read_text())
-    (old_id,) = stored["fingerprints"]
-    table = stored["fingerprints"].pop(old_id)
-    table.update(cpu_vendor="AuthenticAMD", cpu_family="25", cpu_model_code="1")
-    stored["fingerprints"]["0123456789ab"] = table
+    fakes = {}
+    for n, (old_id, table) in enumerate(sorted(stored["fingerprints"].items())):
+        table.update(cpu_vendor="AuthenticAMD", cpu_family="25", cpu_model_code=str(n + 1))
+        fakes[old_id] = f"0123456789a{n}"
+    stored["fingerprints"] = {fakes[k]: v for k, v in stored["fingerprints"].items()}
     for entry in stored["entries"]:
-        entry["fingerprint_id"] = "0123456789ab"
+        entry["fingerprint_id"] = fakes[entry["fingerprint_id"]]
     path.write_text(json.dumps(stored, indent=2))
-    assert detect_device().fingerprint_id != "0123456789ab"
+    assert detect_device().fingerprint_id not in fakes.values()
 
     result = run_pytest(*GATE, "-m", "perf")
     out = result.stdout.str()
