@@ -9,10 +9,10 @@ pytest.importorskip("xdist")
 
 TESTS = """
 def test_a():
-    assert True
+    assert sum([1, 2]) == 3  # a plain project's test: what matters is how the run ends
 
 def test_b():
-    assert True
+    assert sum([1, 2]) == 3  # a plain project's test: what matters is how the run ends
 """
 
 
