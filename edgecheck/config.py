@@ -2,7 +2,10 @@
 
 It holds claim overrides (``[tool.edgecheck.claims."<id>"]``, see `edgecheck.claims`), the
 profile, ``require_timing`` (fail a pytest run whose stored timings could not be compared on
-this machine, as ``--edgecheck-require-timing``), and the project's own models
+this machine, as ``--edgecheck-require-timing``), ``history_branch`` (the branch whose
+passing runs ``--edgecheck-history`` records and judges against; default ``main``) and
+``history_accept`` (commits whose slowdown was decided on: the creep rule's level restarts
+there), and the project's own models
 (``[tool.edgecheck.models.<name>]``: an ONNX file or a ``module:function`` torch factory, and
 the input shape), over which the plugin parametrizes tests that take the
 ``edgecheck_user_model`` fixture, and which the CLI lists and takes by name
@@ -28,7 +31,9 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
 
-KNOWN_KEYS = frozenset({"claims", "profile", "models", "require_timing"})
+KNOWN_KEYS = frozenset(
+    {"claims", "profile", "models", "require_timing", "history_branch", "history_accept"}
+)
 # The models `edgecheck.models` registers on import, named here without importing torch (a
 # unit test keeps the two in step); a project model may not take one of these names.
 BUILTIN_MODELS = ("fqa", "vgg16")
@@ -175,6 +180,8 @@ class ProjectConfig:
     profile: str | None = None
     models: tuple[UserModel, ...] = ()
     require_timing: bool = False
+    history_branch: str = "main"
+    history_accept: tuple[str, ...] = ()
 
     def registry(self) -> ClaimRegistry:
         """The claim registry with this project's overrides applied."""
@@ -253,7 +260,20 @@ def load_config(path: Path | None) -> ProjectConfig:
         raise ConfigError(
             f"{path}: [tool.edgecheck] require_timing = {require_timing!r} must be true or false."
         )
+    history_branch = table.get("history_branch", "main")
+    if not isinstance(history_branch, str) or not history_branch:
+        raise ConfigError(
+            f"{path}: [tool.edgecheck] history_branch = {history_branch!r} must be a branch "
+            f'name, e.g. "main".'
+        )
+    accept = table.get("history_accept", [])
+    if not isinstance(accept, list) or not all(isinstance(c, str) and c for c in accept):
+        raise ConfigError(
+            f"{path}: [tool.edgecheck] history_accept = {accept!r} must be a list of commits, "
+            f'e.g. ["3f2a9c1"].'
+        )
     config = ProjectConfig(path=path, claims=dict(claims), profile=profile, models=models,
-                           require_timing=require_timing)  # fmt: skip
+                           require_timing=require_timing, history_branch=history_branch,
+                           history_accept=tuple(accept))  # fmt: skip
     config.registry()  # validate the overrides now, so errors surface at start-up
     return config

@@ -181,12 +181,20 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     _add_store(export)
 
     imp = actions.add_parser(
-        "import", help="add the runs of a JSON Lines export to the store",
-        description="Add the runs of FILE (made by 'history export') to the store, creating "
-        "it when missing. Runs already stored (same run id) are skipped; a malformed line "
-        "stops the import with its line number and nothing is stored.",
+        "import", help="add runs measured elsewhere to the store",
+        description="Add the runs of FILE to the store, creating it when missing. FILE is a "
+        "history export ('history export'), a pytest run's --edgecheck-results file (its "
+        "metrics with their samples, device and commit: e.g. from a device runner), or a "
+        "board agent's results.json (each workload that ran becomes the timing "
+        "'board::<workload>'). Runs already stored (same run id) are skipped; a malformed "
+        "file stops the import naming the line or field, and nothing is stored.",
     )  # fmt: skip
-    imp.add_argument("file", type=Path, metavar="FILE", help="a history export (.jsonl)")
+    imp.add_argument("file", type=Path, metavar="FILE",
+                     help="a history export (.jsonl), results.json of pytest or the agent")  # fmt: skip
+    imp.add_argument("--commit", default=None, metavar="SHA",
+                     help="the commit measured, for a results file that does not name one")  # fmt: skip
+    imp.add_argument("--branch", default=None, metavar="NAME",
+                     help="the branch measured (default: the file's, else none)")  # fmt: skip
     _add_store(imp)
     return parser
 
@@ -376,17 +384,10 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _import(args: argparse.Namespace) -> int:
-    from edgecheck.history.store import HistoryError, HistoryStore
+    from edgecheck.history.sources import runs_from_file
+    from edgecheck.history.store import HistoryStore
 
-    try:
-        text = args.file.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise HistoryError(f"{args.file}: no such file.") from None
-    except UnicodeDecodeError:
-        raise HistoryError(f"{args.file}: not UTF-8 text; is it a history export?") from None
-    from edgecheck.history.store import parse_export
-
-    runs = parse_export(text.splitlines(), where=str(args.file))  # check before creating
+    runs = runs_from_file(args.file, commit=args.commit, branch=args.branch)  # before creating
     with HistoryStore(args.store, create=True) as store:
         added = store.append_many(runs)
     print(f"imported {added} run(s) into {args.store}; {len(runs) - added} already stored")

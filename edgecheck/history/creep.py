@@ -17,7 +17,10 @@ A baseline that is refreshed after every merge lets a metric creep: ten 3 % step
 5. the candidate fails when the current level is worse than the reference level scaled by
    ``1 + tolerance`` with the stated confidence: the baselines' rule (`BaselineCheck`: one-
    sided Mann-Whitney U on the two sets of run medians, `edgecheck.baselines`), so noise alone
-   (1-3 % between runs here) does not fail it and a loss well past the tolerance does.
+   (1-3 % between runs here) does not fail it and a loss well past the tolerance does;
+6. unless the candidate itself is back within the tolerance of the reference level: the runs
+   before it measured the code before it, so a fix or a revert passes (the level it restores
+   shows as a change point once a few runs follow).
 
 The message names the commits that contributed: the change points since the reference that
 made it worse (their commit ranges and steps), and the drift since the last of them.
@@ -63,6 +66,8 @@ class CreepVerdict:
         change_points: every change point found in the history plus the candidate.
         tolerance, confidence: the rule applied.
         message: one line: the levels, the loss, and the commits that contributed.
+        recovered: the level crept, but the candidate itself is back within the tolerance
+            (it passes; the message says so).
     """
 
     status: str
@@ -78,6 +83,7 @@ class CreepVerdict:
     tolerance: float
     confidence: float
     message: str
+    recovered: bool = False
 
     def __bool__(self) -> bool:
         return self.status != "fail"
@@ -167,7 +173,11 @@ def judge_creep(
         Entry("history", label, current, kind="ratio", direction=direction,
               samples=tuple(current_runs), n=current_runs.size),
     )  # fmt: skip
-    failed = verdict.status == "regression"
+    # The runs before the candidate measured other code: a candidate that itself is back within
+    # the tolerance (a fix, a revert) is not held to the level they set.
+    candidate_loss = sign * (float(candidate) / reference - 1.0) if reference else 0.0
+    recovered = verdict.status == "regression" and candidate_loss <= tolerance
+    failed = verdict.status == "regression" and not recovered
     better = "lower" if direction == "lower" else "higher"
     text = (
         f"{label}: {'CREEP' if failed else 'no creep'}: accepted level "
@@ -188,7 +198,12 @@ def judge_creep(
             text += f", then {drift:+.1%} since {contributors[-1].commit}"
     elif abs(loss) >= 0.005:
         text += f"; no single step: a drift of {loss:+.1%} since {names[ref_start]}"
+    if recovered:
+        text += (
+            f"; but this run ({candidate_commit}) is back within the tolerance: "
+            f"{_level_text(float(candidate), unit)} ({candidate_loss:+.1%}), so it passes"
+        )
     return CreepVerdict(
         "fail" if failed else "pass", ratio_low=verdict.ci_low, ratio_high=verdict.ci_high,
-        p_value=verdict.p_value, message=text, **common,
+        p_value=verdict.p_value, message=text, recovered=recovered, **common,
     )  # fmt: skip

@@ -18,8 +18,12 @@ if TYPE_CHECKING:
     from edgecheck.history.store import SeriesPoint
 
 
-def series_png(label: str, series: Sequence[SeriesPoint], changes: Sequence[ChangePoint]) -> bytes:
-    """The PNG bytes of `series` with a dashed line and the step at each change point."""
+def series_png(
+    label: str, series: Sequence[SeriesPoint], changes: Sequence[ChangePoint], *,
+    candidate: bool = False,
+) -> bytes:  # fmt: skip
+    """The PNG bytes of `series` with a dashed line and the step at each change point;
+    `candidate`: the last point is the run being judged, drawn apart as "this run"."""
     require("matplotlib", "plotting the history")
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -30,6 +34,9 @@ def series_png(label: str, series: Sequence[SeriesPoint], changes: Sequence[Chan
     x = list(range(len(series)))
     y = [p.value for p in series]
     errors = [[p.value - p.low for p in series], [p.high - p.value for p in series]]
+    if candidate and series:
+        ax.plot([x[-1]], [y[-1]], marker="*", markersize=14, color="tab:red", linestyle="none",
+                label=f"this run ({series[-1].commit[:8]})", zorder=5)  # fmt: skip
     ax.errorbar(x, y, yerr=errors, fmt="o", markersize=3, capsize=2, color="tab:blue",
                 ecolor="tab:gray", elinewidth=0.8, label="median per run (interval)")  # fmt: skip
     bounds = [0, *(c.index for c in changes), len(series)]

@@ -8,7 +8,7 @@ its median's interval, a seeded bootstrap over the entry's samples (`edgecheck.b
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -54,15 +54,42 @@ def record_run(
         time: ISO 8601 UTC; default now.
 
     Raises:
+        HistoryError: see `make_run`.
+    """
+    run = make_run(
+        results, commit, branch, profile=identity.profile,
+        fingerprint_id=identity.fingerprint_id, identity=identity.identity,
+        calibration=calibration, time=time,
+    )  # fmt: skip
+    store.append(run)
+    return run
+
+
+def make_run(
+    results: Iterable[Entry],
+    commit: str,
+    branch: str,
+    *,
+    profile: str,
+    fingerprint_id: str,
+    identity: Mapping[str, str],
+    calibration: Calibration | None = None,
+    time: str | None = None,
+) -> Run:
+    """One run of `results` measured on the device (`profile`, `fingerprint_id`, `identity`
+    fields): what `record_run` appends, and what an import of results measured elsewhere
+    makes (`edgecheck.history.sources`).
+
+    Raises:
         HistoryError: no commit, no results, a test id and metric twice, or a timing entry
-            measured on another fingerprint than `identity`'s.
+            measured on another fingerprint than `fingerprint_id`.
     """
     entries = list(results)
     if not commit:
         raise HistoryError("record_run: the commit is empty; pass the commit measured.")
     if not entries:
         raise HistoryError(f"record_run: no metrics to record for commit {commit}.")
-    fid = identity.fingerprint_id
+    fid = fingerprint_id
     for e in entries:
         if e.kind == "timing" and e.fingerprint_id and e.fingerprint_id != fid:
             raise HistoryError(
@@ -84,10 +111,7 @@ def record_run(
             calibration=calibration if e.kind == "timing" else None,
         )  # fmt: skip
         points.append(point_of(e))
-    run = Run(
-        commit=commit, branch=branch, time=stamp, profile=identity.profile,
-        fingerprint_id=fid, identity=identity.identity, calibration=calibration,
-        metrics=tuple(points),
+    return Run(
+        commit=commit, branch=branch, time=stamp, profile=profile, fingerprint_id=fid,
+        identity=dict(identity), calibration=calibration, metrics=tuple(points),
     )  # fmt: skip
-    store.append(run)
-    return run

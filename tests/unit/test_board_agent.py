@@ -227,6 +227,29 @@ def test_agent_measures_a_real_onnx_bundle_on_this_machine(tmp_path):
     assert list(out.parent.iterdir()) == [out]  # no temp file left next to it
 
 
+def test_the_agent_s_results_import_into_the_history_as_board_timings(tmp_path):
+    pytest.importorskip("onnxruntime")
+    from edgecheck.history.sources import runs_from_file
+    from edgecheck.history.store import HistoryError, HistoryStore
+
+    bundle = write_bundle(tmp_path / "bundle")
+    store = tmp_path / "history.sqlite"
+    for commit in ("c1", "c2"):
+        out = tmp_path / commit / "results.json"
+        assert _run_agent(str(bundle), "--out", str(out), "--no-power").returncode == 0
+        with HistoryStore(store, create=True) as history:
+            history.append_many(runs_from_file(out, commit=commit, branch="main"))
+    with HistoryStore(store) as history:
+        assert [n[:2] for n in history.metric_names()] == [("board", "tiny.fp32.b1@1c")]
+        series = history.series("board", "tiny.fp32.b1@1c")
+        runs = list(history.runs())
+    assert [p.commit for p in series] == ["c1", "c2"] and all(p.n == REPEATS for p in series)
+    assert runs[0].fingerprint_id == runs[1].fingerprint_id  # the same board, one series
+    assert runs[0].identity["agent"] == "board_agent" and runs[0].profile == "cpu"
+    with pytest.raises(HistoryError, match="field 'commit' is missing; .*--commit SHA"):
+        runs_from_file(out)
+
+
 def test_help_explains_bundle_and_exit_codes():
     done = _run_agent("--help")
     assert done.returncode == 0

@@ -146,3 +146,26 @@ def test_actionlint_finds_nothing():
         [actionlint, "-no-color", str(JETSON)], capture_output=True, text=True, timeout=60
     )
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_native_job_judges_by_the_history_and_keeps_main_s_on_its_own_branch(workflow):
+    job = workflow["jobs"]["orin"]
+    triggers = workflow.get("on", workflow.get(True))  # YAML 1.1 reads a bare `on` as true
+    assert triggers["push"]["branches"] == ["main"] and "pull_request" in triggers
+    assert job["permissions"] == {"contents": "write"}
+    commands = _runs(job)
+    store = {
+        words[words.index("--store") + 1]
+        for words in (shlex.split(c) for c in commands if "bin/edgecheck history" in c)
+    }
+    gate = next(shlex.split(c) for c in commands if "--edgecheck-history" in c)
+    assert store == {gate[gate.index("--edgecheck-history") + 1]} == {"history.sqlite"}
+    parser = build_parser()
+    for c in commands:
+        if "bin/edgecheck history" in c:
+            words = shlex.split(c.replace("$RUNNER_TEMP", "/tmp"))
+            args = parser.parse_args(words[1:])
+            assert args.history_action in ("import", "export", "html")
+    keep = next(s for s in job["steps"] if s.get("name", "").startswith("Keep the history"))
+    assert "github.event_name == 'push'" in keep["if"] and "refs/heads/main" in keep["if"]
+    assert "git push origin edgecheck-history" in keep["run"]

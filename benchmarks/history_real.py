@@ -1,0 +1,266 @@
+#!/usr/bin/env python
+"""A real performance history on this machine (issue 15): 30 runs of two real models with
+3 % slowdowns injected at three known runs; the change points found and the creep gate's
+verdict on each run, as CI would judge it.
+
+The models: the FQA CNN (edgecheck's registry, onnxruntime FP32, batch 1) and a real ONNX
+graph from the ``onnx`` package (``light_squeezenet``, batch 1). Each run measures both with
+edgecheck's timing harness (one thread, pinned to one core, interleaved), stores their
+samples as timing metrics in a real SQLite history (`HistoryStore`, through the same
+`make_run` the plugin's `record_run` uses), and before that judges them by the creep rule
+through `edgecheck.history.gate.judge_run`, the plugin's ``--edgecheck-history`` gate.
+
+The injected slowdowns, each meant as +3 % of the model's time, cumulative from runs 8, 16
+and 24 on (``--at``):
+
+* FQA: the busy-wait runner (`SlowedRunner`): factor 1.03, 1.03^2, 1.03^3;
+* squeezenet: real work added to the graph: k side branches, each a MatMul of the input's
+  rows (3 x 224 rows of 224) with its own weights (224 x C) whose mean is multiplied by
+  zero and added to the output, so the model's output is unchanged (checked) while the
+  work grows. C is sized before the series so that one branch costs 3 % (interleaved
+  measurement of the plain and the one-branch graph), and each step's real size is
+  measured the same way and printed.
+
+Every run is recorded, also those the gate fails (as a nightly job that records every run
+would): the detector sees the whole series. Targets: the change points are found at the
+injected runs (within 1), and the creep rule fails the runs from the third step on (after
+the second step the loss is 6.1 %, past the 5 % tolerance too: a failure from there on is
+correct, and the table shows where the first one falls).
+
+Usage::
+
+    python benchmarks/history_real.py                 # 30 runs (about 2 min)
+    python benchmarks/history_real.py --runs 40 --at 10 20 30
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+STEP = 0.03
+LIGHT = "light_squeezenet"
+
+
+def light_model_path(name: str = LIGHT) -> Path:
+    import onnx
+
+    path = Path(onnx.__file__).parent / "backend" / "test" / "data" / "light" / f"{name}.onnx"
+    if not path.is_file():
+        raise SystemExit(f"{path}: not in this onnx package; install onnx (its test data).")
+    return path
+
+
+def with_side_work(model: Any, branches: int, channels: int, seed: int = 0) -> Any:
+    """A copy of `model` with `branches` zero-weighted MatMul branches on its input."""
+    import copy
+
+    from onnx import TensorProto, helper, numpy_helper
+
+    graph_model = copy.deepcopy(model)
+    graph = graph_model.graph
+    weights = {i.name for i in graph.initializer}
+    data = next(i.name for i in graph.input if i.name not in weights)  # opset 9 lists weights
+    out = graph.output[0]
+    if branches == 0:
+        return graph_model
+    rng = np.random.default_rng(seed)
+    produced = out.name
+    inner = f"{produced}_before_side_work"
+    for node in graph.node:  # the last producer now writes an inner name
+        node.output[:] = [inner if o == produced else o for o in node.output]
+    total = inner
+    shape = [d.dim_value for d in next(i for i in graph.input if i.name == data)
+             .type.tensor_type.shape.dim]  # fmt: skip
+    graph.initializer.extend([
+        numpy_helper.from_array(np.zeros((1,), np.float32), "side_zero"),
+        numpy_helper.from_array(np.array([-1, shape[-1]], np.int64), "side_rows"),
+    ])  # fmt: skip
+    graph.node.append(helper.make_node("Reshape", [data, "side_rows"], ["side_x"]))
+    for b in range(branches):
+        weight = rng.standard_normal((shape[-1], channels)).astype(np.float32)
+        graph.initializer.append(numpy_helper.from_array(weight, f"side_w{b}"))
+        graph.node.extend([
+            helper.make_node("MatMul", ["side_x", f"side_w{b}"], [f"side_c{b}"]),
+            helper.make_node("ReduceMean", [f"side_c{b}"], [f"side_m{b}"], keepdims=0),
+            helper.make_node("Mul", [f"side_m{b}", "side_zero"], [f"side_z{b}"]),
+            helper.make_node("Add", [total, f"side_z{b}"], [f"side_sum{b}"]),
+        ])  # fmt: skip
+        total = f"side_sum{b}"
+    graph.node.append(helper.make_node("Identity", [total], [produced]))
+    assert out.type.tensor_type.elem_type == TensorProto.FLOAT
+    return graph_model
+
+
+def session_call(model: Any, x: np.ndarray) -> Callable[[], object]:
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    session = ort.InferenceSession(model.SerializeToString(), options,
+                                   providers=["CPUExecutionProvider"])  # fmt: skip
+    name = session.get_inputs()[0].name
+    return lambda: session.run(None, {name: x})
+
+
+def ratio_of(calls: Sequence[Callable[[], object]], names: Sequence[str]) -> float:
+    """Median time of calls[1] / calls[0], interleaved (edgecheck's harness)."""
+    from edgecheck.bench.timing import CallSampler, Target, TimingPolicy, measure_interleaved
+
+    policy = TimingPolicy(min_time=1.0, max_rel_ci_width=0.01)
+    targets = [Target(n, CallSampler(c)) for n, c in zip(names, calls, strict=True)]
+    first, second = measure_interleaved(targets, policy=policy)
+    return second.stats.median / first.stats.median
+
+
+def size_branch(model: Any, x: np.ndarray) -> tuple[int, float]:
+    """The channel count whose one branch costs closest to `STEP` of the model's time."""
+    plain = session_call(model, x)
+    costs: dict[int, float] = {}
+    for channels in (8, 16, 32, 48, 64, 96, 128, 192):
+        costs[channels] = ratio_of([plain, session_call(with_side_work(model, 1, channels), x)],
+                                   ["plain", f"c{channels}"]) - 1  # fmt: skip
+        if costs[channels] > 2 * STEP:
+            break
+    print("one branch's cost by channels: "
+          + ", ".join(f"{c}: {v:+.1%}" for c, v in costs.items()), file=sys.stderr)  # fmt: skip
+    return min(costs.items(), key=lambda item: abs(item[1] - STEP))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=30, help="runs in the series (default 30)")
+    parser.add_argument("--at", type=int, nargs=3, default=[8, 16, 24], metavar="RUN",
+                        help="the first run of each 3 %% step (default 8 16 24)")  # fmt: skip
+    parser.add_argument("--store", type=Path, default=None,
+                        help="keep the history here (default: a temporary file)")  # fmt: skip
+    args = parser.parse_args(argv)
+
+    import onnx
+
+    from edgecheck.backends import make_runner
+    from edgecheck.backends.slowed import SlowedRunner
+    from edgecheck.baselines import Entry
+    from edgecheck.bench.cores import on_one_core
+    from edgecheck.bench.timing import CallSampler, Target, TimingPolicy, measure_interleaved
+    from edgecheck.device import detect_device
+    from edgecheck.history.changes import change_points
+    from edgecheck.history.gate import judge_run
+    from edgecheck.history.record import make_run
+    from edgecheck.history.store import HistoryStore
+
+    device = detect_device()
+    light = onnx.load(str(light_model_path()))
+    x_light = np.random.default_rng(0).random((1, 3, 224, 224), dtype=np.float32)
+    fqa = make_runner("fqa", "onnxruntime", batch_size=1, threads=1, device="cpu")
+    x_fqa = np.random.default_rng(1).random(fqa.expected_shape, dtype=np.float32)
+    started = time.perf_counter()
+    work = tempfile.TemporaryDirectory(prefix="edgecheck-history-real-")
+    store_path = args.store or Path(work.name) / "history.sqlite"
+    print(f"device: fingerprint {device.fingerprint_id}; store {store_path}", file=sys.stderr)
+
+    with on_one_core() as cpu, fqa:
+        channels, one_branch = size_branch(light, x_light)
+        print(f"pinned to CPU {cpu}; one side branch: {channels} channels, "
+              f"+{one_branch:.1%} of {LIGHT}", file=sys.stderr)  # fmt: skip
+        plain_light = session_call(light, x_light)
+        reference = plain_light()
+        models = {k: with_side_work(light, k, channels) for k in range(4)}
+        steps_real = {}
+        for k in range(1, 4):
+            slowed = session_call(models[k], x_light)
+            np.testing.assert_allclose(slowed(), reference, rtol=0, atol=0)  # same function
+            steps_real[k] = ratio_of([plain_light, slowed], ["plain", f"{k} branches"]) - 1
+        slowed_fqa = {k: SlowedRunner(fqa, (1 + STEP) ** k) for k in range(4)}
+        for runner in slowed_fqa.values():
+            runner.activate()  # the inner runner is active already: only marks the wrapper
+        calls_light = {k: session_call(m, x_light) for k, m in models.items()}
+        policy = TimingPolicy(min_time=1.0, max_rel_ci_width=0.01)
+        rows = []
+        with HistoryStore(store_path, create=True) as store:
+            for run in range(args.runs):
+                k = sum(run >= a for a in args.at)
+                commit = f"r{run:02d}" + ("-slower" if run in args.at else "")
+                runner = slowed_fqa[k]
+                targets = [
+                    Target("fqa", CallSampler(lambda r=runner: r.infer(x_fqa))),
+                    Target("squeezenet", CallSampler(calls_light[k])),
+                ]
+                fqa_m, light_m = measure_interleaved(targets, policy=policy)
+                entries = [
+                    Entry.measured("history_real::fqa", "latency", fqa_m.samples, kind="timing",
+                                   unit="s", tolerance=0.05, fingerprint_id=device.fingerprint_id),
+                    Entry.measured(f"history_real::{LIGHT}", "latency", light_m.samples,
+                                   kind="timing", unit="s", tolerance=0.05,
+                                   fingerprint_id=device.fingerprint_id),
+                ]  # fmt: skip
+                judged = judge_run(store, entries, commit, device.fingerprint_id, branch="main")
+                store.append(make_run(entries, commit, "main", profile=device.profile,
+                                      fingerprint_id=device.fingerprint_id,
+                                      identity=device.identity))  # fmt: skip
+                verdicts = {m.entry.test_id.split("::")[1]: m.verdict for m in judged}
+                rows.append((run, commit, k, fqa_m.stats.median, light_m.stats.median, verdicts))
+                print(f"run {run:2d} {commit:10s} injected {k}: fqa {fqa_m.stats.median * 1e3:.4f} ms, "
+                      f"{LIGHT} {light_m.stats.median * 1e3:.4f} ms, creep "
+                      + ", ".join(f"{n} {v.status}" for n, v in verdicts.items()),
+                      file=sys.stderr)  # fmt: skip
+            series = {
+                name: store.series(f"history_real::{name}", "latency", branch="main")
+                for name in ("fqa", LIGHT)
+            }
+    work_s = time.perf_counter() - started
+
+    print(f"\nreal series on this machine: {args.runs} runs, 3 % steps at runs "
+          f"{', '.join(map(str, args.at))} ({work_s:.0f} s)")  # fmt: skip
+    print(f"{LIGHT}'s side work: one branch = {channels} channels; measured total slowdown "
+          + ", ".join(f"{k} branch(es) {steps_real[k]:+.1%}" for k in range(1, 4))
+          + f" (target {', '.join(f'{(1 + STEP) ** k - 1:+.1%}' for k in range(1, 4))})")  # fmt: skip
+    print()
+    header = ("run", "commit", "inj", "fqa ms", "fqa creep", f"{LIGHT} ms", "creep")
+    table = [header]
+    for run, commit, k, f_ms, l_ms, verdicts in rows:
+
+        def cell(v: Any) -> str:
+            return "-" if v is None else v.status.upper() if v.status == "fail" else v.status
+
+        table.append((str(run), commit, str(k), f"{f_ms * 1e3:.4f}", cell(verdicts.get("fqa")),
+                      f"{l_ms * 1e3:.4f}", cell(verdicts.get(LIGHT))))  # fmt: skip
+    widths = [max(len(r[c]) for r in table) for c in range(len(header))]
+    for r in table:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
+    print()
+    ok_all = True
+    for name, points in series.items():
+        values = [p.value for p in points]
+        found = change_points(values, [p.commit for p in points])
+        at = [c.index for c in found]
+        hits = [min((abs(i - a) for i in at), default=99) <= 1 for a in args.at]
+        noise = np.std(np.diff(values[: args.at[0]])) / np.median(values[: args.at[0]]) / np.sqrt(2)
+        fails = [r for r, *_, v in rows if name in v and v[name].status == "fail"]
+        first_fail = fails[0] if fails else None
+        after_third = all(r in fails for r in range(args.at[2], args.runs))
+        print(f"{name}: run-to-run noise {noise:.2%} (before the first step); change points at "
+              f"runs {at} "
+              + " ".join(f"({c.step:+.1%}, p {c.p_value:.2g})" for c in found)
+              + f"; injected at {args.at}: {sum(hits)}/3 found within 1")  # fmt: skip
+        print(f"  creep gate: first failed run {first_fail}; every run from the third step on "
+              f"({args.at[2]}..{args.runs - 1}) failed: {'yes' if after_third else 'no'}; "
+              f"failed before the second step: "
+              f"{'yes' if any(r < args.at[1] for r in fails) else 'no'}")  # fmt: skip
+        ok_all = ok_all and all(hits) and after_third and not any(r < args.at[1] for r in fails)
+    print(f"\ntargets (3 steps found within 1 run; creep fails every run after the third, none "
+          f"before the second): {'met' if ok_all else 'NOT met'}")  # fmt: skip
+    work.cleanup()
+    return 0 if ok_all else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
