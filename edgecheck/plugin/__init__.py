@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from edgecheck.options import add_baseline_options, add_profile_option
-from edgecheck.plugin import finish, history, summary
+from edgecheck.plugin import finish, history, serial, summary
 from edgecheck.plugin.fixtures import (
     BaselineRecorder,
     ClaimChecker,
@@ -104,6 +104,9 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(f"edgecheck: {exc}") from None
     _refuse_what_xdist_would_split(config, state)
     history.check_store(config)
+    folder = serial.lock_folder(config)
+    if folder is not None:  # an xdist worker: perf tests run alone (plugin/serial.py)
+        config.pluginmanager.register(serial.Serializer(folder), "edgecheck-serial")
     board_results = config.getoption("edgecheck_device_results", None)
     if board_results:
         from edgecheck.devicerun.board_items import load_device_results
@@ -251,6 +254,15 @@ def _skip_reason(report: pytest.TestReport) -> str:
     if isinstance(longrepr, tuple) and len(longrepr) == 3:
         return str(longrepr[2]).removeprefix("Skipped: ")
     return str(longrepr)
+
+
+@pytest.hookimpl(optionalhook=True)  # pytest-xdist's hook, on the controller
+def pytest_configure_node(node: Any) -> None:
+    serial.configure_node(node)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    serial.cleanup(config)
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
