@@ -41,10 +41,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from edgecheck.claims import PAPER_CORES
-from edgecheck.claims import TABLE3_PAPER as PAPER_TABLE3
-from edgecheck.claims import TABLE3_WORKLOAD as FQA_WORKLOAD
-from edgecheck.claims import TABLE4_PAPER as PAPER_TABLE4
+from edgecheck.paper import PAPER_CORES
+from edgecheck.paper import TABLE3_PAPER as PAPER_TABLE3
+from edgecheck.paper import TABLE3_WORKLOAD as FQA_WORKLOAD
+from edgecheck.paper import TABLE4_PAPER as PAPER_TABLE4
 
 BATCHES = (1, 2, 4)
 # The targets for this machine (2 Zen cores), checked here and printed.

@@ -2,7 +2,10 @@
 
 * `edgecheck.bench.stats`: pure statistics of samples (median, IQR, MAD, percentiles,
   bootstrap intervals, ratio of medians).
-* `edgecheck.bench.timing`: warm-up, repeats, interleaved A/B timing, unstable flags.
+* `edgecheck.bench.timing`: warm-up, repeats, interleaved A/B timing, unstable flags; what it
+  is asked and gives (`TimingPolicy`, `Target`, `Measurement`, `speedup`) in
+  `edgecheck.bench.measurement`, the samplers that time one call in
+  `edgecheck.bench.samplers` (all importable from `timing` too).
 * `edgecheck.bench.cores`: run a configuration on exactly N cores in a worker process.
 * `edgecheck.bench.benchmark_json`: results as pytest-benchmark-compatible JSON.
 * `edgecheck.bench.calibration`: one-core sgemm GFLOP/s and memory read GB/s, the yardstick

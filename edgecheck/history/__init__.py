@@ -1,7 +1,10 @@
 """Performance history: every run's metrics over commits, change points, and the creep gate.
 
-* `store`: one SQLite file (WAL, ``BEGIN IMMEDIATE`` transactions) of runs and their metrics,
-  export / import as JSON Lines; `record.record_run` appends one run (the plugin's entry);
+* `runs`: what a run records (`Run`, its metrics as `Point`s, `SeriesPoint`) and the JSON
+  Lines export format;
+* `store`: one SQLite file (WAL, ``BEGIN IMMEDIATE`` transactions, `transactions`) of runs and
+  their metrics, export / import as JSON Lines; `record.record_run` appends one run (the
+  plugin's entry);
 * `changes`: change points of a metric's series of medians (E-Divisive means with a
   permutation test), each with its commit range, step size and p-value;
 * `creep`: the creep rule: a candidate judged against the level at the last accepted change

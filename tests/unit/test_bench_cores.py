@@ -206,7 +206,7 @@ def test_one_definition_of_usable_cores_caps_by_the_cpu_quota(tmp_path, monkeypa
     """Device detection and `choose_cores` agree: a quota of one core makes 2 cores
     unavailable to both, though the affinity mask holds more (a `--cpus=1` container)."""
     import edgecheck.bench.cores as cores_module
-    import edgecheck.device as device_module
+    import edgecheck.device.cpuinfo as device_module
     from edgecheck.bench.cores import CoresUnavailable, choose_cores
     from edgecheck.device import usable_core_count
 

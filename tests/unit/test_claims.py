@@ -45,7 +45,7 @@ def test_design_card_thresholds():
 
 
 def test_orin_has_the_tx2_fixed_value_rules_that_travel_and_no_others():
-    # Every orin rule is a tx2 fixed-value rule carried over unchanged (claims.py says why
+    # Every orin rule is a tx2 fixed-value rule carried over unchanged (claims/registry.py says why
     # each one travels); the paper_factor rules (a TX2's own numbers) and the end-to-end FP16
     # pipeline speedup (the CNN's share of a frame shrinks on Orin) have none.
     carried = {}

@@ -13,7 +13,7 @@ import sys
 
 import pytest
 
-import edgecheck.device as device
+from edgecheck.device import cuda
 
 FAKE_DRIVER = r"""
 #include <string.h>
@@ -47,30 +47,30 @@ def _compile(tmp_path, source: str, name: str):
 
 def test_the_driver_probe_reads_name_and_capability(tmp_path):
     library = _compile(tmp_path, FAKE_DRIVER, "libcuda_tx2")
-    assert device.cuda_driver_probe(library) == (True, "NVIDIA Tegra X2", (6, 2))
+    assert cuda.cuda_driver_probe(library) == (True, "NVIDIA Tegra X2", (6, 2))
 
 
 def test_a_driver_without_a_device_is_no_gpu(tmp_path):
     library = _compile(tmp_path, NO_DEVICE_DRIVER, "libcuda_none")
-    assert device.cuda_driver_probe(library) == (False, None, None)
+    assert cuda.cuda_driver_probe(library) == (False, None, None)
 
 
 def test_no_driver_library_is_no_gpu():
-    assert device.cuda_driver_probe("libcuda-that-does-not-exist.so.1") == (False, None, None)
+    assert cuda.cuda_driver_probe("libcuda-that-does-not-exist.so.1") == (False, None, None)
 
 
 def test_without_torch_the_driver_is_asked(monkeypatch):
     asked = []
     monkeypatch.setitem(sys.modules, "torch", None)  # import torch raises ImportError
-    monkeypatch.setattr(device, "cuda_driver_present", lambda: True)
-    monkeypatch.setattr(device, "cuda_driver_probe", lambda: asked.append(1) or (False, None, None))
-    assert device.torch_cuda_probe() == (False, None, None) and asked == [1]
+    monkeypatch.setattr(cuda, "cuda_driver_present", lambda: True)
+    monkeypatch.setattr(cuda, "cuda_driver_probe", lambda: asked.append(1) or (False, None, None))
+    assert cuda.torch_cuda_probe() == (False, None, None) and asked == [1]
 
 
 def test_the_driver_library_is_looked_for_before_torch(tmp_path, monkeypatch):
     library = _compile(tmp_path, NO_DEVICE_DRIVER, "libcuda_present")
-    assert device.cuda_driver_present(library) is True
-    assert device.cuda_driver_present("libcuda-that-does-not-exist.so.1") is False
+    assert cuda.cuda_driver_present(library) is True
+    assert cuda.cuda_driver_present("libcuda-that-does-not-exist.so.1") is False
     monkeypatch.setitem(sys.modules, "torch", None)  # torch must not even be tried
-    monkeypatch.setattr(device, "cuda_driver_present", lambda: False)
-    assert device.torch_cuda_probe() == (False, None, None)
+    monkeypatch.setattr(cuda, "cuda_driver_present", lambda: False)
+    assert cuda.torch_cuda_probe() == (False, None, None)

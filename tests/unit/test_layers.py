@@ -23,7 +23,7 @@ LAYERS: list[tuple[str, frozenset[str]]] = [
                               "formatting"})),
     # this machine, the data, the models and their static analysis, the claims and settings
     ("platform", frozenset({"device", "data", "models", "weights", "export", "macs",
-                            "claims", "config", "options"})),
+                            "claims", "paper", "config", "options"})),
     # runners; below the transforms because quantization runs its calibration through them
     ("backends", frozenset({"backends"})),
     ("transforms", frozenset({"prune", "quantize", "training"})),

@@ -12,7 +12,7 @@ import pytest
 
 from edgecheck.bench.stats import SampleStats
 from edgecheck.bench.timing import Measurement
-from edgecheck.claims import CLAIMS, TABLE3_PAPER, TABLE4_PAPER
+from edgecheck.claims import CLAIMS
 from edgecheck.evaluation.parallel import (
     BATCH_CLAIM,
     FQA_CLAIM,
@@ -26,6 +26,7 @@ from edgecheck.evaluation.parallel import (
     speedup_figure,
     undecided,
 )
+from edgecheck.paper import TABLE3_PAPER, TABLE4_PAPER
 
 ROUNDS = 40
 

@@ -1,304 +1,34 @@
-"""The paper's claims as data: one registry, checked by tests that measure live.
-
-Each `Claim` carries the paper's value(s), where they come from, and a `Rule` per device
-profile that turns a measured number into a verdict. Tests refer to claims by id and never
-restate the paper's numbers. A project overrides rules in its ``pyproject.toml``::
-
-    [tool.edgecheck.claims."parallel.vgg16.cores"]
-    cpu = { op = ">=", per_core = 0.6 }       # speedup >= 0.6 x cores present
-    "tx2:b1@4c" = { op = ">=", value = 2.4 }  # one key on one profile
-
-    [tool.edgecheck.claims."prune.speedup"]
-    cpu = { op = ">=", reference_factor = 0.75 }  # >= 0.75 x the ceiling measured in the run
-
-Rule lookup for (profile, key) takes the most specific entry: ``"profile:key"``, then
-``"profile"``, then ``"any:key"``, then ``"any"``. No entry means the claim does not apply on
-that profile, and its tests are reported as not run, with that reason.
-
-The ``orin`` profile (Jetson Orin, not in the paper) has rules only where the tx2 profile has a
-fixed value that carries over to a faster board; each says why. Orin's GPU runs FP16 inference
-about 5-8x a TX2's (NVIDIA's published figures), its CPU cores (Cortex-A78AE) are faster per
-clock with more memory bandwidth, so an absolute floor set for a TX2 is a conservative floor
-there, and a core-scaling ratio, which depends on the cores' own balance of compute and memory,
-travels better than any absolute time. Nothing of Orin has been measured for this registry.
+"""The built-in claims, one `Claim` per row of the paper's evaluation, with a rule per device
+profile (why each rule is what it is stands beside it), and `ClaimRegistry`: the claims in
+force, a project's overrides applied. The paper's values come from `edgecheck.paper`.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import Any
 
+from edgecheck.claims.claim import Claim, Rule, parse_rule
 from edgecheck.errors import ConfigError
-from edgecheck.formatting import significant
-
-Op = Literal[">=", "<=", "~="]
-_OPS: tuple[str, ...] = (">=", "<=", "~=")
-PROFILE_NAMES: tuple[str, ...] = ("tx2", "orin", "gpu", "cpu", "any")
-_BOUND_FIELDS: tuple[str, ...] = ("value", "paper_factor", "per_core", "reference_factor")
-
-
-@dataclass(frozen=True)
-class Rule:
-    """A threshold: ``measured OP bound``.
-
-    The bound is exactly one of: a fixed `value`; `paper_factor` x the paper's value for the
-    key; `per_core` x the cores the measurement used (scaling efficiency); or
-    `reference_factor` x a reference measured in the same run on the same machine (e.g. the
-    speedup pruning can give at most here), so that the rule is as strict on a slow machine
-    as on a fast one. ``~=`` passes when ``|measured - bound| <= max(abs_tol, rel_tol x
-    |bound|)``.
-    """
-
-    op: Op
-    value: float | None = None
-    paper_factor: float | None = None
-    per_core: float | None = None
-    reference_factor: float | None = None
-    rel_tol: float = 0.0
-    abs_tol: float = 0.0
-
-    def __post_init__(self) -> None:
-        if self.op not in _OPS:
-            raise ConfigError(f"rule op {self.op!r} is not one of {', '.join(_OPS)}.")
-        given = [n for n in _BOUND_FIELDS if getattr(self, n) is not None]
-        if len(given) != 1:
-            raise ConfigError(
-                f"a rule needs exactly one of {', '.join(_BOUND_FIELDS)} "
-                f"(got {', '.join(given) or 'none'})."
-            )
-        if self.rel_tol < 0 or self.abs_tol < 0:
-            raise ConfigError("rel_tol and abs_tol of a rule must be >= 0.")
-
-    def bound(
-        self, paper_value: float | None, cores: int | None = None,
-        reference: float | None = None,
-    ) -> float:  # fmt: skip
-        """The number a measurement is compared with."""
-        if self.value is not None:
-            return self.value
-        if self.paper_factor is not None:
-            if paper_value is None:
-                raise ConfigError("a paper_factor rule needs the paper's value for this key.")
-            return self.paper_factor * paper_value
-        if self.reference_factor is not None:
-            if reference is None:
-                raise ConfigError(
-                    "a reference_factor rule needs a reference measured in the same run; this "
-                    "measurement has none (use value, paper_factor or per_core for it)."
-                )
-            return self.reference_factor * reference
-        assert self.per_core is not None
-        if cores is None:
-            raise ConfigError("a per_core rule needs the number of cores the measurement used.")
-        return self.per_core * cores
-
-    def passes(self, measured: float, bound: float) -> bool:
-        if math.isnan(measured):
-            return False
-        if self.op == ">=":
-            return measured >= bound
-        if self.op == "<=":
-            return measured <= bound
-        return abs(measured - bound) <= max(self.abs_tol, self.rel_tol * abs(bound))
-
-    def margin(self, measured: float, bound: float) -> float:
-        """How far `measured` is on the passing side of `bound`, relative to the bound
-        (0.12: 12 % to spare; negative: failed by that much)."""
-        scale = abs(bound) or 1.0
-        if self.op == ">=":
-            return (measured - bound) / scale
-        if self.op == "<=":
-            return (bound - measured) / scale
-        return (max(self.abs_tol, self.rel_tol * abs(bound)) - abs(measured - bound)) / scale
-
-    def describe(
-        self, bound: float, unit: str = "", reference: float | None = None,
-        reference_name: str = "reference",
-    ) -> str:  # fmt: skip
-        """The threshold as text, e.g. ``">= 2.40x"``, ``"~= 15.347 G ± 0.0005"`` or
-        ``">= 2.70x (0.75 x ceiling 3.60x)"``."""
-        text = f"{self.op} {significant(bound)}{unit}"
-        if self.op == "~=":
-            tol = max(self.abs_tol, self.rel_tol * abs(bound))
-            text += f" ± {significant(tol)}"
-        if self.per_core is not None:
-            text += f" ({self.per_core:g} x cores)"
-        if self.reference_factor is not None and reference is not None:
-            text += (
-                f" ({self.reference_factor:g} x {reference_name} {significant(reference)}{unit})"
-            )
-        return text
-
-
-@dataclass(frozen=True)
-class Claim:
-    """One claim of the paper.
-
-    Attributes:
-        id: e.g. ``"prune.macs"``.
-        source: where in the paper, e.g. ``"Table VI, Eq. 1"``.
-        description: what is measured.
-        paper: the paper's values by key (``""`` for a single value), e.g. ``{"b4@4c": 2.478}``.
-        unit: unit of the measured value, e.g. ``"x"``, ``" fps"``, ``" GMACs"``, ``" %"``.
-        direction: ``"higher"`` or ``"lower"`` is better, or ``"equal"`` for exact quantities.
-        rules: threshold rules by ``"profile"`` or ``"profile:key"`` (see module docstring).
-        note: what a reader should know (typos in the paper, what "about" means).
-    """
-
-    id: str
-    source: str
-    description: str
-    paper: Mapping[str, float]
-    unit: str
-    direction: Literal["higher", "lower", "equal"]
-    rules: Mapping[str, Rule]
-    note: str = ""
-    key_units: Mapping[str, str] = field(default_factory=dict)
-
-    def paper_value(self, key: str = "") -> float | None:
-        return self.paper.get(key)
-
-    def unit_for(self, key: str = "") -> str:
-        """The unit of values under `key` (a claim's ratio key may differ from its unit)."""
-        return self.key_units.get(key, self.unit)
-
-    def rule_for(self, profile: str, key: str = "") -> Rule | None:
-        """The most specific rule for (profile, key), or None when the claim does not apply."""
-        candidates = [f"{profile}:{key}", profile, f"any:{key}", "any"] if key else [profile, "any"]
-        for name in candidates:
-            if name in self.rules:
-                return self.rules[name]
-        return None
-
-    def check(
-        self, measured: float, *, profile: str, key: str = "", cores: int | None = None,
-        reference: float | None = None, reference_name: str = "reference",
-    ) -> ClaimResult:  # fmt: skip
-        """Judge a measured value against this claim's rule for (profile, key).
-
-        `reference` is the same-run number a `reference_factor` rule scales (named in the
-        threshold as `reference_name`); other rules ignore it.
-        """
-        rule = self.rule_for(profile, key)
-        paper = self.paper_value(key)
-        if rule is None:
-            return ClaimResult(
-                claim=self, key=key, measured=measured, profile=profile, threshold="",
-                verdict="not applicable",
-                message=f"claim {self.id} has no threshold for the {profile} profile",
-            )  # fmt: skip
-        bound = rule.bound(paper, cores, reference)
-        unit = self.unit_for(key)
-        uses_reference = rule.reference_factor is not None
-        threshold = rule.describe(
-            bound, unit, reference if uses_reference else None, reference_name
-        )
-        ok = rule.passes(measured, bound)
-        label = f"{self.id}[{key}]" if key else self.id
-        message = (
-            f"{label} ({self.source}): measured {significant(measured)}{unit}, "
-            f"threshold {threshold} on {profile}"
-            + (f", paper {significant(paper)}{unit}" if paper is not None else "")
-        )
-        return ClaimResult(
-            claim=self, key=key, measured=measured, profile=profile, threshold=threshold,
-            verdict="pass" if ok else "FAIL", message=message, bound=bound,
-            reference=reference if uses_reference else None,
-            margin=rule.margin(measured, bound) if not math.isnan(measured) else None,
-        )  # fmt: skip
-
-    def not_run(self, *, profile: str, key: str = "", reason: str) -> ClaimResult:
-        """A "not run here" verdict: the measurement could not be made here, and why."""
-        label = f"{self.id}[{key}]" if key else self.id
-        return ClaimResult(
-            claim=self, key=key, measured=None, profile=profile, threshold="",
-            verdict="not run here", message=f"{label}: not run here: {reason}",
-        )  # fmt: skip
-
-
-@dataclass(frozen=True)
-class ClaimResult:
-    """A verdict with the numbers behind it; truthy when it passed (or does not apply)."""
-
-    claim: Claim
-    key: str
-    measured: float | None
-    profile: str
-    threshold: str
-    verdict: str  # "pass" | "FAIL" | "not applicable" | "not run here"
-    message: str
-    extra: Mapping[str, Any] = field(default_factory=dict)
-    bound: float | None = None
-    reference: float | None = None
-    margin: float | None = None
-
-    def __bool__(self) -> bool:
-        return self.verdict != "FAIL"
-
-    @property
-    def label(self) -> str:
-        return f"{self.claim.id}[{self.key}]" if self.key else self.claim.id
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "claim": self.claim.id,
-            "key": self.key,
-            "source": self.claim.source,
-            "paper": self.claim.paper_value(self.key),
-            "measured": self.measured,
-            "unit": self.claim.unit_for(self.key).strip(),
-            "threshold": self.threshold,
-            "profile": self.profile,
-            "verdict": self.verdict,
-            "message": self.message,
-            "bound": self.bound,
-            "reference": self.reference,
-            "margin": self.margin,
-            **({"extra": dict(self.extra)} if self.extra else {}),
-        }
+from edgecheck.paper import (
+    TABLE3_PAPER,
+    TABLE4_PAPER,
+    TABLE5_FP16_FPS,
+    TABLE5_FP32_FPS,
+    TABLE6_GMACS_AFTER,
+    TABLE6_GMACS_BEFORE,
+    TABLE6_RATIO,
+    TABLE6_ROUNDING,
+    TABLE6_TOTAL_AFTER,
+    TABLE6_TOTAL_BEFORE,
+    TABLE7_PAPER,
+)
 
 
 def _frozen(d: Mapping[str, Any]) -> Mapping[str, Any]:
     return MappingProxyType(dict(d))
-
-
-# Table VI, GMACs "Before"/"After" columns, as printed (three decimals; Conv4_3 "Before" reads
-# 1.855 where Eq. 1 gives 1.850: a typo that makes the printed total 15.38 instead of 15.35).
-TABLE6_GMACS_BEFORE = _frozen({
-    "conv1_1": 0.087, "conv1_2": 1.85, "conv2_1": 0.925, "conv2_2": 1.85, "conv3_1": 0.925,
-    "conv3_2": 1.85, "conv3_3": 1.85, "conv4_1": 0.925, "conv4_2": 1.85, "conv4_3": 1.855,
-    "conv5_1": 0.462, "conv5_2": 0.462, "conv5_3": 0.462,
-})  # fmt: skip
-TABLE6_GMACS_AFTER = _frozen({
-    "conv1_1": 0.033, "conv1_2": 0.238, "conv2_1": 0.102, "conv2_2": 0.236, "conv3_1": 0.155,
-    "conv3_2": 0.271, "conv3_3": 0.279, "conv4_1": 0.144, "conv4_2": 0.358, "conv4_3": 0.444,
-    "conv5_1": 0.206, "conv5_2": 0.462, "conv5_3": 0.462,
-})  # fmt: skip
-# Half a unit in the last printed place, plus float slack: how far a correct Eq. 1 value may be
-# from the printed one.
-TABLE6_ROUNDING = 0.0005 + 1e-9
-TABLE6_TYPO_LAYERS = frozenset({"conv4_3"})
-
-# Table III (FQA CNN on the TX2's ARM cores): (batch, cores) -> (seconds for the fixed
-# workload, faces/s, speedup over 1 core), as printed. The speedups are the claim's values.
-# The core counts of the paper's parallel tables (III, IV) and of Table VII.
-PAPER_CORES = (1, 2, 4)
-TABLE3_PAPER: Mapping[tuple[int, int], tuple[Any, ...]] = MappingProxyType({
-    (1, 1): (51.073, 52.4, None), (1, 2): (36.580, 73.1, 1.396), (1, 4): (33.326, 80.2, 1.533),
-    (2, 1): (51.316, 52.1, None), (2, 2): (34.215, 78.1, 1.500), (2, 4): (23.432, 114.1, 2.190),
-    (4, 1): (51.931, 51.5, None), (4, 2): (30.373, 88.0, 1.710), (4, 4): (20.957, 127.5, 2.478),
-})  # fmt: skip
-# The paper's fixed FQA workload: its 2,673 images (51.073 s x 52.4 faces/s = 2,676).
-TABLE3_WORKLOAD = 2673
-# Table IV (VGG16): (batch, cores) -> (seconds per batch, speedup over 1 core), as printed.
-TABLE4_PAPER: Mapping[tuple[int, int], tuple[Any, ...]] = MappingProxyType({
-    (1, 1): (6.10, None), (1, 2): (3.52, 1.73), (1, 4): (2.48, 2.46),
-    (2, 1): (12.09, None), (2, 2): (6.525, 1.85), (2, 4): (4.711, 2.57),
-    (4, 1): (24.22, None), (4, 2): (13.274, 1.82), (4, 4): (8.918, 2.72),
-})  # fmt: skip
 
 
 def speedup_key(batch: int, cores: int) -> str:
@@ -412,16 +142,7 @@ _CLAIMS: tuple[Claim, ...] = (
         id="quant.fp16.fps",
         source="Table V",
         description="FQA video pipeline frames/s with FP16, by resolution",
-        paper=_frozen(
-            {
-                "1080p": 34.25,
-                "720p": 34.64,
-                "480p": 37.23,
-                "1080p-fp32": 16.17,
-                "720p-fp32": 16.42,
-                "480p-fp32": 27.3,
-            }
-        ),
+        paper=_frozen({**TABLE5_FP16_FPS, **{f"{r}-fp32": v for r, v in TABLE5_FP32_FPS.items()}}),
         unit=" fps",
         direction="higher",
         rules=_frozen(
@@ -469,7 +190,7 @@ _CLAIMS: tuple[Claim, ...] = (
         id="quant.fp16.speedup",
         source="Table V, IV-D-1",
         description="FP16 / FP32 frames/s of the FQA pipeline",
-        paper=_frozen({"1080p": 34.25 / 16.17, "720p": 34.64 / 16.42, "480p": 37.23 / 27.3}),
+        paper=_frozen({r: TABLE5_FP16_FPS[r] / TABLE5_FP32_FPS[r] for r in TABLE5_FP16_FPS}),
         unit="x",
         direction="higher",
         rules=_frozen(
@@ -591,9 +312,9 @@ _CLAIMS: tuple[Claim, ...] = (
             {
                 **{f"before.{k}": v for k, v in TABLE6_GMACS_BEFORE.items()},
                 **{f"after.{k}": v for k, v in TABLE6_GMACS_AFTER.items()},
-                "before.total": 15.38,
-                "after.total": 3.39,
-                "ratio": 4.54,
+                "before.total": TABLE6_TOTAL_BEFORE,
+                "after.total": TABLE6_TOTAL_AFTER,
+                "ratio": TABLE6_RATIO,
             }
         ),
         unit=" GMACs",
@@ -623,7 +344,7 @@ _CLAIMS: tuple[Claim, ...] = (
         id="prune.speedup",
         source="Table VII",
         description="pruned vs unpruned VGG16 speedup, by core count, vs the MAC ratio",
-        paper=_frozen({"1c": 4.27, "2c": 4.24, "4c": 4.28}),
+        paper=_frozen({f"{c}c": row[2] for c, row in TABLE7_PAPER.items()}),
         unit="x",
         direction="higher",
         rules=_frozen(
@@ -710,39 +431,3 @@ class ClaimRegistry:
                 rules[scope] = parse_rule(spec, where=f"{where} {scope}")
             claims[claim_id] = replace(claims[claim_id], rules=_frozen(rules))
         return ClaimRegistry(claims)
-
-
-_RULE_FIELDS = {"op", *_BOUND_FIELDS, "rel_tol", "abs_tol"}
-
-
-def parse_rule(spec: Any, *, where: str) -> Rule:
-    """Build a Rule from a TOML table; every error names `where` and the bad field."""
-    scope = where.rsplit(" ", 1)[-1]
-    profile = scope.split(":", 1)[0]
-    if profile not in PROFILE_NAMES:
-        raise ConfigError(
-            f"{where}: '{profile}' is not a profile; use one of {', '.join(PROFILE_NAMES)} "
-            f"(optionally 'profile:key')."
-        )
-    if not isinstance(spec, Mapping):
-        raise ConfigError(f'{where}: expected a table like {{ op = ">=", value = 2.4 }}.')
-    unknown = set(spec) - _RULE_FIELDS
-    if unknown:
-        raise ConfigError(
-            f"{where}: unknown field(s) {', '.join(sorted(unknown))}; "
-            f"allowed: {', '.join(sorted(_RULE_FIELDS))}."
-        )
-    kwargs: dict[str, Any] = {}
-    for name, raw in spec.items():
-        if name == "op":
-            kwargs[name] = raw
-            continue
-        if isinstance(raw, bool) or not isinstance(raw, (int, float)):
-            raise ConfigError(f"{where}: field '{name}' = {raw!r} must be a number.")
-        kwargs[name] = float(raw)
-    if "op" not in kwargs:
-        raise ConfigError(f"{where}: missing field 'op' (one of {', '.join(_OPS)}).")
-    try:
-        return Rule(**kwargs)
-    except ConfigError as exc:
-        raise ConfigError(f"{where}: {exc}") from None
