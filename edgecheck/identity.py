@@ -27,6 +27,8 @@ processor) and on file text, so tests feed it the texts of machines they do not 
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Mapping, Sequence
 
 # The ISA features that decide which kernels onnxruntime, oneDNN/MKL, XNNPACK and the Arm
@@ -88,6 +90,11 @@ def identity_of(fingerprint: Mapping[str, str]) -> dict[str, str]:
             continue
         out[key] = value
     return out
+
+
+def fingerprint_id_of(identity: Mapping[str, str]) -> str:
+    """A short stable id (12 hex chars) of identity fields: equal ids, same kind of machine."""
+    return hashlib.sha256(json.dumps(sorted(identity.items())).encode()).hexdigest()[:12]
 
 
 def parse_nvpmodel(text: str | None) -> str:

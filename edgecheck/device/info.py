@@ -6,8 +6,6 @@ the reasons a test's needs are not met here, and the text ``edgecheck device`` s
 from __future__ import annotations
 
 import functools
-import hashlib
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,7 +20,7 @@ from edgecheck.device.cuda import (
 )
 from edgecheck.device.jetson import TEGRA_SOCS
 from edgecheck.errors import ConfigError
-from edgecheck.identity import identity_of
+from edgecheck.identity import fingerprint_id_of, identity_of
 
 PROFILES: tuple[str, ...] = ("tx2", "orin", "gpu", "cpu")
 JETSON_PROFILES: tuple[str, ...] = ("tx2", "orin")
@@ -164,8 +162,7 @@ class DeviceInfo:
     @property
     def fingerprint_id(self) -> str:
         """A short stable id (12 hex chars) of the `identity`: equal ids, same kind of machine."""
-        parts = sorted(self.identity.items())
-        return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:12]
+        return fingerprint_id_of(self.identity)
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-ready summary: profile, source, capabilities, fingerprint and its id.

@@ -17,7 +17,6 @@ The commit and branch of the last two come from the caller when the file has non
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Mapping
 from pathlib import Path
@@ -25,6 +24,7 @@ from typing import Any
 
 from edgecheck.history.record import make_run
 from edgecheck.history.store import EXPORT_HEADER, HistoryError, Run, parse_export
+from edgecheck.identity import fingerprint_id_of
 
 BOARD_TEST_ID = "board"
 
@@ -164,18 +164,13 @@ def board_identity(results: Mapping[str, Any]) -> dict[str, str]:
     }  # fmt: skip
 
 
-def identity_id(identity: Mapping[str, str]) -> str:
-    """12 hex characters of the identity's hash (as `DeviceInfo.fingerprint_id` makes them)."""
-    return hashlib.sha256(json.dumps(sorted(identity.items())).encode()).hexdigest()[:12]
-
-
 def _board_run(doc: Mapping[str, Any], path: Path, commit: str | None,
                branch: str | None) -> Run:  # fmt: skip
     from edgecheck.baselines import Entry
     from edgecheck.errors import BaselineError
 
     identity = board_identity(doc)
-    fid = identity_id(identity)
+    fid = fingerprint_id_of(identity)
     entries = []
     for i, w in enumerate(_field(doc, "workloads", list, path)):
         if not isinstance(w, Mapping) or w.get("status") != "ok" or not w.get("samples_s"):
