@@ -72,7 +72,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def rules(results: list[Any]) -> list[dict[str, Any]]:
     """Print one line per rule judged: measured, the same-run reference, bound, margin."""
-    from edgecheck.claims import _fmt
+    from edgecheck.formatting import significant
 
     print(
         "\nRules of this profile (fps; same-run ref: the naive detector's fps measured in the"
@@ -86,9 +86,9 @@ def rules(results: list[Any]) -> list[dict[str, Any]]:
     print("-" * len(header))
     out = []
     for r in results:
-        ref = "-" if r.reference is None else f"{_fmt(r.reference)}"
-        measured = "-" if r.measured is None else f"{_fmt(r.measured)}"
-        bound = "-" if r.bound is None else f"{_fmt(r.bound)}"
+        ref = "-" if r.reference is None else f"{significant(r.reference)}"
+        measured = "-" if r.measured is None else f"{significant(r.measured)}"
+        bound = "-" if r.bound is None else f"{significant(r.bound)}"
         margin = "-" if r.margin is None else f"{100 * r.margin:+.1f} %"
         verdict = (
             r.verdict if r.verdict != "not run here" else r.message.removeprefix(f"{r.label}: ")
