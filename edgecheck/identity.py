@@ -72,6 +72,12 @@ IDENTITY_KEYS: tuple[str, ...] = (
 # The Jetson power state; "none" off a Jetson, and then not hashed (see `identity_of`).
 POWER_KEYS: tuple[str, ...] = ("power_mode", "cpu_max_khz", "cpus_online", "jetson_clocks")
 
+# The device profiles (`edgecheck.device`): here, at the bottom, because every option parser
+# offers them (the plugin's and the CLI's), and importing the probe for a list costs ~10 ms.
+PROFILES: tuple[str, ...] = ("tx2", "orin", "gpu", "cpu")
+JETSON_PROFILES: tuple[str, ...] = ("tx2", "orin")
+"""The Jetson profiles: a test that needs ``tx2`` (the paper's board) runs on either."""
+
 UNKNOWN = "unknown"
 NONE = "none"
 

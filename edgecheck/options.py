@@ -10,7 +10,7 @@ import argparse
 from collections.abc import Callable
 from typing import Any
 
-from edgecheck.device import PROFILES as PROFILE_CHOICES
+from edgecheck.identity import PROFILES as PROFILE_CHOICES
 
 
 def parse_profile(value: str) -> str:

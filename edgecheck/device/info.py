@@ -20,11 +20,7 @@ from edgecheck.device.cuda import (
 )
 from edgecheck.device.jetson import TEGRA_SOCS
 from edgecheck.errors import ConfigError
-from edgecheck.identity import fingerprint_id_of, identity_of
-
-PROFILES: tuple[str, ...] = ("tx2", "orin", "gpu", "cpu")
-JETSON_PROFILES: tuple[str, ...] = ("tx2", "orin")
-"""The Jetson profiles: a test that needs ``tx2`` (the paper's board) runs on either."""
+from edgecheck.identity import JETSON_PROFILES, PROFILES, fingerprint_id_of, identity_of
 
 # What each profile stands for, in the words a skip reason uses; "tx2" as a test's need.
 _PROFILE_MEANING = {
