@@ -35,7 +35,6 @@ import argparse
 import os
 import platform
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -440,7 +439,7 @@ def table4(run: Run) -> None:
         cores_unavailable_reason,
     )
     from edgecheck.bench.timing import TimingPolicy, measure_interleaved, speedup
-    from edgecheck.evaluation.pruning import export_fc_head
+    from edgecheck.evaluation.pruning import fc_head
     from edgecheck.macs import count_macs
     from edgecheck.models import build_model
 
@@ -460,20 +459,15 @@ def table4(run: Run) -> None:
     # The machine's FP32 matmul rate on one core, interleaved with the models it judges,
     # and the parallel ceiling (the same on all cores).
     items = [*specs, *((ref, 1) for ref in references), *run.references(2048)[1:]]
-    with tempfile.TemporaryDirectory(prefix="edgecheck-table4-") as tmp:
-        # The FC head alone (fc6-fc8 on the 25,088-wide input) at batch 1 on 1 core: memory-
-        # bound, it is the part of VGG16 that no matmul rate can judge.
-        head = (
-            export_fc_head(build_model("vgg16"), os.path.join(tmp, "vgg16-head.onnx"))
-            if run.backend == "onnxruntime"
-            else None
+    # The FC head alone (fc6-fc8 on the 25,088-wide input) at batch 1 on 1 core: memory-
+    # bound, it is the part of VGG16 that no matmul rate can judge.
+    head = fc_head(build_model("vgg16")) if run.backend == "onnxruntime" else None
+    if head is not None:
+        items.append((RunnerSpec(head, run.backend, batch_size=1), 1))
+    with WorkerGroup(items) as workers:
+        results = measure_interleaved(
+            [w.target() for w in workers], policy=policy, environment=run.environment
         )
-        if head is not None:
-            items.append((RunnerSpec(str(head), run.backend, batch_size=1), 1))
-        with WorkerGroup(items) as workers:
-            results = measure_interleaved(
-                [w.target() for w in workers], policy=policy, environment=run.environment
-            )
     head_result = results.pop() if head is not None else None
     run.measured += results
     vgg = dict(zip([(s.batch_size, c) for s, c in specs], results[: len(specs)], strict=True))

@@ -156,9 +156,9 @@ def _nchwc_padding(in_channels: int, out_channels: int, block: int) -> float:
 
 def investigate(full: Any, pruned: Any, tmp: str, batch: int = 4) -> dict[str, Any]:
     """Where the pruned model's time goes, layer by layer, vs the full model's efficiency."""
+    from edgecheck.backends import ModelArtifact
     from edgecheck.backends.onnxruntime_backend import nchwc_channel_multiple
     from edgecheck.bench.cores import on_one_core
-    from edgecheck.export import export_onnx
     from edgecheck.macs import count_macs
     from edgecheck.models import VGG16_CONV_NAMES, VGG16_INPUT_SHAPE
     from edgecheck.prune import align_channels
@@ -172,7 +172,9 @@ def investigate(full: Any, pruned: Any, tmp: str, batch: int = 4) -> dict[str, A
     multiple = nchwc_channel_multiple()
     exports["pruned"] = align_channels(pruned, multiple)
     paths = {
-        key: str(export_onnx(model, VGG16_INPUT_SHAPE, os.path.join(tmp, f"{key}.onnx")))
+        key: str(
+            ModelArtifact.from_module(model, VGG16_INPUT_SHAPE, name=key, cache=tmp).onnx_file()
+        )
         for key, model in exports.items()
     }
     with on_one_core():  # one core, one thread: per-layer times

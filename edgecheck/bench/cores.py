@@ -34,16 +34,18 @@ import multiprocessing
 import os
 import pickle
 import sys
-import tempfile
 import traceback
 import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from edgecheck.device import usable_core_count, usable_cores
 from edgecheck.errors import EdgecheckError
+
+if TYPE_CHECKING:
+    from edgecheck.backends import ModelArtifact
 
 # A workload factory runs in the worker: given the thread count it builds the workload once
 # and returns the zero-argument callable to time. It must be picklable (a module-level
@@ -156,32 +158,26 @@ class RunnerSpec:
     one `Runner.infer` of one fixed, seeded batch.
 
     Attributes:
-        model: registered model name or ONNX path.
+        model: a `ModelArtifact`, or a registered model name or ONNX path (resolved in the
+            worker). `WorkerGroup` exports a torch artifact once for all its workers.
         backend: default ``"onnxruntime"``.
-        precision: default ``"fp32"``.
+        precision: default: the artifact's (``"fp32"`` for a name or a path).
         batch_size: default 1.
-        model_options: build options for a registered model (e.g. ``{"plan": "paper"}``).
-        seed: weight seed. Default 0.
         slowdown: test-only `SlowedRunner` factor. Default 1.0 (none).
         backend_options: passed to `make_runner`. For onnxruntime, ``spin_between_runs``
             defaults to False here (see `SessionFromOnnx`), since workers take turns.
         input_seed: seed of the input batch. Default 0.
-        onnx_path: a ready export of `model` to load instead of exporting again (set by
-            `WorkerGroup` so that six VGG16 workers share one export).
         pin_threads: in a worker on N cores running N onnxruntime threads, pin each
             thread to its own core. Default True.
     """
 
-    model: str
+    model: ModelArtifact | str
     backend: str = "onnxruntime"
-    precision: str = "fp32"
+    precision: str | None = None
     batch_size: int = 1
-    model_options: Mapping[str, Any] = field(default_factory=dict)
-    seed: int = 0
     slowdown: float = 1.0
     backend_options: Mapping[str, Any] = field(default_factory=dict)
     input_seed: int = 0
-    onnx_path: str | None = None
     pin_threads: bool = True
 
     def __call__(self, threads: int) -> Callable[[], object]:
@@ -208,14 +204,12 @@ class RunnerSpec:
             if pool_cpus is not None:
                 options.setdefault("thread_affinities", pool_cpus)
         runner = make_runner(
-            self.onnx_path or self.model,
+            self.model,
             self.backend,
             self.precision,
             self.batch_size,
             threads,
             device="cpu",
-            model_options=None if self.onnx_path else self.model_options,
-            seed=self.seed,
             slowdown=self.slowdown,
             backend_options=options,
         )
@@ -224,16 +218,22 @@ class RunnerSpec:
 
     def config(self, threads: int) -> Any:
         """The `RunnerConfig` the worker runs with `threads` threads."""
-        from edgecheck.backends import RunnerConfig
+        from edgecheck.backends import ModelArtifact, RunnerConfig
 
-        name = Path(self.model).stem if self.model.lower().endswith(".onnx") else self.model
-        return RunnerConfig(name, self.backend, self.precision, self.batch_size, threads, "cpu")
+        model, precision = self.model, self.precision
+        if isinstance(model, ModelArtifact):
+            name, precision = model.name, precision or model.precision
+        else:
+            name = Path(model).stem if model.lower().endswith(".onnx") else model
+        return RunnerConfig(
+            name, self.backend, precision or "fp32", self.batch_size, threads, "cpu"
+        )
 
     def label(self, cores: int) -> str:
         """A short unique name, e.g. ``"fqa-onnxruntime-fp32-b4-2c"``."""
-        name = self.config(cores).model
         slow = f"-slow{self.slowdown:g}" if self.slowdown != 1.0 else ""
-        return f"{name}-{self.backend}-{self.precision}-b{self.batch_size}-{cores}c{slow}"
+        config = self.config(cores)
+        return f"{config.model}-{self.backend}-{config.precision}-b{self.batch_size}-{cores}c{slow}"
 
 
 def slowed_copy_name(name: str, factor: float) -> str:
@@ -722,9 +722,9 @@ class WorkerGroup:
         items: ``(workload, cores)`` pairs, or ``(workload, cores, cpu_ids)`` to pin a
             worker to given CPUs (e.g. one 1-core worker per core for `DataParallel`);
             workloads are `RunnerSpec` or any factory.
-        share_exports: export each registered model once, in this process, for all
-            onnxruntime/tensorrt specs that use it (the workers load the file, and it is
-            deleted once they are all ready). Default True.
+        share_exports: export each torch model once, in this process, for all
+            onnxruntime/tensorrt specs that use it (`ModelArtifact.exported`, kept in the
+            process's cache for later groups; the workers load the file). Default True.
         start_timeout: per worker, seconds. Default 900.
 
     Raises:
@@ -748,49 +748,46 @@ class WorkerGroup:
         self.start_timeout = start_timeout
         self.workers: list[CoreWorker] = []
 
-    def _with_shared_exports(self, tmp: str) -> list[tuple[WorkloadFactory, int]]:
-        from edgecheck.backends.source import looks_like_onnx_path, resolve_model
-        from edgecheck.export import export_onnx
+    def _with_shared_exports(self) -> list[tuple[WorkloadFactory, int]]:
+        from edgecheck.backends import ModelArtifact
+        from edgecheck.backends.artifact import looks_like_onnx_path
 
-        exported: dict[str, str] = {}
+        # A list, not a dict: an artifact's options make it unhashable; groups are small.
+        exported: list[tuple[ModelArtifact, ModelArtifact]] = []
         result: list[tuple[WorkloadFactory, int]] = []
         for workload, cores in self.items:
+            model = workload.model if isinstance(workload, RunnerSpec) else None
             if (
                 isinstance(workload, RunnerSpec)
                 and workload.backend in ("onnxruntime", "tensorrt")
-                and workload.onnx_path is None
-                and not looks_like_onnx_path(workload.model)
+                and (isinstance(model, ModelArtifact) or not looks_like_onnx_path(str(model)))
             ):
-                key = repr((workload.model, sorted(workload.model_options.items()), workload.seed))
-                if key not in exported:
-                    source = resolve_model(
-                        workload.model, options=workload.model_options, seed=workload.seed
-                    )
-                    folder = Path(tmp) / str(len(exported))
-                    path = folder / f"{source.name}.onnx"  # stem = model name, for the config
-                    export_onnx(source.build_torch(), source.input_shape, path)
-                    exported[key] = str(path)
-                workload = replace(workload, onnx_path=exported[key])
+                artifact = ModelArtifact.of(workload.model)
+                if artifact.onnx_path is None:
+                    done = next((e for a, e in exported if a == artifact), None)
+                    if done is None:
+                        done = artifact.exported()
+                        exported.append((artifact, done))
+                    workload = replace(workload, model=done)
             result.append((workload, cores))
         return result
 
     def start(self) -> list[CoreWorker]:
         """Start every worker (builds run concurrently) and wait until all are ready."""
-        with tempfile.TemporaryDirectory(prefix="edgecheck-exports-") as tmp:
-            items = self._with_shared_exports(tmp) if self.share_exports else self.items
-            names = _unique_names(items)
-            self.workers = [
-                CoreWorker(w, c, name=n, cpu_ids=cpus, start_timeout=self.start_timeout)
-                for (w, c), n, cpus in zip(items, names, self.cpu_ids, strict=True)
-            ]
-            try:
-                for worker in self.workers:
-                    worker.launch()
-                for worker in self.workers:
-                    worker.wait_ready()
-            except BaseException:
-                self.close()
-                raise
+        items = self._with_shared_exports() if self.share_exports else self.items
+        names = _unique_names(items)
+        self.workers = [
+            CoreWorker(w, c, name=n, cpu_ids=cpus, start_timeout=self.start_timeout)
+            for (w, c), n, cpus in zip(items, names, self.cpu_ids, strict=True)
+        ]
+        try:
+            for worker in self.workers:
+                worker.launch()
+            for worker in self.workers:
+                worker.wait_ready()
+        except BaseException:
+            self.close()
+            raise
         return self.workers
 
     def close(self) -> None:

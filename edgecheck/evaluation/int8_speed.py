@@ -283,13 +283,13 @@ def prepare_vgg16_int8(
     """
     import numpy as np
 
-    from edgecheck.export import export_onnx
-    from edgecheck.models import VGG16_INPUT_SHAPE, build_model
+    from edgecheck.backends import ModelArtifact
+    from edgecheck.models import VGG16_INPUT_SHAPE
     from edgecheck.quantize import quantize_int8
 
     folder = Path(workdir)
     note("exporting VGG16 to ONNX")
-    fp32 = export_onnx(build_model("vgg16", seed=seed), VGG16_INPUT_SHAPE, folder / "vgg16.onnx")
+    fp32 = ModelArtifact.from_registered("vgg16", seed=seed).onnx_file(folder)
     note("calibrating and quantizing VGG16 to INT8")
     images = np.random.default_rng(seed).random(
         (calibration_images, *VGG16_INPUT_SHAPE), dtype=np.float32

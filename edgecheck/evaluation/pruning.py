@@ -25,10 +25,8 @@ the same run, so the rule is as strict on a slow CPU as on a fast one.
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from edgecheck.claims import PAPER_CORES
@@ -38,6 +36,7 @@ if TYPE_CHECKING:
     import torch
     from torch import nn
 
+    from edgecheck.backends import ModelArtifact
     from edgecheck.bench.stats import Estimate
     from edgecheck.bench.timing import Measurement, TimingPolicy
     from edgecheck.claims import Claim, ClaimRegistry, ClaimResult
@@ -316,15 +315,15 @@ class Table7:
         }
 
 
-def export_fc_head(model: nn.Module, path: str | Path) -> Path | None:
+def fc_head(model: nn.Module) -> ModelArtifact | None:
     """VGG16's FC head (``model.classifier``, fc6-fc8 on the flattened conv output) as its own
-    ONNX file, to time the memory-bound part beside the whole model; None without one."""
-    from edgecheck.export import export_onnx
+    model, to time the memory-bound part beside the whole model; None without one."""
+    from edgecheck.backends import ModelArtifact
 
     head = getattr(model, "classifier", None)
     if head is None:
         return None
-    return export_onnx(head, (head[0].in_features,), path)
+    return ModelArtifact.from_module(head, (head[0].in_features,), name="vgg16-head")
 
 
 def quick_policy() -> TimingPolicy:
@@ -376,6 +375,7 @@ def measure_table7(
     Returns:
         `Table7` with the paper's core counts this machine lacks listed in ``missing``.
     """
+    from edgecheck.backends import ModelArtifact
     from edgecheck.backends.onnxruntime_backend import nchwc_channel_multiple
     from edgecheck.bench.cores import (
         RunnerSpec,
@@ -385,7 +385,6 @@ def measure_table7(
         usable_core_count,
     )
     from edgecheck.bench.timing import measure_interleaved, speedup
-    from edgecheck.export import export_onnx
     from edgecheck.macs import count_macs
     from edgecheck.models import VGG16_INPUT_SHAPE
     from edgecheck.prune import align_channels
@@ -402,25 +401,25 @@ def measure_table7(
                "vgg16-pruned": align_channels(pruned, channel_multiple)}  # fmt: skip
     exported = count_macs(aligned["vgg16-pruned"], VGG16_INPUT_SHAPE)
     cells = []
-    with tempfile.TemporaryDirectory(prefix="edgecheck-table7-") as tmp:
-        paths = {
-            name: export_onnx(model, VGG16_INPUT_SHAPE, Path(tmp) / f"{name}.onnx")
-            for name, model in aligned.items()
-        }
-        del aligned  # the widened copy of the pruned model holds another 0.5 GB
-        head = export_fc_head(full, Path(tmp) / "vgg16-head.onnx")
-        if head is not None:
-            paths["vgg16-head"] = head
+    artifacts = {
+        name: ModelArtifact.from_module(model, VGG16_INPUT_SHAPE, name=name)
+        for name, model in aligned.items()
+    }
+    del aligned  # the widened copy of the pruned model holds another 0.5 GB
+    head = fc_head(full)
+    if head is not None:
+        artifacts["vgg16-head"] = head
+    try:
         for n in chosen:
             for batch in batches:
-                specs = [(RunnerSpec(str(p), batch_size=batch), n) for p in paths.values()]
+                specs = [(RunnerSpec(a, batch_size=batch), n) for a in artifacts.values()]
                 factors = [f for c, b, f in slowdowns if (c, b) == (n, batch)]
-                pruned_path = str(paths["vgg16-pruned"])
+                pruned_model = artifacts["vgg16-pruned"]
                 specs += [
-                    (RunnerSpec(pruned_path, batch_size=batch, slowdown=f), n) for f in factors
+                    (RunnerSpec(pruned_model, batch_size=batch, slowdown=f), n) for f in factors
                 ]
-                with WorkerGroup(specs, share_exports=False) as workers:
-                    fixed = len(paths)
+                with WorkerGroup(specs) as workers:
+                    fixed = len(artifacts)
                     targets = [w.target() for w in workers[:fixed]]
                     targets += [
                         w.target(slowed_copy_name(w.name, f))
@@ -438,11 +437,14 @@ def measure_table7(
                     cores=n, batch=batch, full=results[0], pruned=results[1],
                     head=results[2] if head is not None else None,
                     speedup=speedup(results[0], results[1]),
-                    slowed=dict(zip(factors, results[len(paths):], strict=True)),
+                    slowed=dict(zip(factors, results[len(artifacts):], strict=True)),
                 )  # fmt: skip
                 cells.append(cell)
                 if on_cell is not None:
                     on_cell(cell)
+    finally:
+        for artifact in artifacts.values():  # 1.5 GB of exports, used by this table only
+            artifact.discard()
     return Table7(
         cells=cells,
         conv_ratio=before.conv_total / after.conv_total,
