@@ -214,7 +214,7 @@ def rules(run: Run, model: str) -> None:
     tests and the report use: the data-parallel reference in the same run, rounds added until
     every cpu rule is decided or the budget ends) and print, per rule and cell, the measured
     speedup, the same-run reference S_dp, the bound and the margin; plus the same verdict on
-    the cell's 2-core runner slowed by 20 % (a test-only `SlowedRunner`), which must FAIL."""
+    the cell's 2-core runner slowed by 20 % (the test-only `Slowdown`), which must FAIL."""
     from edgecheck.claims import CLAIMS, speedup_key
     from edgecheck.evaluation.parallel import (
         BATCH_CLAIM,
@@ -225,9 +225,10 @@ def rules(run: Run, model: str) -> None:
         measure_table,
         vgg16_settings,
     )
+    from edgecheck.testing import TEETH_SLOWDOWN, Slowdown
 
     profile = "cpu"
-    teeth = 1.2
+    teeth = Slowdown(TEETH_SLOWDOWN)
     if model == "fqa":
         settings = fqa_settings(budget=20.0 if run.quick else 40.0)
         slowed_batch = 4
@@ -235,14 +236,14 @@ def rules(run: Run, model: str) -> None:
         settings = vgg16_settings(rounds=4 if run.quick else 6, budget=90.0 if run.quick else 150.0)
         slowed_batch = 1
     cores = [c for c in (1, 2, 4) if c <= run.usable]
-    slowdowns = [(slowed_batch, 2, teeth)] if 2 in cores else []
+    variants = [(slowed_batch, 2, teeth)] if 2 in cores else []
     start = time.perf_counter()
     table = measure_table(
-        model, settings, backend=run.backend, cores=cores, slowdowns=slowdowns,
+        model, settings, backend=run.backend, cores=cores, variants=variants,
         environment=run.environment, profile=profile,
     )  # fmt: skip
     took = time.perf_counter() - start
-    run.measured += [*table.cells.values(), *table.reference.values(), *table.slowed.values()]
+    run.measured += [*table.cells.values(), *table.reference.values(), *table.variants.values()]
     claim = CLAIMS[MODEL_CLAIMS[model]]
     print(
         f"Rules of {claim.id} on the {profile} profile, judged in one interleaved run "
@@ -256,7 +257,7 @@ def rules(run: Run, model: str) -> None:
     print(header)
     print("  " + "-" * (len(header) - 2))
     cells = [(b, c, None) for b in table.batches for c in table.cores if c > 1]
-    cells += [(b, c, f) for b, c, f in table.slowed]
+    cells += list(table.variants)
     for b, c, f in cells:
         key = speedup_key(b, c)
         rule = claim.rule_for(profile, key)
@@ -265,10 +266,10 @@ def rules(run: Run, model: str) -> None:
             print(f"  {key:<12} | {e.value:>6.3f} [{e.low:.3f},{e.high:.3f}] {'':>6} | "
                   f"{'(information only: no cpu rule)':<28}")  # fmt: skip
             continue
-        result = judge_cell(table, claim, b, c, profile, slowdown=f)
-        e = table.speedup(b, c) if f is None else table.slowed_speedup(b, c, f)
+        result = judge_cell(table, claim, b, c, profile, variant=f)
+        e = table.speedup(b, c) if f is None else table.variant_speedup(b, c, f)
         s_dp = f"{table.dp_scaling(b, c).value:.3f}" if (b, c) in table.reference else "-"
-        label = key if f is None else f"{key} x{f:g}"
+        label = key if f is None else f"{key} {f}"
         rule_text = (
             f">= {rule.reference_factor:g} x S_dp"
             if rule.reference_factor is not None

@@ -26,7 +26,6 @@ from typing import Any
 from edgecheck._imports import extra_install, is_available
 from edgecheck.backends.artifact import ModelArtifact
 from edgecheck.backends.base import PRECISIONS, BackendError, Runner, RunnerConfig
-from edgecheck.backends.slowed import SlowedRunner
 
 
 @dataclass(frozen=True)
@@ -158,7 +157,6 @@ def make_runner(
     model_options: Mapping[str, Any] | None = None,
     seed: int = 0,
     input_shape: tuple[int, ...] | None = None,
-    slowdown: float = 1.0,
     backend_options: Mapping[str, Any] | None = None,
 ) -> Runner:
     """Build an inactive runner for one configuration (activate it, or use ``with``).
@@ -181,7 +179,6 @@ def make_runner(
             weights in every backend. Default 0.
         input_shape: per-example input shape of a model given by name or path; default: the
             registry's, or the ONNX file's.
-        slowdown: test-only: wrap the runner in `SlowedRunner` with this factor when > 1.
         backend_options: extra keyword arguments for the backend's loader (onnxruntime:
             ``providers``, ``spinning``, ``spin_between_runs``, ``thread_affinities``,
             ``config_entries``;
@@ -214,12 +211,10 @@ def make_runner(
     )
     options = dict(backend_options or {})
     if backend == "torch":
-        runner = _make_torch(artifact, config, options)
-    elif backend == "onnxruntime":
-        runner = _make_onnxruntime(artifact, config, options)
-    else:
-        runner = _make_tensorrt(artifact, config, options)
-    return SlowedRunner(runner, slowdown) if slowdown != 1.0 else runner
+        return _make_torch(artifact, config, options)
+    if backend == "onnxruntime":
+        return _make_onnxruntime(artifact, config, options)
+    return _make_tensorrt(artifact, config, options)
 
 
 def _reject_options(config: RunnerConfig, options: Mapping[str, Any]) -> None:
@@ -324,7 +319,6 @@ __all__ = [
     "ModelArtifact",
     "Runner",
     "RunnerConfig",
-    "SlowedRunner",
     "available_backends",
     "backend_unavailable_reason",
     "fastest_cpu_backend",

@@ -37,6 +37,7 @@ _EXPORTS = {
     "MatmulWorkload": "cores",
     "CoresUnavailable": "cores",
     "RunnerSpec": "cores",
+    "RunnerWrapper": "cores",
     "WorkerError": "cores",
     "WorkerGroup": "cores",
     "choose_cores": "cores",

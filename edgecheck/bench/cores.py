@@ -39,7 +39,7 @@ import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from edgecheck.device import usable_core_count, usable_cores
 from edgecheck.errors import EdgecheckError
@@ -149,6 +149,17 @@ def cores_unavailable_reason(n: int) -> str | None:
 # -- what a worker runs ----------------------------------------------------------------------
 
 
+class RunnerWrapper(Protocol):
+    """Wraps a built, inactive runner in the worker: extra copies of a cell timed in the same
+    run (the test-only `edgecheck.testing.Slowdown`). Picklable and hashable: measure
+    functions key the copies' timings by it; `tag` names them."""
+
+    @property
+    def tag(self) -> str: ...
+
+    def __call__(self, runner: Any) -> Any: ...
+
+
 @dataclass(frozen=True)
 class RunnerSpec:
     """A picklable runner configuration; as a `WorkloadFactory` it builds the runner.
@@ -163,7 +174,8 @@ class RunnerSpec:
         backend: default ``"onnxruntime"``.
         precision: default: the artifact's (``"fp32"`` for a name or a path).
         batch_size: default 1.
-        slowdown: test-only `SlowedRunner` factor. Default 1.0 (none).
+        wrap: wraps the built runner in the worker (a `RunnerWrapper`, e.g. the test-only
+            `edgecheck.testing.Slowdown`); its tag ends the label. Default: none.
         backend_options: passed to `make_runner`. For onnxruntime, ``spin_between_runs``
             defaults to False here (see `SessionFromOnnx`), since workers take turns.
         input_seed: seed of the input batch. Default 0.
@@ -175,7 +187,7 @@ class RunnerSpec:
     backend: str = "onnxruntime"
     precision: str | None = None
     batch_size: int = 1
-    slowdown: float = 1.0
+    wrap: RunnerWrapper | None = None
     backend_options: Mapping[str, Any] = field(default_factory=dict)
     input_seed: int = 0
     pin_threads: bool = True
@@ -210,9 +222,10 @@ class RunnerSpec:
             self.batch_size,
             threads,
             device="cpu",
-            slowdown=self.slowdown,
             backend_options=options,
         )
+        if self.wrap is not None:
+            runner = self.wrap(runner)
         runner.activate()
         return runner
 
@@ -231,15 +244,9 @@ class RunnerSpec:
 
     def label(self, cores: int) -> str:
         """A short unique name, e.g. ``"fqa-onnxruntime-fp32-b4-2c"``."""
-        slow = f"-slow{self.slowdown:g}" if self.slowdown != 1.0 else ""
+        tag = f"-{self.wrap.tag}" if self.wrap is not None else ""
         config = self.config(cores)
-        return f"{config.model}-{self.backend}-{config.precision}-b{self.batch_size}-{cores}c{slow}"
-
-
-def slowed_copy_name(name: str, factor: float) -> str:
-    """The target name of a test-only slowed copy of `name`'s runner timed beside it:
-    ``"<name>-twin"`` for factor 1.0 (an identical copy), else ``"<name>-slowed-x<factor>"``."""
-    return f"{name}-twin" if factor == 1.0 else f"{name}-slowed-x{factor:g}"
+        return f"{config.model}-{self.backend}-{config.precision}-b{self.batch_size}-{cores}c{tag}"
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ from edgecheck.bench.cores import (
     usable_cores,
 )
 from edgecheck.bench.timing import TimingPolicy, measure_interleaved
+from edgecheck.testing import Slowdown
 
 USABLE = len(usable_cores())
 QUICK = TimingPolicy(warmup_rounds=1, warmup_time=0.0, min_rounds=3, min_time=0.0)
@@ -163,8 +164,8 @@ def test_runner_spec_sessions_stop_spinning_between_runs():
 
 
 def test_runner_spec_builds_in_process_and_labels_itself():
-    spec = RunnerSpec("fqa", batch_size=1, slowdown=1.3)
-    assert spec.label(2) == "fqa-onnxruntime-fp32-b1-2c-slow1.3"
+    spec = RunnerSpec("fqa", batch_size=1, wrap=Slowdown(1.3))
+    assert spec.label(2) == "fqa-onnxruntime-fp32-b1-2c-slowed-x1.3"
     assert spec.config(2).threads == 2
     call = spec(1)  # what the worker does after pinning
     out = call()
