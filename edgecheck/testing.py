@@ -3,7 +3,7 @@
 A regression suite must prove that it catches what it claims to catch: a 20-30 % slower
 runner must FAIL, its identical twin must pass. Nothing in the measuring code knows about
 slowing down. Measure functions take *variants*, extra copies of a cell timed in the same
-run with their runner wrapped (`edgecheck.bench.cores.RunnerWrapper`); `Slowdown` is the
+run with their runner wrapped (`edgecheck.bench.workloads.RunnerWrapper`); `Slowdown` is the
 wrapper the tests and benchmarks pass::
 
     table = measure_table("fqa", settings, variants=[(4, 2, Slowdown(1.2)), (4, 2, TWIN)])
