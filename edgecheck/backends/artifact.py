@@ -63,7 +63,7 @@ class ModelArtifact:
     registered: bool = False
     options: Mapping[str, Any] = field(default_factory=dict)
     seed: int = 0
-    factory: Callable[[], Any] | None = field(default=None, compare=False)
+    factory: Callable[[], Any] | None = None
     input_name: str = INPUT_NAME
     cached: bool = False
 

@@ -57,6 +57,8 @@ def test_a_module_artifact_runs_like_its_registered_twin_and_can_be_discarded(tm
 def test_a_factory_artifact_runs_on_torch_and_keeps_its_name():
     factory = functools.partial(build_model, "fqa", seed=0)
     artifact = ModelArtifact.from_factory("my-fqa", factory, (1, 64, 64))
+    other = ModelArtifact.from_factory("my-fqa", functools.partial(build_model, "fqa"), (1, 64, 64))
+    assert artifact != other  # a worker group must not share one's export with the other
     with make_runner(pickle.loads(pickle.dumps(artifact)), "torch", device="cpu") as runner:
         assert runner.config.model == "my-fqa"
         assert runner.infer(runner.example_input(0)).shape == (1, 1)
