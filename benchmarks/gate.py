@@ -71,11 +71,12 @@ def run_scenario(
     from edgecheck.ab import judge_samples
     from edgecheck.backends import make_runner
     from edgecheck.bench.timing import CallSampler, Target, TimingPolicy, measure_interleaved
+    from edgecheck.testing import Slowdown
 
     policy = TimingPolicy(warmup_rounds=20, warmup_time=0.05, min_rounds=30,
                           min_time=args.time, extend=False)  # fmt: skip
     old = make_runner("fqa", "onnxruntime", threads=args.threads, device="cpu")
-    new = make_runner("fqa", "onnxruntime", threads=args.threads, device="cpu", slowdown=factor)
+    new = Slowdown(factor)(make_runner("fqa", "onnxruntime", threads=args.threads, device="cpu"))
     rows = []
     with old, new:
         batch = old.example_input(0)

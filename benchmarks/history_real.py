@@ -147,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     import onnx
 
     from edgecheck.backends import make_runner
-    from edgecheck.backends.slowed import SlowedRunner
+    from edgecheck.testing import SlowedRunner
     from edgecheck.baselines import Entry
     from edgecheck.bench.cores import on_one_core
     from edgecheck.bench.timing import CallSampler, Target, TimingPolicy, measure_interleaved

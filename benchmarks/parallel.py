@@ -35,7 +35,6 @@ import argparse
 import os
 import platform
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -215,7 +214,7 @@ def rules(run: Run, model: str) -> None:
     tests and the report use: the data-parallel reference in the same run, rounds added until
     every cpu rule is decided or the budget ends) and print, per rule and cell, the measured
     speedup, the same-run reference S_dp, the bound and the margin; plus the same verdict on
-    the cell's 2-core runner slowed by 20 % (a test-only `SlowedRunner`), which must FAIL."""
+    the cell's 2-core runner slowed by 20 % (the test-only `Slowdown`), which must FAIL."""
     from edgecheck.claims import CLAIMS, speedup_key
     from edgecheck.evaluation.parallel import (
         BATCH_CLAIM,
@@ -226,9 +225,10 @@ def rules(run: Run, model: str) -> None:
         measure_table,
         vgg16_settings,
     )
+    from edgecheck.testing import TEETH_SLOWDOWN, Slowdown
 
     profile = "cpu"
-    teeth = 1.2
+    teeth = Slowdown(TEETH_SLOWDOWN)
     if model == "fqa":
         settings = fqa_settings(budget=20.0 if run.quick else 40.0)
         slowed_batch = 4
@@ -236,14 +236,14 @@ def rules(run: Run, model: str) -> None:
         settings = vgg16_settings(rounds=4 if run.quick else 6, budget=90.0 if run.quick else 150.0)
         slowed_batch = 1
     cores = [c for c in (1, 2, 4) if c <= run.usable]
-    slowdowns = [(slowed_batch, 2, teeth)] if 2 in cores else []
+    variants = [(slowed_batch, 2, teeth)] if 2 in cores else []
     start = time.perf_counter()
     table = measure_table(
-        model, settings, backend=run.backend, cores=cores, slowdowns=slowdowns,
+        model, settings, backend=run.backend, cores=cores, variants=variants,
         environment=run.environment, profile=profile,
     )  # fmt: skip
     took = time.perf_counter() - start
-    run.measured += [*table.cells.values(), *table.reference.values(), *table.slowed.values()]
+    run.measured += [*table.cells.values(), *table.reference.values(), *table.variants.values()]
     claim = CLAIMS[MODEL_CLAIMS[model]]
     print(
         f"Rules of {claim.id} on the {profile} profile, judged in one interleaved run "
@@ -257,7 +257,7 @@ def rules(run: Run, model: str) -> None:
     print(header)
     print("  " + "-" * (len(header) - 2))
     cells = [(b, c, None) for b in table.batches for c in table.cores if c > 1]
-    cells += [(b, c, f) for b, c, f in table.slowed]
+    cells += list(table.variants)
     for b, c, f in cells:
         key = speedup_key(b, c)
         rule = claim.rule_for(profile, key)
@@ -266,10 +266,10 @@ def rules(run: Run, model: str) -> None:
             print(f"  {key:<12} | {e.value:>6.3f} [{e.low:.3f},{e.high:.3f}] {'':>6} | "
                   f"{'(information only: no cpu rule)':<28}")  # fmt: skip
             continue
-        result = judge_cell(table, claim, b, c, profile, slowdown=f)
-        e = table.speedup(b, c) if f is None else table.slowed_speedup(b, c, f)
+        result = judge_cell(table, claim, b, c, profile, variant=f)
+        e = table.speedup(b, c) if f is None else table.variant_speedup(b, c, f)
         s_dp = f"{table.dp_scaling(b, c).value:.3f}" if (b, c) in table.reference else "-"
-        label = key if f is None else f"{key} x{f:g}"
+        label = key if f is None else f"{key} {f}"
         rule_text = (
             f">= {rule.reference_factor:g} x S_dp"
             if rule.reference_factor is not None
@@ -440,7 +440,7 @@ def table4(run: Run) -> None:
         cores_unavailable_reason,
     )
     from edgecheck.bench.timing import TimingPolicy, measure_interleaved, speedup
-    from edgecheck.evaluation.pruning import export_fc_head
+    from edgecheck.evaluation.pruning import fc_head
     from edgecheck.macs import count_macs
     from edgecheck.models import build_model
 
@@ -460,20 +460,15 @@ def table4(run: Run) -> None:
     # The machine's FP32 matmul rate on one core, interleaved with the models it judges,
     # and the parallel ceiling (the same on all cores).
     items = [*specs, *((ref, 1) for ref in references), *run.references(2048)[1:]]
-    with tempfile.TemporaryDirectory(prefix="edgecheck-table4-") as tmp:
-        # The FC head alone (fc6-fc8 on the 25,088-wide input) at batch 1 on 1 core: memory-
-        # bound, it is the part of VGG16 that no matmul rate can judge.
-        head = (
-            export_fc_head(build_model("vgg16"), os.path.join(tmp, "vgg16-head.onnx"))
-            if run.backend == "onnxruntime"
-            else None
+    # The FC head alone (fc6-fc8 on the 25,088-wide input) at batch 1 on 1 core: memory-
+    # bound, it is the part of VGG16 that no matmul rate can judge.
+    head = fc_head(build_model("vgg16")) if run.backend == "onnxruntime" else None
+    if head is not None:
+        items.append((RunnerSpec(head, run.backend, batch_size=1), 1))
+    with WorkerGroup(items) as workers:
+        results = measure_interleaved(
+            [w.target() for w in workers], policy=policy, environment=run.environment
         )
-        if head is not None:
-            items.append((RunnerSpec(str(head), run.backend, batch_size=1), 1))
-        with WorkerGroup(items) as workers:
-            results = measure_interleaved(
-                [w.target() for w in workers], policy=policy, environment=run.environment
-            )
     head_result = results.pop() if head is not None else None
     run.measured += results
     vgg = dict(zip([(s.batch_size, c) for s, c in specs], results[: len(specs)], strict=True))

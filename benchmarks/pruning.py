@@ -13,7 +13,7 @@
    Then the verdicts: per rule of ``prune.speedup`` (batch 1, the paper's setting; the cpu
    rule is a factor of the cell's ceiling), a table of the measured speedup, the same-run
    reference it is judged against (the ceiling), the bound and the margin, plus the 1-core
-   pruned model timed 20 % slower in the same run (test-only `SlowedRunner`), which must fail.
+   pruned model timed 20 % slower in the same run (test-only `Slowdown`), which must fail.
 4. Why the measured ratio stays below theory: the FC head timed alone (memory-bound), and a
    per-layer onnxruntime profile at batch 4 on one thread: each layer's GMAC/s in the full
    and the pruned model, and the milliseconds the pruned layers lose to lower efficiency;
@@ -156,9 +156,9 @@ def _nchwc_padding(in_channels: int, out_channels: int, block: int) -> float:
 
 def investigate(full: Any, pruned: Any, tmp: str, batch: int = 4) -> dict[str, Any]:
     """Where the pruned model's time goes, layer by layer, vs the full model's efficiency."""
+    from edgecheck.backends import ModelArtifact
     from edgecheck.backends.onnxruntime_backend import nchwc_channel_multiple
     from edgecheck.bench.cores import on_one_core
-    from edgecheck.export import export_onnx
     from edgecheck.macs import count_macs
     from edgecheck.models import VGG16_CONV_NAMES, VGG16_INPUT_SHAPE
     from edgecheck.prune import align_channels
@@ -172,7 +172,9 @@ def investigate(full: Any, pruned: Any, tmp: str, batch: int = 4) -> dict[str, A
     multiple = nchwc_channel_multiple()
     exports["pruned"] = align_channels(pruned, multiple)
     paths = {
-        key: str(export_onnx(model, VGG16_INPUT_SHAPE, os.path.join(tmp, f"{key}.onnx")))
+        key: str(
+            ModelArtifact.from_module(model, VGG16_INPUT_SHAPE, name=key, cache=tmp).onnx_file()
+        )
         for key, model in exports.items()
     }
     with on_one_core():  # one core, one thread: per-layer times
@@ -290,8 +292,6 @@ def print_investigation(inv: dict[str, Any]) -> None:
 
 # -- verdicts ----------------------------------------------------------------------------------
 
-TEETH_SLOWDOWN = 1.2  # the 1-core pruned model timed again this much slower: it must fail
-
 
 def _rule_text(rule: Any) -> str:
     """The rule itself, e.g. ``>= 0.82 x ceiling`` or ``>= 4.07x``."""
@@ -312,13 +312,16 @@ def print_verdicts(table: Any) -> list[dict[str, Any]]:
     from edgecheck.claims import ClaimRegistry
     from edgecheck.device import detect_device
     from edgecheck.evaluation.pruning import CLAIM_ID, PAPER_BATCH, PAPER_CORES, judge_cell
+    from edgecheck.testing import TEETH_SLOWDOWN, Slowdown
+
+    teeth = Slowdown(TEETH_SLOWDOWN)  # the 1-core pruned model timed 20 % slower: must fail
 
     profile = detect_device().profile
     claim = ClaimRegistry()[CLAIM_ID]
     judged = [(f"{c}c", judge_cell(table, claim, c, profile)) for c in PAPER_CORES]
     cell = table.cell(1, PAPER_BATCH)
-    if cell is not None and TEETH_SLOWDOWN in cell.slowed:
-        slowed = judge_cell(table, claim, 1, profile, slowdown=TEETH_SLOWDOWN)
+    if cell is not None and teeth in cell.variants:
+        slowed = judge_cell(table, claim, 1, profile, variant=teeth)
         judged.append((f"1c, pruned x{TEETH_SLOWDOWN:g} slower (test-only)", slowed))
     print(
         f"   verdicts, {CLAIM_ID} on the {profile} profile, batch {PAPER_BATCH} "
@@ -357,6 +360,7 @@ def main(argv: list[str] | None = None) -> int:
     from edgecheck.evaluation.pruning import BATCHES, PAPER_BATCH, measure_table7, quick_policy
     from edgecheck.models import VGG16_INPUT_SHAPE, build_model
     from edgecheck.prune import ALL_VARIANTS, output_error, prune_model, synthetic_images
+    from edgecheck.testing import TEETH_SLOWDOWN, Slowdown
 
     quick = args.quick
     shape = (3, 112, 112) if quick else VGG16_INPUT_SHAPE
@@ -475,7 +479,7 @@ def main(argv: list[str] | None = None) -> int:
 
     table = measure_table7(
         full, result.model, batches=BATCHES, policy=policy, on_cell=show,
-        slowdowns=[(1, PAPER_BATCH, TEETH_SLOWDOWN)],
+        variants=[(1, PAPER_BATCH, Slowdown(TEETH_SLOWDOWN))],
     )  # fmt: skip
     print(
         f"   theory (Eq. 1): {table.conv_ratio:.3f}x conv layers, {table.all_ratio:.3f}x with "

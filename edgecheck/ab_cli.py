@@ -140,18 +140,18 @@ def run(args: argparse.Namespace) -> int:
     check_same_input(old_input, new_input, batch_size=args.batch)
 
     from edgecheck.backends import make_runner
+    from edgecheck.testing import Slowdown
 
-    def runner(model: str, shape: tuple[int, ...] | None, slowdown: float) -> Any:
+    def runner(model: str, shape: tuple[int, ...] | None) -> Any:
         return make_runner(
             Path(model) if is_model_file(model) else model, args.backend,
-            batch_size=args.batch, threads=args.threads, device="cpu", slowdown=slowdown,
-            input_shape=shape,
+            batch_size=args.batch, threads=args.threads, device="cpu", input_shape=shape,
         )  # fmt: skip
 
     try:
         result = ab_compare(
-            runner(old, old_shape, 1.0),
-            runner(new, new_shape, args.slowdown),
+            runner(old, old_shape),
+            Slowdown(args.slowdown)(runner(new, new_shape)),
             policy=TimingPolicy(min_time=args.time, max_time=cap),
             check=args.tolerance or BaselineCheck(),
         )

@@ -7,6 +7,10 @@ Use `make_runner` to build a runner for (model, backend, precision, batch size, 
     with make_runner("fqa", "onnxruntime", batch_size=4, threads=2) as runner:
         scores = runner.infer(runner.example_input())
 
+The model is a `ModelArtifact` (`backends/artifact.py`): a registered name, a torch factory,
+an ``nn.Module`` or an ONNX file, as one picklable handle; a name or a path is shorthand for
+one.
+
 `backend_unavailable_reason` says in one line why a backend cannot run here (for skips);
 `fastest_cpu_backend` names the runtime the CPU profile times with. Importing this package
 loads numpy only: torch, onnxruntime, polygraphy and tensorrt load when a runner is built.
@@ -20,8 +24,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from edgecheck._imports import extra_install, is_available
+from edgecheck.backends.artifact import ModelArtifact
 from edgecheck.backends.base import PRECISIONS, BackendError, Runner, RunnerConfig
-from edgecheck.backends.slowed import SlowedRunner
 
 
 @dataclass(frozen=True)
@@ -143,9 +147,9 @@ def _resolve_device(backend: str, device: str) -> str:
 
 
 def make_runner(
-    model: str | os.PathLike[str],
+    model: str | os.PathLike[str] | ModelArtifact,
     backend: str = "onnxruntime",
-    precision: str = "fp32",
+    precision: str | None = None,
     batch_size: int = 1,
     threads: int = 1,
     *,
@@ -153,26 +157,28 @@ def make_runner(
     model_options: Mapping[str, Any] | None = None,
     seed: int = 0,
     input_shape: tuple[int, ...] | None = None,
-    slowdown: float = 1.0,
     backend_options: Mapping[str, Any] | None = None,
 ) -> Runner:
     """Build an inactive runner for one configuration (activate it, or use ``with``).
 
     Args:
-        model: a registered model name (``"fqa"``, ``"vgg16"``) or a path to an ONNX file.
+        model: a `ModelArtifact`, or as shorthand a registered model name (``"fqa"``,
+            ``"vgg16"``) or a path to an ONNX file (`ModelArtifact.of`).
         backend: ``"torch"``, ``"onnxruntime"`` or ``"tensorrt"``. Default ``"onnxruntime"``.
-        precision: ``"fp32"``, ``"fp16"`` or ``"int8"``. Default ``"fp32"``. onnxruntime and
+        precision: ``"fp32"``, ``"fp16"`` or ``"int8"``. Default: the artifact's (``"fp32"``
+            for a name or a path). onnxruntime and
             TensorRT run int8 from a quantized ONNX file only (TensorRT: Q/DQ nodes), and
             onnxruntime fp16 from an fp16 file; torch runs fp16 on CUDA only.
         batch_size: examples per `Runner.infer` call. Default 1.
         threads: CPU threads for the runtime. Default 1.
         device: ``"cpu"``, ``"cuda"`` or ``"auto"`` (CUDA when the backend can use a GPU
             here). Default ``"auto"``.
-        model_options: build options for a registered model, e.g. ``{"plan": "paper"}``.
-        seed: weight seed for a registered model; the same seed gives the same weights in
-            every backend. Default 0.
-        input_shape: per-example input shape; default: the registry's, or the ONNX file's.
-        slowdown: test-only: wrap the runner in `SlowedRunner` with this factor when > 1.
+        model_options: build options for a registered model given by name, e.g.
+            ``{"plan": "paper"}``.
+        seed: weight seed for a registered model given by name; the same seed gives the same
+            weights in every backend. Default 0.
+        input_shape: per-example input shape of a model given by name or path; default: the
+            registry's, or the ONNX file's.
         backend_options: extra keyword arguments for the backend's loader (onnxruntime:
             ``providers``, ``spinning``, ``spin_between_runs``, ``thread_affinities``,
             ``config_entries``;
@@ -185,34 +191,30 @@ def make_runner(
         BackendError: the backend is unknown or not installed, or cannot run this
             precision/device/model combination; the message says what to do instead.
     """
-    from edgecheck.backends.source import resolve_model
-
     info = _info(backend)
     reason = info.unavailable()
     if reason is not None:
         raise BackendError(reason)
-    source = resolve_model(model, options=model_options, seed=seed, input_shape=input_shape)
+    artifact = ModelArtifact.of(model, options=model_options, seed=seed, input_shape=input_shape)
     resolved_device = _resolve_device(backend, device)
     if resolved_device not in info.devices:
         raise BackendError(
             f"the {backend} backend runs on {', '.join(info.devices)}, not {resolved_device!r}."
         )
     config = RunnerConfig(
-        model=source.name,
+        model=artifact.name,
         backend=backend,
-        precision=precision,
+        precision=precision or artifact.precision,
         batch_size=batch_size,
         threads=threads,
         device=resolved_device,
     )
     options = dict(backend_options or {})
     if backend == "torch":
-        runner = _make_torch(source, config, options)
-    elif backend == "onnxruntime":
-        runner = _make_onnxruntime(source, config, options)
-    else:
-        runner = _make_tensorrt(source, config, options)
-    return SlowedRunner(runner, slowdown) if slowdown != 1.0 else runner
+        return _make_torch(artifact, config, options)
+    if backend == "onnxruntime":
+        return _make_onnxruntime(artifact, config, options)
+    return _make_tensorrt(artifact, config, options)
 
 
 def _reject_options(config: RunnerConfig, options: Mapping[str, Any]) -> None:
@@ -223,16 +225,16 @@ def _reject_options(config: RunnerConfig, options: Mapping[str, Any]) -> None:
         )
 
 
-def _make_torch(source: Any, config: RunnerConfig, options: dict[str, Any]) -> Runner:
+def _make_torch(artifact: ModelArtifact, config: RunnerConfig, options: dict[str, Any]) -> Runner:
     from edgecheck.backends.torch_backend import TorchRunner
 
     _reject_options(config, options)
-    if source.is_onnx:
-        source.build_torch()  # raises the "torch runs registered models only" message
-    return TorchRunner(source.build_torch, config, source.input_shape)
+    if not artifact.has_torch:
+        artifact.build_torch()  # raises the "torch runs registered models only" message
+    return TorchRunner(artifact.build_torch, config, artifact.input_shape)
 
 
-def _check_onnx_precision(source: Any, config: RunnerConfig, *, need_qdq: bool) -> None:
+def _check_onnx_precision(artifact: ModelArtifact, config: RunnerConfig, *, need_qdq: bool) -> None:
     """Reduced precision needs a file in that precision; nothing is converted silently."""
     from edgecheck.backends.source import onnx_has_fp16, onnx_quantization_format
 
@@ -243,38 +245,40 @@ def _check_onnx_precision(source: Any, config: RunnerConfig, *, need_qdq: bool) 
         "QuantFormat.QDQ, or edgecheck's quantize stage)",
         "fp16": "an ONNX file converted to float16 (onnxconverter_common.float16)",
     }[config.precision]
-    if not source.is_onnx:
+    path = artifact.onnx_path
+    if path is None or artifact.has_torch:
         raise BackendError(
             f"{config.describe()}: {config.backend} runs {config.precision} from {what}; "
-            f"'{source.name}' is a registered torch model. Quantize/convert it and pass the "
+            f"'{artifact.name}' is a registered torch model. Quantize/convert it and pass the "
             f"file's path as the model."
         )
     if config.precision == "int8":
-        found = onnx_quantization_format(source.onnx_path)
+        found = onnx_quantization_format(path)
         if found is None or (need_qdq and found != "qdq"):
             kind = "no quantization nodes" if found is None else f"{found} quantization"
             raise BackendError(
-                f"{config.describe()}: '{source.onnx_path}' has {kind}; {config.backend} int8 "
-                f"needs {what}."
+                f"{config.describe()}: '{path}' has {kind}; {config.backend} int8 needs {what}."
             )
-    elif not onnx_has_fp16(source.onnx_path):
+    elif not onnx_has_fp16(path):
         raise BackendError(
-            f"{config.describe()}: '{source.onnx_path}' has no float16 weights; fp16 needs {what}."
+            f"{config.describe()}: '{path}' has no float16 weights; fp16 needs {what}."
         )
 
 
 ORT_OPTIONS = ("providers", "spinning", "spin_between_runs", "thread_affinities", "config_entries")
 
 
-def _make_onnxruntime(source: Any, config: RunnerConfig, options: dict[str, Any]) -> Runner:
+def _make_onnxruntime(
+    artifact: ModelArtifact, config: RunnerConfig, options: dict[str, Any]
+) -> Runner:
+    from edgecheck.backends.artifact import TemporaryOnnx
     from edgecheck.backends.onnxruntime_backend import (
         OnnxruntimeRunner,
         SessionFromOnnx,
         choose_providers,
     )
-    from edgecheck.backends.source import TemporaryOnnx
 
-    _check_onnx_precision(source, config, need_qdq=False)
+    _check_onnx_precision(artifact, config, need_qdq=False)
     unknown = set(options) - set(ORT_OPTIONS)
     if unknown:
         raise BackendError(
@@ -282,30 +286,29 @@ def _make_onnxruntime(source: Any, config: RunnerConfig, options: dict[str, Any]
             f"it takes {', '.join(ORT_OPTIONS)}."
         )
     providers = options.pop("providers", None) or choose_providers(config.device)
-    if source.is_onnx:
+    if artifact.onnx_path is not None:
         loader = SessionFromOnnx(
-            source.onnx_path, threads=config.threads, providers=providers, **options
+            artifact.onnx_path, threads=config.threads, providers=providers, **options
         )
-        return OnnxruntimeRunner(loader, config, source.input_shape)
-    export = TemporaryOnnx(source)
+        return OnnxruntimeRunner(loader, config, artifact.input_shape)
+    export = TemporaryOnnx(artifact)
     loader = SessionFromOnnx(export, threads=config.threads, providers=providers, **options)
-    return OnnxruntimeRunner(loader, config, source.input_shape, on_loaded=export.cleanup)
+    return OnnxruntimeRunner(loader, config, artifact.input_shape, on_loaded=export.cleanup)
 
 
-def _make_tensorrt(source: Any, config: RunnerConfig, options: dict[str, Any]) -> Runner:
-    from edgecheck.backends.source import TemporaryOnnx
+def _make_tensorrt(
+    artifact: ModelArtifact, config: RunnerConfig, options: dict[str, Any]
+) -> Runner:
+    from edgecheck.backends.artifact import TemporaryOnnx
     from edgecheck.backends.tensorrt_backend import TensorrtRunner
 
     _reject_options(config, options)
-    _check_onnx_precision(source, config, need_qdq=True)
-    if source.is_onnx:
-        return TensorrtRunner(
-            source.onnx_path, config, source.input_shape, input_name=source.input_name
-        )
-    export = TemporaryOnnx(source)
-    return TensorrtRunner(
-        export, config, source.input_shape, input_name=source.input_name, on_loaded=export.cleanup
-    )
+    _check_onnx_precision(artifact, config, need_qdq=True)
+    shape, name = artifact.input_shape, artifact.input_name
+    if artifact.onnx_path is not None:
+        return TensorrtRunner(artifact.onnx_path, config, shape, input_name=name)
+    export = TemporaryOnnx(artifact)
+    return TensorrtRunner(export, config, shape, input_name=name, on_loaded=export.cleanup)
 
 
 __all__ = [
@@ -313,9 +316,9 @@ __all__ = [
     "PRECISIONS",
     "BackendError",
     "BackendInfo",
+    "ModelArtifact",
     "Runner",
     "RunnerConfig",
-    "SlowedRunner",
     "available_backends",
     "backend_unavailable_reason",
     "fastest_cpu_backend",

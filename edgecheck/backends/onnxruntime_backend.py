@@ -1,7 +1,7 @@
 """The ONNX Runtime runner: the CPU execution provider, GPU providers where installed.
 
 Loader + runner, as in Polygraphy: `SessionFromOnnx` builds an ``InferenceSession`` lazily
-from an ONNX path (or a loader returning one, such as `TemporaryOnnx` which exports a
+from an ONNX path (or a loader returning one, such as `artifact.TemporaryOnnx` which exports a
 registered torch model); `OnnxruntimeRunner` runs it.
 
 Precision: fp32 runs the file as it is. int8 needs a quantized file (QDQ from

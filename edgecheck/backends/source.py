@@ -1,117 +1,19 @@
-"""Where a runner's model comes from: a registered model name or an ONNX file.
+"""What a runner needs to know of an ONNX file: its input, and the precision it is stored in.
 
-Both paths end in the same two things a runner needs: the per-example input shape and, for
-the ONNX runtimes, a file to load. A registered model is exported to a temporary ONNX file
-on demand (and the file removed once the session holds the graph).
+Read from the graph alone (`edgecheck.onnx_file.load_onnx`); `ModelArtifact`
+(`backends/artifact.py`) and `make_runner`'s precision checks use them.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
-from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from edgecheck._imports import require
 from edgecheck.backends.base import BackendError
-from edgecheck.export import INPUT_NAME
 from edgecheck.onnx_file import GraphInput, graph_inputs, load_onnx
 
 QDQ_OPS = frozenset({"QuantizeLinear", "DequantizeLinear"})
 QOPERATOR_OPS = frozenset({"QLinearConv", "QLinearMatMul", "ConvInteger", "MatMulInteger"})
-
-
-@dataclass(frozen=True)
-class ModelSource:
-    """A resolved model reference.
-
-    Attributes:
-        name: the registered name, or the ONNX file's stem.
-        input_shape: one example's shape without the batch axis.
-        onnx_path: the ONNX file, when the model was given as one; else ``None``.
-        options: build options for a registered model (e.g. ``{"plan": "paper"}``).
-        seed: weight seed for a registered model (same seed, same weights).
-        input_name: the ONNX graph's input name (``"input"`` for edgecheck's own exports).
-    """
-
-    name: str
-    input_shape: tuple[int, ...]
-    onnx_path: Path | None = None
-    options: Mapping[str, Any] = field(default_factory=dict)
-    seed: int = 0
-    input_name: str = INPUT_NAME
-
-    @property
-    def is_onnx(self) -> bool:
-        """True when the model was given as an ONNX file."""
-        return self.onnx_path is not None
-
-    def build_torch(self) -> Any:
-        """Build the registered torch model in eval mode (not possible for an ONNX file)."""
-        if self.onnx_path is not None:
-            raise BackendError(
-                f"the torch backend runs registered models only; '{self.onnx_path}' is an "
-                f"ONNX file. Use backend='onnxruntime' (or 'tensorrt') for ONNX files, or "
-                f"register the torch model with edgecheck.models.register_model()."
-            )
-        from edgecheck.models import build_model
-
-        model = build_model(self.name, seed=self.seed, **dict(self.options))
-        model.eval()
-        return model
-
-
-def looks_like_onnx_path(model: str | os.PathLike[str]) -> bool:
-    """True for a path-like object or a string naming a ``.onnx`` file."""
-    return not isinstance(model, str) or model.lower().endswith(".onnx")
-
-
-def resolve_model(
-    model: str | os.PathLike[str],
-    *,
-    options: Mapping[str, Any] | None = None,
-    seed: int = 0,
-    input_shape: tuple[int, ...] | None = None,
-) -> ModelSource:
-    """Resolve a registered model name or an ONNX path into a `ModelSource`.
-
-    Args:
-        model: a registered name (``"fqa"``) or a path to an ``.onnx`` file.
-        options: build options for a registered model. Default: none.
-        seed: weight seed for a registered model. Default 0.
-        input_shape: override the per-example input shape; for ONNX files it is read from
-            the file's first input when omitted (its batch axis dropped).
-
-    Raises:
-        BackendError: the file does not exist or its input shape is not fixed; an unknown
-            model name raises `edgecheck.errors.ModelError` from the registry.
-    """
-    if looks_like_onnx_path(model):
-        path = Path(model)
-        if not path.is_file():
-            raise BackendError(
-                f"ONNX file '{path}' does not exist; give an existing .onnx file or a "
-                f"registered model name (`edgecheck models` lists them; "
-                f"edgecheck.models.available_models() in Python)."
-            )
-        if options:
-            raise BackendError(
-                f"model options {sorted(options)} apply to registered models only, not to "
-                f"the ONNX file '{path}'; drop them."
-            )
-        name, file_shape = onnx_input(path, need_shape=not input_shape)
-        shape = tuple(input_shape) if input_shape else file_shape
-        return ModelSource(
-            name=path.stem, input_shape=shape, onnx_path=path, seed=seed, input_name=name
-        )
-    from edgecheck.models import get_model_spec
-
-    spec = get_model_spec(str(model))
-    shape = tuple(input_shape) if input_shape else tuple(spec.input_shape)
-    return ModelSource(name=spec.name, input_shape=shape, options=dict(options or {}), seed=seed)
 
 
 def onnx_input(path: Path, *, need_shape: bool = True) -> tuple[str, tuple[int, ...]]:
@@ -161,34 +63,3 @@ def onnx_has_fp16(path: Path) -> bool:
     onnx = require("onnx", "inspecting an ONNX model's precision")
     graph = load_onnx(path, purpose="inspecting an ONNX model's precision").graph
     return any(init.data_type == onnx.TensorProto.FLOAT16 for init in graph.initializer)
-
-
-class TemporaryOnnx:
-    """Loader: export a registered model to an ONNX file in a private temporary folder.
-
-    Calling it returns the file's path; `cleanup` removes the folder. The file holds the
-    weights (VGG16: about 528 MB), so runners call `cleanup` as soon as their session has
-    loaded it.
-    """
-
-    def __init__(self, source: ModelSource) -> None:
-        self.source = source
-        self._dir: str | None = None
-        self._path: Path | None = None
-
-    def __call__(self) -> Path:
-        if self._path is None:
-            from edgecheck.export import export_onnx
-
-            self._dir = tempfile.mkdtemp(prefix=f"edgecheck-{self.source.name}-")
-            model = self.source.build_torch()
-            self._path = export_onnx(
-                model, self.source.input_shape, Path(self._dir) / f"{self.source.name}.onnx"
-            )
-        return self._path
-
-    def cleanup(self) -> None:
-        if self._dir is not None:
-            shutil.rmtree(self._dir, ignore_errors=True)
-        self._dir = None
-        self._path = None

@@ -6,7 +6,9 @@
   is asked and gives (`TimingPolicy`, `Target`, `Measurement`, `speedup`) in
   `edgecheck.bench.measurement`, the samplers that time one call in
   `edgecheck.bench.samplers` (all importable from `timing` too).
-* `edgecheck.bench.cores`: run a configuration on exactly N cores in a worker process.
+* `edgecheck.bench.cores`: run configurations on exactly N cores, each in a worker process
+  (`affinity`: choosing and pinning cores; `workloads`: what a worker runs; `worker`: the
+  process and its pipe protocol).
 * `edgecheck.bench.benchmark_json`: results as pytest-benchmark-compatible JSON.
 * `edgecheck.bench.calibration`: one-core sgemm GFLOP/s and memory read GB/s, the yardstick
   that tells whether a stored timing was measured on a machine of this speed.
@@ -35,18 +37,19 @@ _EXPORTS = {
     "measure": "timing",
     "measure_interleaved": "timing",
     "speedup": "timing",
-    "BusyWorkload": "cores",
-    "CoreWorker": "cores",
-    "MatmulWorkload": "cores",
-    "CoresUnavailable": "cores",
-    "RunnerSpec": "cores",
-    "WorkerError": "cores",
+    "BusyWorkload": "workloads",
+    "CoreWorker": "worker",
+    "MatmulWorkload": "workloads",
+    "CoresUnavailable": "affinity",
+    "RunnerSpec": "workloads",
+    "RunnerWrapper": "workloads",
+    "WorkerError": "worker",
     "WorkerGroup": "cores",
-    "choose_cores": "cores",
+    "choose_cores": "affinity",
     "parallel_ceiling": "cores",
-    "cores_unavailable_reason": "cores",
-    "usable_cores": "cores",
-    "on_one_core": "cores",
+    "cores_unavailable_reason": "affinity",
+    "usable_cores": "affinity",
+    "on_one_core": "affinity",
     # Not "benchmark_json" itself: once the submodule of that name is imported, Python binds
     # the package attribute to the module, so the name would mean a function only at first.
     "pytest_benchmark_document": "benchmark_json",

@@ -1,4 +1,9 @@
-"""Run a workload on exactly N cores, in its own worker process.
+"""Run workloads on exactly N cores, each in its own worker process, as a group.
+
+This module holds the groups (`WorkerGroup`, `DataParallel`, `parallel_ceiling`) and is the
+one import for the rest: `bench/affinity.py` (choosing and pinning cores),
+`bench/workloads.py` (what a worker runs: `RunnerSpec`, the references),
+`bench/worker.py` (the process and its pipe protocol: `CoreWorker`).
 
 The paper's Tables III and IV compare 1, 2 and 4 cores. Thread counts are process-wide
 state (torch's ``set_num_threads``, OpenMP and BLAS pools created at import), so every
@@ -29,628 +34,50 @@ apart (each found necessary by measurement on this project's 2-core machine):
 
 from __future__ import annotations
 
-import contextlib
-import multiprocessing
-import os
-import pickle
-import sys
-import tempfile
-import traceback
-import weakref
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from pathlib import Path
+from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from typing import Any
 
-from edgecheck.device import usable_core_count, usable_cores
-from edgecheck.errors import EdgecheckError
-
-# A workload factory runs in the worker: given the thread count it builds the workload once
-# and returns the zero-argument callable to time. It must be picklable (a module-level
-# function, a functools.partial of one, or a `RunnerSpec`).
-WorkloadFactory = Callable[[int], Callable[[], object]]
-
-DEFAULT_START_TIMEOUT = 900.0  # seconds; building VGG16 from scratch on one core is slow
-_THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
-
-
-class CoresUnavailable(EdgecheckError):
-    """More cores were asked for than this process may use.
-
-    The message is exactly ``"needs N cores, this machine has M"``: short enough to be the
-    reason of a pytest skip.
-
-    Attributes:
-        needed: cores asked for.
-        available: cores usable here.
-    """
-
-    def __init__(self, needed: int, available: int) -> None:
-        self.needed = needed
-        self.available = available
-        super().__init__(f"needs {needed} cores, this machine has {available}")
-
-
-class WorkerError(EdgecheckError, RuntimeError):
-    """A worker process failed to start, crashed, or its workload raised."""
-
-
-# -- cores -----------------------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def on_one_core() -> Iterator[int]:
-    """Within the block this process runs on its first usable core only (for in-process
-    single-thread measurements); the affinity mask is restored afterwards."""
-    if not hasattr(os, "sched_setaffinity"):
-        yield usable_cores()[0]
-        return
-    saved = os.sched_getaffinity(0)
-    cpu = min(saved)
-    os.sched_setaffinity(0, {cpu})
-    try:
-        yield cpu
-    finally:
-        os.sched_setaffinity(0, saved)
-
-
-def _physical_core(cpu: int) -> tuple[int, int] | None:
-    base = Path(f"/sys/devices/system/cpu/cpu{cpu}/topology")
-    try:
-        package = int((base / "physical_package_id").read_text())
-        core = int((base / "core_id").read_text())
-    except (OSError, ValueError):
-        return None
-    return package, core
-
-
-def choose_cores(n: int, usable: Sequence[int] | None = None) -> tuple[int, ...]:
-    """Pick `n` CPU ids to pin to: distinct physical cores first, SMT siblings last.
-
-    Two hyper-threads of one core share its arithmetic units, so "2 cores" on them would
-    not be two cores in the paper's sense.
-
-    Args:
-        n: cores wanted.
-        usable: candidate CPU ids. Default `usable_cores()`.
-
-    Raises:
-        CoresUnavailable: `n` exceeds the usable cores.
-    """
-    cpus = list(usable) if usable is not None else usable_cores()
-    if n < 1:
-        raise ValueError(f"cores must be at least 1, got {n!r}")
-    available = len(cpus) if usable is not None else usable_core_count()
-    if n > available:
-        raise CoresUnavailable(n, available)
-    first, siblings, seen = [], [], set()
-    for cpu in cpus:
-        core = _physical_core(cpu)
-        if core is None or core not in seen:
-            first.append(cpu)
-            if core is not None:
-                seen.add(core)
-        else:
-            siblings.append(cpu)
-    return tuple(sorted((first + siblings)[:n]))
-
-
-def cores_unavailable_reason(n: int) -> str | None:
-    """``"needs N cores, this machine has M"`` when `n` cores cannot be had, else ``None``."""
-    try:
-        choose_cores(n)
-    except CoresUnavailable as exc:
-        return str(exc)
-    return None
-
-
-# -- what a worker runs ----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class RunnerSpec:
-    """A picklable runner configuration; as a `WorkloadFactory` it builds the runner.
-
-    In the worker, ``spec(threads)`` builds ``make_runner(..., threads=threads,
-    device="cpu")``, activates it, checks one inference, and returns the call to time:
-    one `Runner.infer` of one fixed, seeded batch.
-
-    Attributes:
-        model: registered model name or ONNX path.
-        backend: default ``"onnxruntime"``.
-        precision: default ``"fp32"``.
-        batch_size: default 1.
-        model_options: build options for a registered model (e.g. ``{"plan": "paper"}``).
-        seed: weight seed. Default 0.
-        slowdown: test-only `SlowedRunner` factor. Default 1.0 (none).
-        backend_options: passed to `make_runner`. For onnxruntime, ``spin_between_runs``
-            defaults to False here (see `SessionFromOnnx`), since workers take turns.
-        input_seed: seed of the input batch. Default 0.
-        onnx_path: a ready export of `model` to load instead of exporting again (set by
-            `WorkerGroup` so that six VGG16 workers share one export).
-        pin_threads: in a worker on N cores running N onnxruntime threads, pin each
-            thread to its own core. Default True.
-    """
-
-    model: str
-    backend: str = "onnxruntime"
-    precision: str = "fp32"
-    batch_size: int = 1
-    model_options: Mapping[str, Any] = field(default_factory=dict)
-    seed: int = 0
-    slowdown: float = 1.0
-    backend_options: Mapping[str, Any] = field(default_factory=dict)
-    input_seed: int = 0
-    onnx_path: str | None = None
-    pin_threads: bool = True
-
-    def __call__(self, threads: int) -> Callable[[], object]:
-        runner = self.build(threads)
-        batch = runner.example_input(self.input_seed)
-        runner.infer(batch)  # a broken configuration fails here, at start, not mid-timing
-        infer = runner.infer
-
-        def call() -> object:
-            return infer(batch)
-
-        return call
-
-    def build(self, threads: int) -> Any:
-        """The active `Runner` this spec describes, with `threads` threads, on the CPU."""
-        from edgecheck.backends import make_runner
-
-        options = dict(self.backend_options)
-        if self.backend == "onnxruntime":
-            # Workers take turns on shared cores: a thread pool still spinning after its
-            # turn would steal the next worker's core (4 ms of a 1.4 ms call, measured).
-            options.setdefault("spin_between_runs", False)
-            pool_cpus = _one_thread_per_core(threads) if self.pin_threads else None
-            if pool_cpus is not None:
-                options.setdefault("thread_affinities", pool_cpus)
-        runner = make_runner(
-            self.onnx_path or self.model,
-            self.backend,
-            self.precision,
-            self.batch_size,
-            threads,
-            device="cpu",
-            model_options=None if self.onnx_path else self.model_options,
-            seed=self.seed,
-            slowdown=self.slowdown,
-            backend_options=options,
-        )
-        runner.activate()
-        return runner
-
-    def config(self, threads: int) -> Any:
-        """The `RunnerConfig` the worker runs with `threads` threads."""
-        from edgecheck.backends import RunnerConfig
-
-        name = Path(self.model).stem if self.model.lower().endswith(".onnx") else self.model
-        return RunnerConfig(name, self.backend, self.precision, self.batch_size, threads, "cpu")
-
-    def label(self, cores: int) -> str:
-        """A short unique name, e.g. ``"fqa-onnxruntime-fp32-b4-2c"``."""
-        name = self.config(cores).model
-        slow = f"-slow{self.slowdown:g}" if self.slowdown != 1.0 else ""
-        return f"{name}-{self.backend}-{self.precision}-b{self.batch_size}-{cores}c{slow}"
-
-
-def slowed_copy_name(name: str, factor: float) -> str:
-    """The target name of a test-only slowed copy of `name`'s runner timed beside it:
-    ``"<name>-twin"`` for factor 1.0 (an identical copy), else ``"<name>-slowed-x<factor>"``."""
-    return f"{name}-twin" if factor == 1.0 else f"{name}-slowed-x{factor:g}"
-
-
-@dataclass(frozen=True)
-class BusyWorkload:
-    """A `WorkloadFactory` whose call busy-waits `nanoseconds` in pure Python.
-
-    A known, dependency-free workload: it checks the worker machinery (pinning, the pipe,
-    timing) without loading a model, and calibrates the harness in the benchmark script.
-    """
-
-    nanoseconds: int = 1_000_000
-
-    def __call__(self, threads: int) -> Callable[[], object]:
-        import time
-
-        clock = time.perf_counter_ns
-        wait = self.nanoseconds
-
-        def call() -> None:
-            deadline = clock() + wait
-            while clock() < deadline:
-                pass
-
-        return call
-
-    def label(self, cores: int) -> str:
-        """E.g. ``"busy1000us-1c"``."""
-        return f"busy{self.nanoseconds // 1000}us-{cores}c"
-
-
-@dataclass(frozen=True)
-class MatmulWorkload:
-    """A `WorkloadFactory`: one FP32 ``n x n`` matrix product per call (``2 n^3`` FLOPs).
-
-    The machine's own FP32 matrix-multiply rate, measured the same way and in the same run
-    as a model, is the yardstick for how well a runtime uses a core.
-
-    Attributes:
-        n: matrix size. Default 1024.
-        library: ``"numpy"`` (its BLAS), ``"torch"``, or ``"onnxruntime"`` (a one-node
-            MatMul graph: MLAS, the GEMM behind onnxruntime's convolutions). Default
-            ``"numpy"``. numpy's BLAS reads its thread count (set by the worker) when numpy
-            is first imported, so a worker's ``__main__`` must not import numpy at top level.
-        seed: seed of the random operands. Default 0.
-    """
-
-    n: int = 1024
-    library: str = "numpy"
-    seed: int = 0
-
-    @property
-    def flops(self) -> int:
-        """Floating-point operations per call: ``2 n^3``."""
-        return 2 * self.n**3
-
-    def label(self, cores: int) -> str:
-        """E.g. ``"matmul2048-onnxruntime-1c"``."""
-        return f"matmul{self.n}-{self.library}-{cores}c"
-
-    def __call__(self, threads: int) -> Callable[[], object]:
-        import numpy as np
-
-        rng = np.random.default_rng(self.seed)
-        a = rng.random((self.n, self.n), dtype=np.float32)
-        b = rng.random((self.n, self.n), dtype=np.float32)
-        if self.library == "torch":
-            import torch
-
-            torch.set_num_threads(threads)
-            ta, tb = torch.from_numpy(a), torch.from_numpy(b)
-            out = torch.empty_like(ta)
-            return lambda: torch.mm(ta, tb, out=out)
-        if self.library == "onnxruntime":
-            return _onnxruntime_matmul(a, b, threads)
-        if self.library != "numpy":
-            raise ValueError(f"library {self.library!r} must be 'numpy', 'torch' or 'onnxruntime'.")
-        out_np = np.empty_like(a)
-        return lambda: np.matmul(a, b, out=out_np)
-
-
-def _one_thread_per_core(threads: int) -> list[int] | None:
-    """Pin the calling thread to the first of this process's `threads` CPUs; return the rest.
-
-    One thread per core, as on a dedicated board: left to the kernel, both threads of a
-    2-core worker were stacked on one core after a 1-core worker's turn (measured: 25 %
-    run-queue wait, no speedup at all). The returned CPUs are for the runtime's pool
-    threads. ``None`` (nothing pinned) for one thread, or when the process's CPUs do not
-    number exactly `threads`.
-    """
-    if threads < 2 or not hasattr(os, "sched_getaffinity"):
-        return None
-    cpus = sorted(os.sched_getaffinity(0))
-    if len(cpus) != threads:
-        return None
-    os.sched_setaffinity(0, {cpus[0]})  # the calling thread only
-    return cpus[1:]
-
-
-def _onnxruntime_matmul(a: Any, b: Any, threads: int) -> Callable[[], object]:
-    from edgecheck._imports import require
-
-    onnx = require("onnx", "an onnxruntime matmul reference")
-    helper, TensorProto = onnx.helper, onnx.TensorProto
-    n = a.shape[0]
-    graph = helper.make_graph(
-        [helper.make_node("MatMul", ["a", "b"], ["c"])],
-        "matmul",
-        [helper.make_tensor_value_info(x, TensorProto.FLOAT, [n, n]) for x in ("a", "b")],
-        [helper.make_tensor_value_info("c", TensorProto.FLOAT, [n, n])],
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    session = pinned_session(model.SerializeToString(), threads)
-    feeds = {"a": a, "b": b}
-    return lambda: session.run(None, feeds)
-
-
-def pinned_session(model: bytes, threads: int) -> Any:
-    """An onnxruntime CPU session on `threads` threads, placed one per core and quiet between
-    runs like a RunnerSpec's session (see the module docstring)."""
-    from edgecheck._imports import require
-
-    ort = require("onnxruntime", "a pinned onnxruntime session")
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.add_session_config_entry("session.force_spinning_stop", "1")
-    pool_cpus = _one_thread_per_core(threads)
-    if pool_cpus:
-        options.add_session_config_entry(
-            "session.intra_op_thread_affinities", ";".join(str(c + 1) for c in pool_cpus)
-        )
-    return ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
-
-
-# -- the worker process ----------------------------------------------------------------------
-
-
-def _per_thread_affinities() -> list[list[int]]:
-    """The CPUs each thread of this process may run on (Linux), one sorted list per thread."""
-    try:
-        tasks = os.listdir("/proc/self/task")
-    except OSError:
-        return [sorted(os.sched_getaffinity(0))] if hasattr(os, "sched_getaffinity") else []
-    result = []
-    for tid in tasks:
-        with contextlib.suppress(OSError, ValueError):
-            result.append(sorted(os.sched_getaffinity(int(tid))))
-    return sorted(result)
-
-
-def _pin_all_threads(cpu_ids: tuple[int, ...]) -> None:
-    """Pin every thread of this process that may run outside `cpu_ids` to `cpu_ids`.
-
-    The spawn start method imports the parent's ``__main__`` module before the worker code
-    runs; a thread pool that import started would otherwise keep the full CPU mask.
-    Threads already placed inside `cpu_ids` (one per core, by the runtime) keep their place.
-    """
-    allowed = set(cpu_ids)
-    with contextlib.suppress(OSError):
-        for tid in os.listdir("/proc/self/task"):
-            with contextlib.suppress(OSError, ValueError):
-                if not os.sched_getaffinity(int(tid)) <= allowed:
-                    os.sched_setaffinity(int(tid), cpu_ids)
-
-
-def _worker_info(threads: int, pinned: bool) -> dict[str, Any]:
-    info: dict[str, Any] = {
-        "pid": os.getpid(),
-        "threads": threads,
-        "pinned": pinned,
-        "affinity": sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else [],
-    }
-    per_thread = _per_thread_affinities()
-    info["thread_affinity"] = sorted({cpu for cpus in per_thread for cpu in cpus})
-    info["per_thread_affinity"] = per_thread
-    with contextlib.suppress(OSError):
-        info["os_threads"] = len(os.listdir("/proc/self/task"))
-    if "torch" in sys.modules:
-        info["torch_threads"] = sys.modules["torch"].get_num_threads()
-    return info
-
-
-def _send_error(conn: Any, exc: BaseException) -> None:
-    conn.send(("error", type(exc).__name__, str(exc), traceback.format_exc()))
-
-
-def _worker_main(conn: Any, payload: bytes, cpu_ids: tuple[int, ...] | None, threads: int) -> None:
-    """Entry point of a worker process; see the module docstring for the protocol."""
-    # Before anything heavy is imported: thread pools read these at import, and threads
-    # inherit the affinity of the thread that creates them.
-    for var in _THREAD_ENV:
-        os.environ[var] = str(threads)
-    if cpu_ids is not None:
-        # libgomp (torch's OpenMP) places its thread i on the i-th CPU listed: one per core.
-        os.environ.setdefault("GOMP_CPU_AFFINITY", " ".join(str(c) for c in cpu_ids))
-    pinned = False
-    if cpu_ids is not None and hasattr(os, "sched_setaffinity"):
-        os.sched_setaffinity(0, cpu_ids)
-        pinned = True
-    from edgecheck.bench.timing import CallSampler
-
-    try:
-        factory = pickle.loads(payload)
-        fn = factory(threads)
-        if "torch" in sys.modules:
-            sys.modules["torch"].set_num_threads(threads)
-        if pinned and cpu_ids is not None:
-            _pin_all_threads(cpu_ids)
-        sampler = CallSampler(fn)
-        conn.send(("ready", _worker_info(threads, pinned)))
-    except BaseException as exc:
-        _send_error(conn, exc)
-        conn.close()
-        return
-    while True:
-        try:
-            message = conn.recv()
-        except (EOFError, OSError):
-            return  # the parent went away
-        command = message[0]
-        if command == "stop":
-            conn.close()
-            return
-        try:
-            if command == "sample":
-                durations = sampler.sample(int(message[1]))
-                conn.send(("ok", (durations, sampler.last_wait_ns, sampler.last_wall_ns)))
-            elif command == "info":
-                conn.send(("ok", _worker_info(threads, pinned)))
-            else:
-                conn.send(("error", "WorkerError", f"unknown command {command!r}", ""))
-        except BaseException as exc:
-            _send_error(conn, exc)
-
-
-def _stop_process(process: Any, conn: Any) -> None:
-    with contextlib.suppress(Exception):
-        conn.send(("stop",))
-    process.join(timeout=10)
-    if process.is_alive():
-        process.terminate()
-        process.join(timeout=5)
-    with contextlib.suppress(Exception):
-        conn.close()
-
-
-class CoreWorker:
-    """A worker process pinned to `cores` cores that times one workload on request.
-
-    Args:
-        workload: a `WorkloadFactory` (e.g. a `RunnerSpec`), built once in the worker.
-        cores: cores to pin to; the runtime gets as many threads.
-        name: label for results and messages. Default: the workload's ``label(cores)``,
-            or ``"workload-Nc"``.
-        cpu_ids: exact CPU ids to pin to. Default: `choose_cores(cores)`.
-        start_timeout: seconds to wait for the workload to build. Default 900.
-
-    Raises:
-        CoresUnavailable: more cores than usable (raised here, before any process starts).
-    """
-
-    def __init__(
-        self,
-        workload: WorkloadFactory,
-        cores: int,
-        *,
-        name: str | None = None,
-        cpu_ids: Sequence[int] | None = None,
-        start_timeout: float = DEFAULT_START_TIMEOUT,
-    ) -> None:
-        self.workload = workload
-        self.cores = cores
-        self.cpu_ids = tuple(cpu_ids) if cpu_ids is not None else choose_cores(cores)
-        if len(self.cpu_ids) != cores:
-            raise WorkerError(f"cpu_ids {self.cpu_ids} do not name exactly {cores} cores.")
-        if name is None:
-            name = _label(workload, cores)
-        self.name = name
-        self.start_timeout = start_timeout
-        self.ready_info: dict[str, Any] = {}
-        self.last_wait_ns: int | None = None
-        self.last_wall_ns = 0
-        self._process: Any = None
-        self._conn: Any = None
-        self._finalizer: Any = None
-
-    # -- lifecycle ---------------------------------------------------------------------------
-
-    def launch(self) -> None:
-        """Start the process without waiting for it (see `wait_ready`)."""
-        if self._process is not None:
-            return
-        ctx = multiprocessing.get_context("spawn")
-        parent_conn, child_conn = ctx.Pipe()
-        # Pickled here and unpickled in the worker only after pinning, so that importing
-        # the workload's modules happens on the chosen cores with the chosen thread counts.
-        payload = pickle.dumps(self.workload)
-        pinned = self.cpu_ids if hasattr(os, "sched_setaffinity") else None
-        process = ctx.Process(
-            target=_worker_main,
-            args=(child_conn, payload, pinned, self.cores),
-            name=f"edgecheck-{self.name}",
-            daemon=True,
-        )
-        process.start()
-        child_conn.close()
-        self._process, self._conn = process, parent_conn
-        self._finalizer = weakref.finalize(self, _stop_process, process, parent_conn)
-
-    def wait_ready(self) -> CoreWorker:
-        """Wait until the workload is built; raise `WorkerError` if that fails."""
-        if self.ready_info:
-            return self
-        self.launch()
-        if not self._conn.poll(self.start_timeout):
-            self.close()
-            raise WorkerError(
-                f"worker {self.name!r} did not finish building its workload within "
-                f"{self.start_timeout:g} s; raise start_timeout or check the model."
-            )
-        self.ready_info = self._reply("start")
-        return self
-
-    def start(self) -> CoreWorker:
-        """Start the process and wait until the workload is built."""
-        self.launch()
-        return self.wait_ready()
-
-    def close(self) -> None:
-        """Stop the worker (idempotent)."""
-        if self._finalizer is not None:
-            self._finalizer()
-        self._process = self._conn = self._finalizer = None
-        self.ready_info = {}
-
-    def __enter__(self) -> CoreWorker:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    # -- requests ----------------------------------------------------------------------------
-
-    def _reply(self, what: str) -> Any:
-        try:
-            message = self._conn.recv()
-        except (EOFError, OSError):
-            code = self._process.exitcode if self._process is not None else None
-            self.close()
-            raise WorkerError(
-                f"worker {self.name!r} died during {what} (exit code {code}); a crash in "
-                f"the runtime, or the machine ran out of memory."
-            ) from None
-        if message[0] == "error":
-            _, kind, text, tb = message
-            if what == "start":
-                self.close()
-            raise WorkerError(f"worker {self.name!r} failed during {what}: {kind}: {text}\n{tb}")
-        return message[1]
-
-    def _request(self, *message: Any) -> Any:
-        if self._conn is None or not self.ready_info:
-            raise WorkerError(f"worker {self.name!r} is not running; call start() first.")
-        self._conn.send(message)
-        return self._reply(message[0])
-
-    def sample(self, n: int) -> list[int]:
-        """Time `n` consecutive calls in the worker; nanoseconds per call.
-
-        Also sets ``last_wait_ns`` / ``last_wall_ns``: how long the worker's threads waited
-        for a CPU, and the wall time, over those calls; from them the harness sees whether
-        the worker had its cores.
-        """
-        self.start_sample(n)
-        return self.finish_sample()
-
-    def start_sample(self, n: int) -> None:
-        """Ask the worker to time `n` calls and return at once (see `finish_sample`): several
-        workers started one after the other then run at the same time."""
-        if self._conn is None or not self.ready_info:
-            raise WorkerError(f"worker {self.name!r} is not running; call start() first.")
-        self._conn.send(("sample", n))
-
-    def finish_sample(self) -> list[int]:
-        """The durations of the calls asked for by `start_sample` (as `sample` returns)."""
-        durations, self.last_wait_ns, self.last_wall_ns = self._reply("sample")
-        result: list[int] = durations
-        return result
-
-    def info(self) -> dict[str, Any]:
-        """Ask the worker now: pid, thread count, affinity of its main thread and threads."""
-        result: dict[str, Any] = self._request("info")
-        return result
-
-    def target(self, name: str | None = None) -> Any:
-        """A `edgecheck.bench.timing.Target` for this worker (records its affinity)."""
-        from edgecheck.bench.timing import Target
-
-        spec = self.workload if isinstance(self.workload, RunnerSpec) else None
-        return Target(
-            name=name or self.name,
-            sampler=self,
-            batch_size=spec.batch_size if spec else 1,
-            config=spec.config(self.cores) if spec else {"cores": self.cores},
-            extra={"cores": self.cores, "cpu_ids": list(self.cpu_ids), "worker": self.ready_info},
-            cores=self.cores,
-        )
-
-    def __repr__(self) -> str:
-        state = "ready" if self.ready_info else "stopped"
-        return f"<CoreWorker {self.name} on CPUs {list(self.cpu_ids)} ({state})>"
+from edgecheck.bench.affinity import (
+    CoresUnavailable,
+    choose_cores,
+    cores_unavailable_reason,
+    on_one_core,
+    usable_core_count,
+    usable_cores,
+)
+from edgecheck.bench.worker import DEFAULT_START_TIMEOUT, CoreWorker, WorkerError
+from edgecheck.bench.workloads import (
+    BusyWorkload,
+    MatmulWorkload,
+    RunnerSpec,
+    RunnerWrapper,
+    WorkloadFactory,
+    pinned_session,
+    workload_label,
+)
+
+__all__ = [
+    "DEFAULT_START_TIMEOUT",
+    "BusyWorkload",
+    "CoreWorker",
+    "CoresUnavailable",
+    "DataParallel",
+    "MatmulWorkload",
+    "RunnerSpec",
+    "RunnerWrapper",
+    "WorkerError",
+    "WorkerGroup",
+    "WorkloadFactory",
+    "choose_cores",
+    "cores_unavailable_reason",
+    "on_one_core",
+    "parallel_ceiling",
+    "pinned_session",
+    "unique_names",
+    "usable_core_count",
+    "usable_cores",
+]
 
 
 class DataParallel:
@@ -722,9 +149,9 @@ class WorkerGroup:
         items: ``(workload, cores)`` pairs, or ``(workload, cores, cpu_ids)`` to pin a
             worker to given CPUs (e.g. one 1-core worker per core for `DataParallel`);
             workloads are `RunnerSpec` or any factory.
-        share_exports: export each registered model once, in this process, for all
-            onnxruntime/tensorrt specs that use it (the workers load the file, and it is
-            deleted once they are all ready). Default True.
+        share_exports: export each torch model once, in this process, for all
+            onnxruntime/tensorrt specs that use it (`ModelArtifact.exported`, kept in the
+            process's cache for later groups; the workers load the file). Default True.
         start_timeout: per worker, seconds. Default 900.
 
     Raises:
@@ -748,49 +175,46 @@ class WorkerGroup:
         self.start_timeout = start_timeout
         self.workers: list[CoreWorker] = []
 
-    def _with_shared_exports(self, tmp: str) -> list[tuple[WorkloadFactory, int]]:
-        from edgecheck.backends.source import looks_like_onnx_path, resolve_model
-        from edgecheck.export import export_onnx
+    def _with_shared_exports(self) -> list[tuple[WorkloadFactory, int]]:
+        from edgecheck.backends import ModelArtifact
+        from edgecheck.backends.artifact import looks_like_onnx_path
 
-        exported: dict[str, str] = {}
+        # A list, not a dict: an artifact's options make it unhashable; groups are small.
+        exported: list[tuple[ModelArtifact, ModelArtifact]] = []
         result: list[tuple[WorkloadFactory, int]] = []
         for workload, cores in self.items:
+            model = workload.model if isinstance(workload, RunnerSpec) else None
             if (
                 isinstance(workload, RunnerSpec)
                 and workload.backend in ("onnxruntime", "tensorrt")
-                and workload.onnx_path is None
-                and not looks_like_onnx_path(workload.model)
+                and (isinstance(model, ModelArtifact) or not looks_like_onnx_path(str(model)))
             ):
-                key = repr((workload.model, sorted(workload.model_options.items()), workload.seed))
-                if key not in exported:
-                    source = resolve_model(
-                        workload.model, options=workload.model_options, seed=workload.seed
-                    )
-                    folder = Path(tmp) / str(len(exported))
-                    path = folder / f"{source.name}.onnx"  # stem = model name, for the config
-                    export_onnx(source.build_torch(), source.input_shape, path)
-                    exported[key] = str(path)
-                workload = replace(workload, onnx_path=exported[key])
+                artifact = ModelArtifact.of(workload.model)
+                if artifact.onnx_path is None:
+                    done = next((e for a, e in exported if a == artifact), None)
+                    if done is None:
+                        done = artifact.exported()
+                        exported.append((artifact, done))
+                    workload = replace(workload, model=done)
             result.append((workload, cores))
         return result
 
     def start(self) -> list[CoreWorker]:
         """Start every worker (builds run concurrently) and wait until all are ready."""
-        with tempfile.TemporaryDirectory(prefix="edgecheck-exports-") as tmp:
-            items = self._with_shared_exports(tmp) if self.share_exports else self.items
-            names = _unique_names(items)
-            self.workers = [
-                CoreWorker(w, c, name=n, cpu_ids=cpus, start_timeout=self.start_timeout)
-                for (w, c), n, cpus in zip(items, names, self.cpu_ids, strict=True)
-            ]
-            try:
-                for worker in self.workers:
-                    worker.launch()
-                for worker in self.workers:
-                    worker.wait_ready()
-            except BaseException:
-                self.close()
-                raise
+        items = self._with_shared_exports() if self.share_exports else self.items
+        names = unique_names(items)
+        self.workers = [
+            CoreWorker(w, c, name=n, cpu_ids=cpus, start_timeout=self.start_timeout)
+            for (w, c), n, cpus in zip(items, names, self.cpu_ids, strict=True)
+        ]
+        try:
+            for worker in self.workers:
+                worker.launch()
+            for worker in self.workers:
+                worker.wait_ready()
+        except BaseException:
+            self.close()
+            raise
         return self.workers
 
     def close(self) -> None:
@@ -835,16 +259,10 @@ def parallel_ceiling(cores: int, *, policy: Any = None, n: int = 1024) -> Any:
     return speedup(a, b)
 
 
-def _label(workload: WorkloadFactory, cores: int) -> str:
-    """The workload's own `label(cores)` where it has one, else ``"workload-Nc"``."""
-    label = getattr(workload, "label", None)
-    return str(label(cores)) if callable(label) else f"workload-{cores}c"
-
-
-def _unique_names(items: Sequence[tuple[WorkloadFactory, int]]) -> list[str]:
+def unique_names(items: Sequence[tuple[WorkloadFactory, int]]) -> list[str]:
     names: list[str] = []
     for workload, cores in items:
-        base = _label(workload, cores)
+        base = workload_label(workload, cores)
         name, k = base, 2
         while name in names:
             name, k = f"{base}#{k}", k + 1

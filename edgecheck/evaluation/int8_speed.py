@@ -10,7 +10,7 @@ ratios and the ratios of different batch sizes are comparable with each other.
 On the ``cpu`` profile onnxruntime's CPU provider runs both (fast INT8 needs VNNI or ARM dot
 products, see `edgecheck.quantize.speed_unmet`), and the same run times this CPU's INT8 / FP32
 rate on VGG16's conv GEMMs (`edgecheck.bench.gemm`), the reference the cpu rules scale
-(`GemmReference`); tests may add a 20 % slower INT8 runner (``slowed=``) and FP16
+(`GemmReference`); tests may add a 20 % slower INT8 runner (``variant=``) and FP16
 (``others=``) to the same run. Where a precision's speed claim does not apply, its ratio is
 measured anyway at batch 1 and shown with the reason (`precision_line`). On the ``gpu``
 profile TensorRT runs them in this process on the GPU, up to Fig. 4's batch 128. The report section
@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 from edgecheck.progress import note
 
 if TYPE_CHECKING:
+    from edgecheck.bench.cores import RunnerWrapper
     from edgecheck.bench.stats import Estimate
     from edgecheck.bench.timing import Measurement, TimingPolicy
     from edgecheck.claims import Claim, ClaimRegistry, ClaimResult
@@ -40,8 +41,6 @@ CPU_BATCHES = (1, 2, 4)
 # Fig. 4's x axis (Titan XP, TensorRT); batch 128 is the claim's point.
 GPU_BATCHES = (1, 2, 4, 8, 16, 32, 64, 128)
 TREND_KEY = "trend"
-# The injected regression of the teeth tests: an INT8 runner 20 % slower (issue 12).
-TEETH_SLOWDOWN = 1.2
 # The rules' same-run reference: VGG16's conv GEMMs as convolutions (`edgecheck.bench.gemm`:
 # the kernels the model's layers take; MatMulInteger takes AMX where the model does not).
 REFERENCE_OP = "conv"
@@ -152,13 +151,15 @@ class Int8Speed:
         cores: cores (and runtime threads) each model ran on.
         backend: the runtime.
         device: ``"cpu"`` or ``"cuda"``.
-        int8_slowdown: test-only slowdown factor applied to the INT8 side (1.0: none).
+        int8_variant: the tag of the wrapper the INT8 cells were timed with (`variant`
+            swapped in by `with_variant_int8`); None for the real runners.
         references: INT8 / FP32 GEMM ratios timed in the same run, by `GemmWorkload` op
             (CPU only): ``"conv"`` is the rules' reference (`gemm`), ``"matmul"`` for
             information.
-        slowed: test-only: INT8 timings slowed by `slowed_factor` (`SlowedRunner`), by batch,
-            timed in the same run next to the real ones (see `with_slowed_int8`).
-        slowed_factor: the factor of `slowed`.
+        variants: INT8 timings of runners wrapped by `variant` (the test-only
+            `edgecheck.testing.Slowdown`), by batch, timed in the same run next to the real
+            ones (see `with_variant_int8`).
+        variant: the wrapper of `variants`.
         others: other precisions timed at the smallest batch in the same run (e.g. FP16
             where its speed claim does not apply), as `Int8Cell` with that precision's
             timing in place of INT8's, by precision.
@@ -169,10 +170,10 @@ class Int8Speed:
     cores: int
     backend: str
     device: str
-    int8_slowdown: float = 1.0
+    int8_variant: str | None = None
     references: dict[str, GemmReference] = field(default_factory=dict)
-    slowed: dict[int, Measurement] = field(default_factory=dict)
-    slowed_factor: float = 1.0
+    variants: dict[int, Measurement] = field(default_factory=dict)
+    variant: RunnerWrapper | None = None
     others: dict[str, Int8Cell] = field(default_factory=dict)
 
     def cell(self, batch: int) -> Int8Cell | None:
@@ -197,32 +198,33 @@ class Int8Speed:
             return cell
         return f"GEMM reference: {self.gemm.reason}" if self.gemm and self.gemm.unstable else ""
 
-    def with_slowed_int8(self, batches: Sequence[int] | None = None) -> Int8Speed:
-        """This run with the slowed INT8 timings in place of the real ones (test-only).
+    def with_variant_int8(self, batches: Sequence[int] | None = None) -> Int8Speed:
+        """This run with the wrapped INT8 timings in place of the real ones.
 
-        The cells of `batches` (default: all in `slowed`) pair the same FP32 timing with the
-        slowed INT8 one; the trend is recomputed (slow the largest batch only to see it
-        drop); the GEMM reference stays as measured. Judging this copy shows what a
-        ``slowed_factor`` slower INT8 runner would get, in the same run.
+        The cells of `batches` (default: all in `variants`) pair the same FP32 timing with
+        the wrapped INT8 one; the trend is recomputed (slow the largest batch only to see it
+        drop); the GEMM reference stays as measured. Judging this copy shows what, e.g., a
+        20 % slower INT8 runner would get, in the same run.
         """
         from edgecheck.bench.timing import speedup
 
-        chosen = set(self.slowed if batches is None else batches)
-        if not self.slowed or not chosen <= set(self.slowed):
+        chosen = set(self.variants if batches is None else batches)
+        if not self.variants or not chosen <= set(self.variants):
             raise ValueError(
-                f"this run timed no slowed INT8 runner at batch(es) {sorted(chosen)} "
-                f"(measure with slowed=...)."
+                f"this run timed no wrapped INT8 runner at batch(es) {sorted(chosen)} "
+                f"(measure with variant=... and variant_batches=...)."
             )
+        wrapped = self.variants
         cells = [
-            replace(c, int8=self.slowed[c.batch], speedup=speedup(c.fp32, self.slowed[c.batch]))
+            replace(c, int8=wrapped[c.batch], speedup=speedup(c.fp32, wrapped[c.batch]))
             if c.batch in chosen
             else c
             for c in self.cells
         ]
         policy = cells[0].fp32.policy
         return replace(
-            self, cells=cells, trend=_trend(cells[0], cells[-1], policy), slowed={},
-            int8_slowdown=self.slowed_factor, slowed_factor=1.0,
+            self, cells=cells, trend=_trend(cells[0], cells[-1], policy), variants={},
+            int8_variant=self.variant.tag if self.variant is not None else None, variant=None,
         )  # fmt: skip
 
     def as_dict(self) -> dict[str, Any]:
@@ -231,7 +233,7 @@ class Int8Speed:
             "backend": self.backend,
             "device": self.device,
             "cores": self.cores,
-            "int8_slowdown": self.int8_slowdown,
+            "int8_variant": self.int8_variant,
             "cells": [c.as_dict() for c in self.cells],
             "trend": self.trend.as_dict(),
             "references": {op: r.as_dict() for op, r in self.references.items()},
@@ -283,13 +285,13 @@ def prepare_vgg16_int8(
     """
     import numpy as np
 
-    from edgecheck.export import export_onnx
-    from edgecheck.models import VGG16_INPUT_SHAPE, build_model
+    from edgecheck.backends import ModelArtifact
+    from edgecheck.models import VGG16_INPUT_SHAPE
     from edgecheck.quantize import quantize_int8
 
     folder = Path(workdir)
     note("exporting VGG16 to ONNX")
-    fp32 = export_onnx(build_model("vgg16", seed=seed), VGG16_INPUT_SHAPE, folder / "vgg16.onnx")
+    fp32 = ModelArtifact.from_registered("vgg16", seed=seed).onnx_file(folder)
     note("calibrating and quantizing VGG16 to INT8")
     images = np.random.default_rng(seed).random(
         (calibration_images, *VGG16_INPUT_SHAPE), dtype=np.float32
@@ -336,12 +338,11 @@ def measure_int8_speed(
     cores: int = 1,
     device: str = "cpu",
     policy: TimingPolicy | None = None,
-    int8_slowdown: float = 1.0,
     environment: Mapping[str, Any] | None = None,
     reference: bool | None = None,
     reference_ops: Sequence[str] = (REFERENCE_OP,),
-    slowed: Sequence[int] = (),
-    slowed_factor: float = TEETH_SLOWDOWN,
+    variant: RunnerWrapper | None = None,
+    variant_batches: Sequence[int] = (),
     others: Sequence[str] = (),
 ) -> Int8Speed:
     """Time FP32 vs INT8 VGG16 at every batch size, all interleaved in one run.
@@ -354,17 +355,15 @@ def measure_int8_speed(
         device: ``"cpu"`` (onnxruntime, pinned workers) or ``"cuda"`` (TensorRT, in this
             process). Default ``"cpu"``.
         policy: timing policy; default `quick_policy()`.
-        int8_slowdown: test-only: make the INT8 runner this factor slower (`SlowedRunner`),
-            to show that a check catches a regression. Default 1.0.
         environment: recorded in every measurement.
         reference: CPU only: also time the INT8 / FP32 GEMM reference (`GemmReference`,
             `edgecheck.bench.gemm`) in the same run, on as many pinned cores. Default: on
             the CPU.
         reference_ops: the `GemmWorkload` ops to time when `reference` is on. Default
             ``("conv",)``, the rules' reference; ``"matmul"`` adds the explicit GEMMs.
-        slowed: CPU only, test-only: batch sizes at which an INT8 runner `slowed_factor`
-            slower is timed too, in the same run (`Int8Speed.with_slowed_int8`).
-        slowed_factor: their factor. Default `TEETH_SLOWDOWN` (20 % slower).
+        variant: CPU only: a runner wrapper (the test-only `edgecheck.testing.Slowdown`)
+            for INT8 copies timed too, in the same run (`Int8Speed.with_variant_int8`).
+        variant_batches: the batch sizes of those copies.
         others: CPU only: other precisions (``"fp16"``, from ``models.fp16``) to time at the
             smallest batch in the same run (`Int8Speed.others`).
     """
@@ -373,11 +372,13 @@ def measure_int8_speed(
     order = sorted(set(batches))
     policy = policy or quick_policy()
     reference = device == "cpu" if reference is None else reference
-    if device != "cpu" and (reference or slowed or others):
-        raise ValueError("the GEMM reference, slowed runners and other precisions are CPU only.")
-    unknown = sorted(set(slowed) - set(order))
+    if device != "cpu" and (reference or variant_batches or others):
+        raise ValueError("the GEMM reference, wrapped runners and other precisions are CPU only.")
+    if variant_batches and variant is None:
+        raise ValueError("variant_batches needs the variant (the runner wrapper) to time.")
+    unknown = sorted(set(variant_batches) - set(order))
     if unknown:
-        raise ValueError(f"slowed batch sizes {unknown} are not among the batches {order}.")
+        raise ValueError(f"variant batch sizes {unknown} are not among the batches {order}.")
     if "fp16" in others and models.fp16 is None:
         raise ValueError("others=('fp16',) needs models.fp16 (Int8Models.with_fp16()).")
     gemm_types: dict[str, str] = {}
@@ -389,17 +390,12 @@ def measure_int8_speed(
         names: list[str] = []
         for batch in order:
             specs.append((RunnerSpec(str(models.fp32), batch_size=batch), cores))
-            specs.append(
-                (RunnerSpec(str(models.int8), precision="int8", batch_size=batch,
-                            slowdown=int8_slowdown), cores)
-            )  # fmt: skip
+            int8 = RunnerSpec(str(models.int8), precision="int8", batch_size=batch)
+            specs.append((int8, cores))
             names += [f"fp32-b{batch}", f"int8-b{batch}"]
-            if batch in slowed:
-                specs.append(
-                    (RunnerSpec(str(models.int8), precision="int8", batch_size=batch,
-                                slowdown=slowed_factor * int8_slowdown), cores)
-                )  # fmt: skip
-                names.append(f"slowed-b{batch}")
+            if batch in variant_batches:
+                specs.append((replace(int8, wrap=variant), cores))
+                names.append(f"variant-b{batch}")
         for precision in others:
             path = {"fp16": models.fp16}.get(precision)
             if path is None:
@@ -426,7 +422,7 @@ def measure_int8_speed(
         results = dict(zip(names, measured, strict=True))
         backend = "onnxruntime"
     else:
-        timed = _measure_in_process(models, order, policy, int8_slowdown, environment)
+        timed = _measure_in_process(models, order, policy, environment)
         results = {}
         for i, batch in enumerate(order):
             results[f"fp32-b{batch}"], results[f"int8-b{batch}"] = timed[2 * i], timed[2 * i + 1]
@@ -443,9 +439,9 @@ def measure_int8_speed(
     first = cells[0].fp32
     return Int8Speed(
         cells=cells, trend=_trend(cells[0], cells[-1], policy), cores=cores,
-        backend=backend, device=device, int8_slowdown=int8_slowdown, references=references,
-        slowed={b: results[f"slowed-b{b}"] for b in order if b in slowed},
-        slowed_factor=slowed_factor if slowed else 1.0,
+        backend=backend, device=device, references=references,
+        variants={b: results[f"variant-b{b}"] for b in order if b in variant_batches},
+        variant=variant if variant_batches else None,
         others={
             p: Int8Cell(order[0], first, results[f"{p}-b{order[0]}"],
                         speedup(first, results[f"{p}-b{order[0]}"]))
@@ -464,7 +460,6 @@ def _measure_in_process(
     models: Int8Models,
     batches: Sequence[int],
     policy: TimingPolicy,
-    slowdown: float,
     environment: Mapping[str, Any] | None,
 ) -> list[Measurement]:
     """GPU: TensorRT engines in this process (a GPU is not shared by pinning cores)."""
@@ -477,13 +472,10 @@ def _measure_in_process(
     with contextlib.ExitStack() as stack:
         targets = []
         for batch in batches:
-            for precision, path, slow in (
-                ("fp32", models.fp32, 1.0), ("int8", models.int8, slowdown)
-            ):  # fmt: skip
+            for precision, path in (("fp32", models.fp32), ("int8", models.int8)):
                 runner = stack.enter_context(
-                    make_runner(path, "tensorrt", precision, batch_size=batch, device="cuda",
-                                slowdown=slow)
-                )  # fmt: skip
+                    make_runner(path, "tensorrt", precision, batch_size=batch, device="cuda")
+                )
                 x = runner.example_input(0)
                 targets.append(
                     Target(

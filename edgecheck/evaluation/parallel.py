@@ -39,6 +39,7 @@ from edgecheck.claims import (
 )
 
 if TYPE_CHECKING:
+    from edgecheck.bench.cores import RunnerWrapper
     from edgecheck.bench.stats import Estimate
     from edgecheck.bench.timing import Measurement, TimingPolicy
     from edgecheck.claims import Claim, ClaimRegistry, ClaimResult
@@ -130,8 +131,9 @@ class ParallelTable:
         cores: the core counts measured.
         batches: the batch sizes measured.
         cells: (batch, cores) -> `Measurement`.
-        slowed: (batch, cores, factor) -> the same cell with a test-only `SlowedRunner`
-            injected, timed in the same interleaved run (to show that a check catches it).
+        variants: (batch, cores, wrapper) -> the same cell with its runner wrapped (the
+            test-only `edgecheck.testing.Slowdown`), timed in the same interleaved run (to
+            show that a check catches it).
         reference: (batch, cores) -> the data-parallel reference: `cores` independent 1-core
             runners at that batch, run at the same time (`DataParallel`), same run.
         block: samples per round in every measurement (rounds pair up by index).
@@ -142,7 +144,7 @@ class ParallelTable:
     cores: tuple[int, ...]
     batches: tuple[int, ...]
     cells: dict[Cell, Measurement]
-    slowed: dict[tuple[int, int, float], Measurement] = field(default_factory=dict)
+    variants: dict[tuple[int, int, RunnerWrapper], Measurement] = field(default_factory=dict)
     reference: dict[Cell, Measurement] = field(default_factory=dict)
     block: int = 1
 
@@ -160,29 +162,29 @@ class ParallelTable:
             n_boot=p.n_boot, seed=p.seed,
         )  # fmt: skip
 
-    def n_core(self, batch: int, cores: int, slowdown: float | None = None) -> Measurement:
-        """The `cores`-core cell, or its copy with the test-only `slowdown`."""
-        if slowdown is None:
+    def n_core(self, batch: int, cores: int, variant: RunnerWrapper | None = None) -> Measurement:
+        """The `cores`-core cell, or its copy with the runner wrapped by `variant`."""
+        if variant is None:
             return self.cells[(batch, cores)]
-        return self.slowed[(batch, cores, slowdown)]
+        return self.variants[(batch, cores, variant)]
 
     def speedup(self, batch: int, cores: int) -> Estimate:
         """Time per call on 1 core over time per call on `cores`, paired by round."""
         return self._ratio(self.cells[(batch, 1)], self.cells[(batch, cores)])
 
-    def slowed_speedup(self, batch: int, cores: int, factor: float) -> Estimate:
-        """`speedup` with the `cores` side slowed down by `factor`."""
-        return self._ratio(self.cells[(batch, 1)], self.slowed[(batch, cores, factor)])
+    def variant_speedup(self, batch: int, cores: int, variant: RunnerWrapper) -> Estimate:
+        """`speedup` with the `cores` side's copy wrapped by `variant`."""
+        return self._ratio(self.cells[(batch, 1)], self.variants[(batch, cores, variant)])
 
     def dp_scaling(self, batch: int, cores: int) -> Estimate:
         """S_dp: the aggregate throughput of `cores` independent 1-core runners over one
         runner alone, paired by round."""
         return self._ratio(self.cells[(batch, 1)], self.reference[(batch, cores)])
 
-    def relative(self, batch: int, cores: int, slowdown: float | None = None) -> Estimate:
+    def relative(self, batch: int, cores: int, variant: RunnerWrapper | None = None) -> Estimate:
         """q: the `cores`-core throughput over the data-parallel runners' in the same round
         (= speedup / S_dp, paired): what the rule ``speedup >= F x S_dp`` compares with F."""
-        return self._ratio(self.reference[(batch, cores)], self.n_core(batch, cores, slowdown))
+        return self._ratio(self.reference[(batch, cores)], self.n_core(batch, cores, variant))
 
     def batch_difference(self, cores: int, small: int = 1, large: int = 4) -> Estimate:
         """speedup(`large`) - speedup(`small`) on `cores`, round by round: the median over
@@ -242,7 +244,7 @@ def measure_table(
     backend: str | None = None,
     batches: Sequence[int] = BATCHES,
     cores: Sequence[int] | None = None,
-    slowdowns: Sequence[tuple[int, int, float]] = (),
+    variants: Sequence[tuple[int, int, RunnerWrapper]] = (),
     environment: Mapping[str, Any] | None = None,
     reference: bool = True,
     profile: str | None = None,
@@ -257,8 +259,9 @@ def measure_table(
         backend: the runtime; default the fastest on this CPU (onnxruntime when installed).
         batches: batch sizes. Default 1, 2, 4 (the paper's).
         cores: core counts; default the paper's that this machine has. 1 must be among them.
-        slowdowns: (batch, cores, factor) cells to time again with a test-only slowdown
-            (factor 1.0: an identical twin of the cell, for A/A checks).
+        variants: (batch, cores, wrapper) cells to time again with their runner wrapped
+            (`edgecheck.testing.Slowdown`: a test-only slowdown, or ``TWIN``, an identical
+            copy for A/A checks).
         environment: recorded in every measurement.
         reference: also time the data-parallel reference of the multi-core cells (one
             extra 1-core worker per batch and further core; the cell's own 1-core worker is
@@ -276,13 +279,7 @@ def measure_table(
         CoresUnavailable: a core count above what this machine has.
     """
     from edgecheck.backends import fastest_cpu_backend
-    from edgecheck.bench.cores import (
-        DataParallel,
-        RunnerSpec,
-        WorkerGroup,
-        choose_cores,
-        slowed_copy_name,
-    )
+    from edgecheck.bench.cores import DataParallel, RunnerSpec, WorkerGroup, choose_cores
     from edgecheck.bench.timing import measure_interleaved
     from edgecheck.claims import CLAIMS
 
@@ -303,18 +300,14 @@ def measure_table(
         ]
     extra_cpus = list(choose_cores(max(many))[1:]) if many else []
     items: list[Any] = [(RunnerSpec(model, backend, batch_size=b), c) for b, c in keys]
-    items += [(RunnerSpec(model, backend, batch_size=b, slowdown=f), c) for b, c, f in slowdowns]
+    items += [(RunnerSpec(model, backend, batch_size=b, wrap=w), c) for b, c, w in variants]
     extras = [(b, cpu) for b in batches for cpu in extra_cpus]
     items += [(RunnerSpec(model, backend, batch_size=b), 1, (cpu,)) for b, cpu in extras]
     with WorkerGroup(items) as workers:
         by_key = dict(zip(keys, workers, strict=False))
-        first_extra = len(keys) + len(slowdowns)
+        first_extra = len(keys) + len(variants)
         extra_workers = dict(zip(extras, workers[first_extra:], strict=True))
-        targets = [w.target() for w in workers[: len(keys)]]
-        targets += [
-            w.target(slowed_copy_name(w.name, f))
-            for w, (_, _, f) in zip(workers[len(keys) : first_extra], slowdowns, strict=True)
-        ]
+        targets = [w.target() for w in workers[:first_extra]]
         dp_keys = [(b, c) for b in batches for c in many]
         for b, c in dp_keys:
             cpus = set(choose_cores(c))
@@ -323,7 +316,7 @@ def measure_table(
                 *(extra_workers[(b, cpu)] for cpu in extra_cpus if cpu in cpus),
             ]
             targets.append(DataParallel(group).target(f"{model}-b{b}-dp{c}x1c"))
-        shape = _Layout(model, backend, core_counts, tuple(batches), keys, list(slowdowns),
+        shape = _Layout(model, backend, core_counts, tuple(batches), keys, list(variants),
                         dp_keys, settings.block)  # fmt: skip
         until = None
         if profile is not None or decided is not None:
@@ -354,19 +347,19 @@ class _Layout:
     cores: tuple[int, ...]
     batches: tuple[int, ...]
     keys: list[Cell]
-    slowdowns: list[tuple[int, int, float]]
+    variants: list[tuple[int, int, RunnerWrapper]]
     dp_keys: list[Cell]
     block: int
 
     def table(self, results: Sequence[Measurement]) -> ParallelTable:
-        n, s = len(self.keys), len(self.slowdowns)
+        n, s = len(self.keys), len(self.variants)
         return ParallelTable(
             model=self.model,
             backend=self.backend,
             cores=self.cores,
             batches=self.batches,
             cells=dict(zip(self.keys, results[:n], strict=True)),
-            slowed=dict(zip(self.slowdowns, results[n : n + s], strict=True)),
+            variants=dict(zip(self.variants, results[n : n + s], strict=True)),
             reference=dict(zip(self.dp_keys, results[n + s :], strict=True)),
             block=self.block,
         )
@@ -424,9 +417,9 @@ def decide(
 
 def judge_cell(
     table: ParallelTable, claim: Claim, batch: int, cores: int, profile: str,
-    *, slowdown: float | None = None,
+    *, variant: RunnerWrapper | None = None,
 ) -> ClaimResult:  # fmt: skip
-    """The verdict on one cell's speedup (with the test-only `slowdown` on its n-core side).
+    """The verdict on one cell's speedup (of its copy wrapped by `variant` on the n-core side).
 
     Not run when other jobs took its cores. Under a reference rule (``speedup >= F x S_dp``)
     the measured value is ``S_dp x q`` and its interval q's (paired, round by round) times
@@ -434,7 +427,7 @@ def judge_cell(
     other rules (the tx2 profile's paper values), `decide` on the paired speedup.
     """
     key = speedup_key(batch, cores)
-    n_core = table.n_core(batch, cores, slowdown)
+    n_core = table.n_core(batch, cores, variant)
     uses_reference = _reference_rule(claim, profile, key)
     if uses_reference and (batch, cores) not in table.reference:
         return claim.not_run(
@@ -448,7 +441,7 @@ def judge_cell(
         from edgecheck.bench.stats import Estimate
 
         s_dp = table.dp_scaling(batch, cores).value
-        q = table.relative(batch, cores, slowdown)
+        q = table.relative(batch, cores, variant)
         e = Estimate(q.value * s_dp, q.low * s_dp, q.high * s_dp, q.confidence, q.n_boot,
                      "paired")  # fmt: skip
         budget = n_core.policy.max_time
@@ -457,8 +450,8 @@ def judge_cell(
             reference_name=REFERENCE_NAME,
             noisy=f"paired interval after {table.rounds} rounds, time budget {budget:g} s",
         )  # fmt: skip
-    e = table.speedup(batch, cores) if slowdown is None else table.slowed_speedup(
-        batch, cores, slowdown)  # fmt: skip
+    e = table.speedup(batch, cores) if variant is None else table.variant_speedup(
+        batch, cores, variant)  # fmt: skip
     noisy = table.unstable_reason((batch, 1), (batch, cores))
     return decide(claim, e, profile=profile, key=key, cores=cores, noisy=noisy)
 
@@ -578,17 +571,19 @@ def undecided(
     if claim_id is None:
         return []
     claim = registry[claim_id]
-    cells: list[tuple[int, int, float | None]] = [(b, c, None) for (b, c) in table.cells if c > 1]
-    cells += [(b, c, f) for (b, c, f) in table.slowed]
+    cells: list[tuple[int, int, RunnerWrapper | None]] = [
+        (b, c, None) for (b, c) in table.cells if c > 1
+    ]
+    cells += list(table.variants)
     if not table.reference:
         cells = []
     open_keys = []
     for b, c, f in cells:
         if not _reference_rule(claim, profile, speedup_key(b, c)):
             continue
-        result = judge_cell(table, claim, b, c, profile, slowdown=f)
+        result = judge_cell(table, claim, b, c, profile, variant=f)
         if result.verdict == "not run here":
-            open_keys.append(f"{speedup_key(b, c)}{'' if f is None else f' x{f:g}'}")
+            open_keys.append(f"{speedup_key(b, c)}{'' if f is None else f' {f}'}")
     if table.model == "fqa" and 1 in table.batches and 4 in table.batches:
         batch_claim = registry[BATCH_CLAIM]
         for c in table.cores[1:]:

@@ -25,10 +25,8 @@ the same run, so the rule is as strict on a slow CPU as on a fast one.
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from edgecheck.claims import PAPER_CORES
@@ -38,6 +36,8 @@ if TYPE_CHECKING:
     import torch
     from torch import nn
 
+    from edgecheck.backends import ModelArtifact
+    from edgecheck.bench.cores import RunnerWrapper
     from edgecheck.bench.stats import Estimate
     from edgecheck.bench.timing import Measurement, TimingPolicy
     from edgecheck.claims import Claim, ClaimRegistry, ClaimResult
@@ -189,9 +189,9 @@ class SpeedCell:
         pruned: the pruned model's timing.
         head: the FC head's timing (fc6-fc8 on a 25,088-wide input), if measured.
         speedup: median(full) / median(pruned) with its bootstrap interval.
-        slowed: factor -> the pruned model timed again in the same interleaved run with a
-            test-only `SlowedRunner` (factor 1.0: an identical twin), to show that the
-            verdict catches a slower pruned model.
+        variants: wrapper -> the pruned model timed again in the same interleaved run with
+            its runner wrapped (the test-only `edgecheck.testing.Slowdown`; ``TWIN``: an
+            identical copy), to show that the verdict catches a slower pruned model.
     """
 
     cores: int
@@ -200,13 +200,13 @@ class SpeedCell:
     pruned: Measurement
     head: Measurement | None
     speedup: Estimate
-    slowed: dict[float, Measurement] = field(default_factory=dict)
+    variants: dict[RunnerWrapper, Measurement] = field(default_factory=dict)
 
-    def slowed_speedup(self, factor: float) -> Estimate:
-        """`speedup` with the pruned side replaced by its copy slowed down by `factor`."""
+    def variant_speedup(self, variant: RunnerWrapper) -> Estimate:
+        """`speedup` with the pruned side replaced by its copy wrapped by `variant`."""
         from edgecheck.bench.timing import speedup
 
-        return speedup(self.full, self.slowed[factor])
+        return speedup(self.full, self.variants[variant])
 
     @property
     def conv_speedup(self) -> float | None:
@@ -233,18 +233,18 @@ class SpeedCell:
         """Any of the timings too noisy to decide on."""
         return self.full.unstable or self.pruned.unstable
 
-    def noisy_reason(self, slowdown: float | None = None) -> str | None:
+    def noisy_reason(self, variant: RunnerWrapper | None = None) -> str | None:
         """Why the speedup's point estimate is not to be trusted on its own (a timing the
         harness flagged unstable), or None; the head counts too, as the ceiling uses it."""
-        return _first_reason(self._timings(slowdown), contended=False)
+        return _first_reason(self._timings(variant), contended=False)
 
-    def contended_reason(self, slowdown: float | None = None) -> str | None:
+    def contended_reason(self, variant: RunnerWrapper | None = None) -> str | None:
         """Why the times are biased (a worker's threads waited for a CPU: other jobs ran on
         its cores), or None. Unlike a wide interval, that bias does not average out."""
-        return _first_reason(self._timings(slowdown), contended=True)
+        return _first_reason(self._timings(variant), contended=True)
 
-    def _timings(self, slowdown: float | None) -> list[Measurement]:
-        pruned = self.pruned if slowdown is None else self.slowed[slowdown]
+    def _timings(self, variant: RunnerWrapper | None) -> list[Measurement]:
+        pruned = self.pruned if variant is None else self.variants[variant]
         return [m for m in (self.full, pruned, self.head) if m is not None]
 
     def as_dict(self) -> dict[str, Any]:
@@ -261,9 +261,9 @@ class SpeedCell:
             "conv_speedup": self.conv_speedup,
             "unstable": self.unstable,
             "reason": self.full.reason or self.pruned.reason,
-            "slowed": {
-                f"{f:g}": {"pruned_s": m.median, "speedup": self.slowed_speedup(f).as_dict()}
-                for f, m in self.slowed.items()
+            "variants": {
+                v.tag: {"pruned_s": m.median, "speedup": self.variant_speedup(v).as_dict()}
+                for v, m in self.variants.items()
             },
         }
 
@@ -316,15 +316,15 @@ class Table7:
         }
 
 
-def export_fc_head(model: nn.Module, path: str | Path) -> Path | None:
+def fc_head(model: nn.Module) -> ModelArtifact | None:
     """VGG16's FC head (``model.classifier``, fc6-fc8 on the flattened conv output) as its own
-    ONNX file, to time the memory-bound part beside the whole model; None without one."""
-    from edgecheck.export import export_onnx
+    model, to time the memory-bound part beside the whole model; None without one."""
+    from edgecheck.backends import ModelArtifact
 
     head = getattr(model, "classifier", None)
     if head is None:
         return None
-    return export_onnx(head, (head[0].in_features,), path)
+    return ModelArtifact.from_module(head, (head[0].in_features,), name="vgg16-head")
 
 
 def quick_policy() -> TimingPolicy:
@@ -351,7 +351,7 @@ def measure_table7(
     environment: Mapping[str, Any] | None = None,
     on_cell: Callable[[SpeedCell], None] | None = None,
     channel_multiple: int | None = None,
-    slowdowns: Sequence[tuple[int, int, float]] = (),
+    variants: Sequence[tuple[int, int, RunnerWrapper]] = (),
 ) -> Table7:
     """Time VGG16 `full` vs `pruned` with onnxruntime FP32 on each core count and batch.
 
@@ -369,23 +369,23 @@ def measure_table7(
             this CPU (Table VI's plan on AVX-512, batch 4, 1 core: 2.96x with the exact
             counts, whose convs on 22, 41, 51, 89 or 111 input channels leave the blocked
             kernels for im2col, 3.25x aligned to 16). 1 exports the exact counts.
-        slowdowns: (cores, batch, factor): time that cell's pruned model again, in the
-            same interleaved run, with a test-only `SlowedRunner` of this factor (1.0: an
-            identical twin), into `SpeedCell.slowed`.
+        variants: (cores, batch, wrapper): time that cell's pruned model again, in the
+            same interleaved run, with its runner wrapped (the test-only
+            `edgecheck.testing.Slowdown`; ``TWIN``: an identical copy), into
+            `SpeedCell.variants`.
 
     Returns:
         `Table7` with the paper's core counts this machine lacks listed in ``missing``.
     """
+    from edgecheck.backends import ModelArtifact
     from edgecheck.backends.onnxruntime_backend import nchwc_channel_multiple
     from edgecheck.bench.cores import (
         RunnerSpec,
         WorkerGroup,
         cores_unavailable_reason,
-        slowed_copy_name,
         usable_core_count,
     )
     from edgecheck.bench.timing import measure_interleaved, speedup
-    from edgecheck.export import export_onnx
     from edgecheck.macs import count_macs
     from edgecheck.models import VGG16_INPUT_SHAPE
     from edgecheck.prune import align_channels
@@ -402,30 +402,23 @@ def measure_table7(
                "vgg16-pruned": align_channels(pruned, channel_multiple)}  # fmt: skip
     exported = count_macs(aligned["vgg16-pruned"], VGG16_INPUT_SHAPE)
     cells = []
-    with tempfile.TemporaryDirectory(prefix="edgecheck-table7-") as tmp:
-        paths = {
-            name: export_onnx(model, VGG16_INPUT_SHAPE, Path(tmp) / f"{name}.onnx")
-            for name, model in aligned.items()
-        }
-        del aligned  # the widened copy of the pruned model holds another 0.5 GB
-        head = export_fc_head(full, Path(tmp) / "vgg16-head.onnx")
-        if head is not None:
-            paths["vgg16-head"] = head
+    artifacts = {
+        name: ModelArtifact.from_module(model, VGG16_INPUT_SHAPE, name=name)
+        for name, model in aligned.items()
+    }
+    del aligned  # the widened copy of the pruned model holds another 0.5 GB
+    head = fc_head(full)
+    if head is not None:
+        artifacts["vgg16-head"] = head
+    try:
         for n in chosen:
             for batch in batches:
-                specs = [(RunnerSpec(str(p), batch_size=batch), n) for p in paths.values()]
-                factors = [f for c, b, f in slowdowns if (c, b) == (n, batch)]
-                pruned_path = str(paths["vgg16-pruned"])
-                specs += [
-                    (RunnerSpec(pruned_path, batch_size=batch, slowdown=f), n) for f in factors
-                ]
-                with WorkerGroup(specs, share_exports=False) as workers:
-                    fixed = len(paths)
-                    targets = [w.target() for w in workers[:fixed]]
-                    targets += [
-                        w.target(slowed_copy_name(w.name, f))
-                        for w, f in zip(workers[fixed:], factors, strict=True)
-                    ]
+                specs = [(RunnerSpec(a, batch_size=batch), n) for a in artifacts.values()]
+                wraps = [w for c, b, w in variants if (c, b) == (n, batch)]
+                pruned_model = artifacts["vgg16-pruned"]
+                specs += [(RunnerSpec(pruned_model, batch_size=batch, wrap=v), n) for v in wraps]
+                with WorkerGroup(specs) as workers:
+                    targets = [w.target() for w in workers]
                     # settle=1: one untimed call per turn absorbs the switch between
                     # models (cold caches), so each sample is a steady-state inference.
                     results = measure_interleaved(
@@ -438,11 +431,14 @@ def measure_table7(
                     cores=n, batch=batch, full=results[0], pruned=results[1],
                     head=results[2] if head is not None else None,
                     speedup=speedup(results[0], results[1]),
-                    slowed=dict(zip(factors, results[len(paths):], strict=True)),
+                    variants=dict(zip(wraps, results[len(artifacts):], strict=True)),
                 )  # fmt: skip
                 cells.append(cell)
                 if on_cell is not None:
                     on_cell(cell)
+    finally:
+        for artifact in artifacts.values():  # 1.5 GB of exports, used by this table only
+            artifact.discard()
     return Table7(
         cells=cells,
         conv_ratio=before.conv_total / after.conv_total,
@@ -455,9 +451,9 @@ def measure_table7(
 
 def judge_cell(
     table: Table7, claim: Claim, cores: int, profile: str, *, batch: int = PAPER_BATCH,
-    slowdown: float | None = None,
+    variant: RunnerWrapper | None = None,
 ) -> ClaimResult:  # fmt: skip
-    """The verdict on one cell's speedup (with the pruned side's test-only `slowdown`), judged
+    """The verdict on one cell's speedup (of the pruned side's copy wrapped by `variant`), judged
     against the cell's own ceiling (`SpeedCell.ceiling` at the Eq. 1 conv ratio).
 
     "Not run here" with the reason when the cell was not measured, has no FC head timing (no
@@ -481,12 +477,12 @@ def judge_cell(
             "(the model has no `classifier`)"
         )
         return claim.not_run(profile=profile, key=key, reason=reason)
-    contended = cell.contended_reason(slowdown)
+    contended = cell.contended_reason(variant)
     if contended:
         return claim.not_run(profile=profile, key=key, reason=f"too noisy to decide: {contended}")
-    estimate = cell.speedup if slowdown is None else cell.slowed_speedup(slowdown)
+    estimate = cell.speedup if variant is None else cell.variant_speedup(variant)
     return decide(
-        claim, estimate, profile=profile, key=key, noisy=cell.noisy_reason(slowdown),
+        claim, estimate, profile=profile, key=key, noisy=cell.noisy_reason(variant),
         reference=ceiling, reference_name="ceiling",
     )  # fmt: skip
 

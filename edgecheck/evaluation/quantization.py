@@ -133,8 +133,8 @@ class FQAQuantization:
         threads: int = 1,
         batch_size: int = 128,
     ) -> None:
+        from edgecheck.backends import ModelArtifact
         from edgecheck.data import calibration_faces, test_faces
-        from edgecheck.export import export_onnx
         from edgecheck.models import FQA_INPUT_SHAPE
         from edgecheck.weights import load_trained_fqa
 
@@ -146,7 +146,8 @@ class FQAQuantization:
         self.test = test if test is not None else test_faces()
         self.test_inputs = self.test.inputs()
         model = model if model is not None else load_trained_fqa()
-        self.fp32_path = export_onnx(model, FQA_INPUT_SHAPE, self.workdir / "fqa_fp32.onnx")
+        fp32 = ModelArtifact.from_module(model, FQA_INPUT_SHAPE, name="fqa_fp32", cache=workdir)
+        self.fp32_path = fp32.onnx_file()
         self.reference = self.outputs(self.fp32_path, "fp32")
         self.int8_paths: dict[str, Path] = {}
         self.exact_cache: dict[Path, np.ndarray] = {}

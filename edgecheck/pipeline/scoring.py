@@ -13,13 +13,25 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from edgecheck.errors import ConfigError
 
+if TYPE_CHECKING:
+    from edgecheck.backends import ModelArtifact
+
 BACKENDS = ("onnxruntime", "tensorrt")
+
+
+def trained_fqa() -> ModelArtifact:
+    """The shipped trained FQA CNN (`load_trained_fqa`), built when a runner needs it."""
+    from edgecheck.backends import ModelArtifact
+    from edgecheck.models import FQA_INPUT_SHAPE
+    from edgecheck.weights import load_trained_fqa
+
+    return ModelArtifact.from_factory("fqa", load_trained_fqa, FQA_INPUT_SHAPE)
 
 
 def prepare_fqa(
@@ -71,8 +83,8 @@ class FQAScorer:
     """Scores 64x64 uint8 face crops in batches with one active runner.
 
     Args:
-        model: the ONNX file from `prepare_fqa`; None with backend ``"torch"``, which runs
-            the trained CNN (`load_trained_fqa`) directly.
+        model: the ONNX file from `prepare_fqa` (or its `ModelArtifact`); None with backend
+            ``"torch"``, which runs the trained CNN (`trained_fqa`) directly.
         backend, precision: as for `make_runner`.
         device: ``"cpu"`` or ``"cuda"`` (the torch backend; the others choose their own).
         batch_size: crops per inference call (the last batch is padded). Default 16.
@@ -80,9 +92,11 @@ class FQAScorer:
     """
 
     def __init__(
-        self, model: str | os.PathLike[str] | None, backend: str = "onnxruntime",
+        self, model: str | os.PathLike[str] | ModelArtifact | None, backend: str = "onnxruntime",
         precision: str = "fp32", batch_size: int = 16, threads: int = 1, device: str = "cpu",
     ) -> None:  # fmt: skip
+        from edgecheck.backends import make_runner
+
         self.batch_size = batch_size
         if backend == "torch":
             # The trained CNN itself, no file: torch runs fp32 on the CPU, fp16 on CUDA (the
@@ -92,21 +106,13 @@ class FQAScorer:
                     f"{model}: the torch backend runs the shipped trained FQA CNN, not a file; "
                     f"drop the model or use --backend onnxruntime."
                 )
-            from edgecheck.backends.base import RunnerConfig
-            from edgecheck.backends.torch_backend import TorchRunner
-            from edgecheck.models import FQA_INPUT_SHAPE
-            from edgecheck.weights import load_trained_fqa
-
-            config = RunnerConfig("fqa", "torch", precision, batch_size, threads, device)
-            self.runner: Any = TorchRunner(load_trained_fqa, config, FQA_INPUT_SHAPE)
-        else:
-            from edgecheck.backends import make_runner
-
-            if model is None:
-                raise ConfigError(f"the {backend} backend scores with an ONNX file (prepare_fqa).")
-            self.runner = make_runner(
-                model, backend, precision, batch_size=batch_size, threads=threads
-            )
+            model = trained_fqa()
+        elif model is None:
+            raise ConfigError(f"the {backend} backend scores with an ONNX file (prepare_fqa).")
+        self.runner = make_runner(
+            model, backend, precision, batch_size=batch_size, threads=threads,
+            device=device if backend == "torch" else "auto",
+        )  # fmt: skip
         self._buffer = np.zeros((batch_size, 1, 64, 64), dtype=np.float32)
 
     def __enter__(self) -> FQAScorer:

@@ -11,7 +11,7 @@ noisy to decide, never passed. Cells that need more cores than this machine has 
 with "needs 4 cores, this machine has 2".
 
 The same runs time the 2-core cell three more times: as an identical twin, with a test-only
-20 % slowdown and with a 30 % one (`SlowedRunner`), to show that the checks catch them: the
+20 % slowdown and with a 30 % one (`edgecheck.testing.Slowdown`), to show that the checks catch them: the
 reference rule FAILS the 20 % one and passes the twin; the timing gate (the baseline check,
 `edgecheck.ab.judge_samples`) fails the 30 % one and passes the twin.
 
@@ -50,15 +50,15 @@ from edgecheck.evaluation.parallel import (
     remeasure_cell,
     vgg16_settings,
 )
+from edgecheck.testing import TEETH_SLOWDOWN, TWIN, Slowdown
 
 pytestmark = [pytest.mark.perf, pytest.mark.slow]
 
 CORES = measured_cores()
 # The injected slowdowns, on the 2-core cell: the reference rule (F x S_dp) must catch 20 %,
 # the timing gate 30 %.
-SLOWDOWN = 1.2
-GATE_SLOWDOWN = 1.3
-TWIN = 1.0
+SLOWDOWN = Slowdown(TEETH_SLOWDOWN)
+GATE_SLOWDOWN = Slowdown(1.3)
 TEETH_CORES = 2
 
 
@@ -103,7 +103,7 @@ def _save_for_pytest_benchmark(request: pytest.FixtureRequest, table: ParallelTa
     from edgecheck.bench.benchmark_json import next_storage_path, write_benchmark_json
 
     storage = str(config.getoption("benchmark_storage", ".benchmarks")).removeprefix("file://")
-    measurements = [*table.cells.values(), *table.slowed.values()]
+    measurements = [*table.cells.values(), *table.variants.values()]
     write_benchmark_json(
         next_storage_path(storage, f"{name}_{table.model}"),
         measurements,
@@ -111,12 +111,12 @@ def _save_for_pytest_benchmark(request: pytest.FixtureRequest, table: ParallelTa
     )
 
 
-def _slowed(cores: tuple[int, ...], batch: int) -> list[tuple[int, int, float]]:
+def _slowed(cores: tuple[int, ...], batch: int) -> list[tuple[int, int, Slowdown]]:
     factors = (TWIN, SLOWDOWN, GATE_SLOWDOWN)
     return [(batch, TEETH_CORES, f) for f in factors] if TEETH_CORES in cores else []
 
 
-def _gate_verdicts(table: ParallelTable) -> dict[float, Any]:
+def _gate_verdicts(table: ParallelTable) -> dict[Any, Any]:
     """The baseline check (5 % tolerance, 99 % confidence) of the teeth cell's twin and of
     its 30 %-slower copy against the cell itself, both timed in the same run."""
     from edgecheck.ab import judge_samples
@@ -124,7 +124,7 @@ def _gate_verdicts(table: ParallelTable) -> dict[float, Any]:
 
     check = BaselineCheck()
     verdicts = {}
-    for (b, c, f), slowed in table.slowed.items():
+    for (b, c, f), slowed in table.variants.items():
         if f in (TWIN, GATE_SLOWDOWN):
             real = table.cells[(b, c)]
             verdicts[f] = judge_samples(
@@ -144,7 +144,7 @@ def _measure(request, device, claims, model: str, settings, slowed_batch: int) -
         model,
         settings,
         cores=CORES,
-        slowdowns=_slowed(CORES, slowed_batch),
+        variants=_slowed(CORES, slowed_batch),
         environment={"fingerprint": device.fingerprint_id},
         profile=device.profile,
         registry=claims,
@@ -272,7 +272,7 @@ def test_injected_20_percent_slowdown_fails_the_reference_rule(
     if rule is None or rule.reference_factor is None:
         pytest.skip(f"{claim_id} has no same-run reference rule for {key} on {profile}")
     judged = {
-        f: judge_cell(table, claim, batch, cores, profile, slowdown=f) for f in (TWIN, SLOWDOWN)
+        f: judge_cell(table, claim, batch, cores, profile, variant=f) for f in (TWIN, SLOWDOWN)
     }
     judged[None] = judge_cell(table, claim, batch, cores, profile)
     for result in judged.values():
@@ -280,7 +280,7 @@ def test_injected_20_percent_slowdown_fails_the_reference_rule(
     real = table.relative(batch, cores)
     slowed = table.relative(batch, cores, SLOWDOWN)
     # The slowdown shows up at its size: the speedup drops by the factor, within noise.
-    assert slowed.value == pytest.approx(real.value / SLOWDOWN, rel=0.1)
+    assert slowed.value == pytest.approx(real.value / SLOWDOWN.factor, rel=0.1)
     assert judged[SLOWDOWN].verdict == "FAIL", judged[SLOWDOWN].message
     assert judged[None].verdict == "pass", judged[None].message
     assert judged[TWIN].verdict == "pass", judged[TWIN].message
@@ -295,7 +295,7 @@ def test_injected_30_percent_slowdown_fails_the_timing_gate(request, fixture, ba
     table: ParallelTable = request.getfixturevalue(fixture)
     cores = TEETH_CORES
     real = table.cells[(batch, cores)]
-    twin, slowed = (table.slowed[(batch, cores, f)] for f in (TWIN, GATE_SLOWDOWN))
+    twin, slowed = (table.variants[(batch, cores, f)] for f in (TWIN, GATE_SLOWDOWN))
     _stable(real, twin, slowed)
     same, worse = (_gate_verdicts(table)[f] for f in (TWIN, GATE_SLOWDOWN))
     if "undecided" in (same.status, worse.status):
@@ -303,7 +303,7 @@ def test_injected_30_percent_slowdown_fails_the_timing_gate(request, fixture, ba
             f"too noisy to decide within the time budget ({table.rounds} rounds): "
             f"{worse.message if worse.status == 'undecided' else same.message}"
         )
-    assert slowed.median == pytest.approx(real.median * GATE_SLOWDOWN, rel=0.1)
+    assert slowed.median == pytest.approx(real.median * GATE_SLOWDOWN.factor, rel=0.1)
     assert worse.status == "regression", worse.message
     assert same, same.message
 

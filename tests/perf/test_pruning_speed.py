@@ -10,7 +10,7 @@ as measured in the same run). The paper's 4-core cell is skipped where the machi
 cores, and a cell too noisy to decide is skipped with its reason.
 
 Teeth: the 1-core cell's pruned model is timed twice more in the same interleaved run, once
-20 % slower (`RunnerSpec(slowdown=1.2)`, a test-only `SlowedRunner`) and once as an
+20 % slower (`RunnerSpec(wrap=Slowdown(1.2))`, the test-only `edgecheck.testing`) and once as an
 identical twin; the slowed one must FAIL the rule against the same ceiling, the twin pass.
 One core because every machine has it, whatever its core count (the paper's 6.10 s -> 1.43 s
 cell), and a single-threaded worker is the steadiest timing on a shared machine: no thread
@@ -33,12 +33,12 @@ from edgecheck.evaluation.pruning import (
     judge_table7,
     measure_table7,
 )
+from edgecheck.testing import TEETH_SLOWDOWN, TWIN, Slowdown
 
 pytestmark = [pytest.mark.perf, pytest.mark.cpu, pytest.mark.slow]
 
 TEETH_CORES = 1
-SLOWDOWN = 1.2
-TWIN = 1.0
+SLOWDOWN = Slowdown(TEETH_SLOWDOWN)
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +57,7 @@ def table7(edgecheck_device):
     return measure_table7(
         full, pruned, cores=cores, batches=(PAPER_BATCH,), policy=policy,
         environment={"profile": edgecheck_device.profile},
-        slowdowns=[(TEETH_CORES, PAPER_BATCH, f) for f in (SLOWDOWN, TWIN)],
+        variants=[(TEETH_CORES, PAPER_BATCH, f) for f in (SLOWDOWN, TWIN)],
     )  # fmt: skip
 
 
@@ -105,14 +105,14 @@ def test_a_20_percent_slower_pruned_model_fails_and_its_twin_passes(
     profile = edgecheck_device.profile
     cell = table7.cell(TEETH_CORES, PAPER_BATCH)
     assert cell is not None
-    slowed = judge_cell(table7, claim, TEETH_CORES, profile, slowdown=SLOWDOWN)
-    twin = judge_cell(table7, claim, TEETH_CORES, profile, slowdown=TWIN)
+    slowed = judge_cell(table7, claim, TEETH_CORES, profile, variant=SLOWDOWN)
+    twin = judge_cell(table7, claim, TEETH_CORES, profile, variant=TWIN)
     _decided(slowed)
     _decided(twin)
     ceiling = cell.ceiling(table7.conv_ratio)
     assert slowed.reference == twin.reference == ceiling
     # The slowdown shows up at its size: the speedup drops by the factor, within noise.
-    s, t = cell.slowed_speedup(SLOWDOWN), cell.slowed_speedup(TWIN)
+    s, t = cell.variant_speedup(SLOWDOWN), cell.variant_speedup(TWIN)
     print(
         f"\nteeth: ceiling {ceiling:.3f}x; real, twin, slowed: "
         + ", ".join(
@@ -121,7 +121,7 @@ def test_a_20_percent_slower_pruned_model_fails_and_its_twin_passes(
         )
         + f"; rounds {cell.full.rounds}; {slowed.message}; {twin.message}"
     )
-    assert s.value == pytest.approx(t.value / SLOWDOWN, rel=0.08)
+    assert s.value == pytest.approx(t.value / SLOWDOWN.factor, rel=0.08)
     assert slowed.verdict == "FAIL", slowed.message
     assert twin.verdict == "pass", twin.message
 

@@ -6,7 +6,7 @@ interleaved run (`edgecheck.evaluation.int8_speed`, the code the report uses) wi
 
 * the same-run reference the cpu rules scale: this CPU's INT8 / FP32 GEMM rate ratio
   (`edgecheck.bench.gemm`, VGG16's conv GEMMs, the INT8 model's operand types);
-* the teeth: an INT8 runner 20 % slower (`SlowedRunner`, `TEETH_SLOWDOWN`) at batch 1 and 4,
+* the teeth: an INT8 runner 20 % slower (`edgecheck.testing.Slowdown`, `TEETH_SLOWDOWN`) at batch 1 and 4,
   which must FAIL the rules where the real runner (its twin) passes;
 * FP16 VGG16 at batch 1, measured anyway where FP16 speed claims do not apply (no native
   FP16 in onnxruntime's CPU provider), for the report's "not applicable" line.
@@ -32,7 +32,6 @@ from edgecheck.evaluation.int8_speed import (
     CPU_BATCHES,
     GEMM_REFERENCE_NAME,
     GPU_BATCHES,
-    TEETH_SLOWDOWN,
     TREND_KEY,
     batch_key,
     judge_int8_speed,
@@ -41,6 +40,7 @@ from edgecheck.evaluation.int8_speed import (
     prepare_vgg16_int8,
 )
 from edgecheck.quantize import speed_unmet
+from edgecheck.testing import TEETH_SLOWDOWN, Slowdown
 
 pytestmark = [pytest.mark.perf, pytest.mark.slow]
 
@@ -63,7 +63,8 @@ def cpu_speed(int8_models, edgecheck_device):
     others = ("fp16",) if speed_unmet("fp16", edgecheck_device) else ()
     models = int8_models.with_fp16() if others else int8_models
     return measure_int8_speed(
-        models, batches=CPU_BATCHES, cores=1, device="cpu", slowed=SLOWED_BATCHES,
+        models, batches=CPU_BATCHES, cores=1, device="cpu",
+        variant=Slowdown(TEETH_SLOWDOWN), variant_batches=SLOWED_BATCHES,
         others=others,
     )  # fmt: skip
 
@@ -108,14 +109,14 @@ def test_int8_speedup_does_not_drop_with_batch(cpu_speed, check_claim, key):
 @pytest.mark.cpu
 @pytest.mark.parametrize("key", ["b1", "b4", TREND_KEY])
 def test_a_20_percent_slower_int8_runner_fails_the_claim(cpu_speed, edgecheck_claims, key):
-    """Teeth: in the same run, INT8 20 % slower (`SlowedRunner`) FAILS each rule that its
+    """Teeth: in the same run, INT8 20 % slower (`Slowdown`) FAILS each rule that its
     unchanged twin (the real runner) passes, against the same GEMM reference."""
-    assert cpu_speed.slowed_factor == TEETH_SLOWDOWN == 1.2
+    assert cpu_speed.variant == Slowdown(TEETH_SLOWDOWN) and TEETH_SLOWDOWN == 1.2
     _decided(cpu_speed)
     for batch in SLOWED_BATCHES:
-        _decided(cpu_speed.slowed[batch])
+        _decided(cpu_speed.variants[batch])
     # The trend's teeth: INT8 slowed at the largest batch only (b4 / b1 drops by 1.2).
-    slowed = cpu_speed.with_slowed_int8((4,) if key == TREND_KEY else None)
+    slowed = cpu_speed.with_variant_int8((4,) if key == TREND_KEY else None)
     twin = {r.key: r for r in judge_int8_speed(cpu_speed, edgecheck_claims, "cpu")}
     after = {r.key: r for r in judge_int8_speed(slowed, edgecheck_claims, "cpu")}
     assert twin[key].verdict == "pass", twin[key].message

@@ -11,6 +11,7 @@ from edgecheck.backends import make_runner
 from edgecheck.baselines import BaselineCheck
 from edgecheck.bench.timing import TimingPolicy
 from edgecheck.cli import main
+from edgecheck.testing import Slowdown
 
 pytestmark = pytest.mark.perf
 
@@ -19,7 +20,7 @@ QUICK = TimingPolicy(warmup_rounds=20, min_rounds=200, min_time=0.3, extend=Fals
 
 def test_a_model_made_50_percent_slower_is_a_regression():
     result = ab_compare(make_runner("fqa", device="cpu"),
-                        make_runner("fqa", device="cpu", slowdown=1.5), policy=QUICK)  # fmt: skip
+                        Slowdown(1.5)(make_runner("fqa", device="cpu")), policy=QUICK)  # fmt: skip
     assert not result and result.verdict.status == "regression"
     assert result.verdict.ratio == pytest.approx(1.5, abs=0.2)  # the injected factor
     assert result.verdict.ci_low > 1.05

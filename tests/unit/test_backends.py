@@ -14,13 +14,13 @@ from edgecheck.backends import (
     BackendError,
     Runner,
     RunnerConfig,
-    SlowedRunner,
     backend_unavailable_reason,
     fastest_cpu_backend,
     make_runner,
 )
 from edgecheck.export import export_onnx
 from edgecheck.models import build_model
+from edgecheck.testing import TWIN, Slowdown, SlowedRunner
 
 # -- RunnerConfig ----------------------------------------------------------------------------
 
@@ -283,7 +283,7 @@ def test_fastest_cpu_backend_prefers_onnxruntime(monkeypatch):
     )
 
 
-# -- the slowdown hook ------------------------------------------------------------------------
+# -- the test-only slowdown (edgecheck.testing) ----------------------------------------------
 
 
 class FakeClock:
@@ -350,9 +350,12 @@ def test_slowed_runner_really_takes_longer_on_the_real_clock():
     assert slowed.waited_ns >= 0.5 * 2_000_000
 
 
-def test_make_runner_slowdown_wraps_the_real_runner():
-    runner = make_runner("fqa", "onnxruntime", batch_size=1, device="cpu", slowdown=1.3)
+def test_slowdown_wraps_the_real_runner_and_its_twin_is_the_runner_itself():
+    real = make_runner("fqa", "onnxruntime", batch_size=1, device="cpu")
+    assert TWIN(real) is real and TWIN.tag == "twin" and str(Slowdown(1.3)) == "x1.3"
+    runner = Slowdown(1.3)(real)
     assert isinstance(runner, SlowedRunner) and runner.factor == 1.3
+    assert Slowdown(1.3).tag == "slowed-x1.3" and Slowdown(1.3) == Slowdown(1.3)
     with runner:
         runner.infer(runner.example_input())
     assert (

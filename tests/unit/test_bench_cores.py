@@ -10,6 +10,7 @@ import os
 
 import pytest
 
+import edgecheck.bench.affinity as affinity
 import edgecheck.bench.cores as cores
 from edgecheck.bench.cores import (
     BusyWorkload,
@@ -26,6 +27,7 @@ from edgecheck.bench.cores import (
     usable_cores,
 )
 from edgecheck.bench.timing import TimingPolicy, measure_interleaved
+from edgecheck.testing import Slowdown
 
 USABLE = len(usable_cores())
 QUICK = TimingPolicy(warmup_rounds=1, warmup_time=0.0, min_rounds=3, min_time=0.0)
@@ -57,10 +59,10 @@ def test_worker_and_group_refuse_before_starting_any_process():
 
 def test_distinct_physical_cores_come_before_smt_siblings(monkeypatch):
     # CPUs 0 and 1 are two threads of physical core 0; CPUs 2 and 3 of core 1.
-    monkeypatch.setattr(cores, "_physical_core", lambda cpu: (0, cpu // 2))
+    monkeypatch.setattr(affinity, "physical_core", lambda cpu: (0, cpu // 2))
     assert choose_cores(2, usable=[0, 1, 2, 3]) == (0, 2)
     assert choose_cores(3, usable=[0, 1, 2, 3]) == (0, 1, 2)
-    monkeypatch.setattr(cores, "_physical_core", lambda cpu: None)  # topology unknown
+    monkeypatch.setattr(affinity, "physical_core", lambda cpu: None)  # topology unknown
     assert choose_cores(2, usable=[5, 7, 9]) == (5, 7)
 
 
@@ -163,8 +165,8 @@ def test_runner_spec_sessions_stop_spinning_between_runs():
 
 
 def test_runner_spec_builds_in_process_and_labels_itself():
-    spec = RunnerSpec("fqa", batch_size=1, slowdown=1.3)
-    assert spec.label(2) == "fqa-onnxruntime-fp32-b1-2c-slow1.3"
+    spec = RunnerSpec("fqa", batch_size=1, wrap=Slowdown(1.3))
+    assert spec.label(2) == "fqa-onnxruntime-fp32-b1-2c-slowed-x1.3"
     assert spec.config(2).threads == 2
     call = spec(1)  # what the worker does after pinning
     out = call()
@@ -199,13 +201,12 @@ def test_workers_are_named_by_their_workload():
     assert CoreWorker(BusyWorkload(200_000), 1).name == "busy200us-1c"
     assert MatmulWorkload(64, "torch").label(2) == "matmul64-torch-2c"
     group = WorkerGroup([(MatmulWorkload(64), 1), (MatmulWorkload(64), 1)])
-    assert cores._unique_names(group.items) == ["matmul64-numpy-1c", "matmul64-numpy-1c#2"]
+    assert cores.unique_names(group.items) == ["matmul64-numpy-1c", "matmul64-numpy-1c#2"]
 
 
 def test_one_definition_of_usable_cores_caps_by_the_cpu_quota(tmp_path, monkeypatch):
     """Device detection and `choose_cores` agree: a quota of one core makes 2 cores
     unavailable to both, though the affinity mask holds more (a `--cpus=1` container)."""
-    import edgecheck.bench.cores as cores_module
     import edgecheck.device.cpuinfo as device_module
     from edgecheck.bench.cores import CoresUnavailable, choose_cores
     from edgecheck.device import usable_core_count
@@ -213,9 +214,9 @@ def test_one_definition_of_usable_cores_caps_by_the_cpu_quota(tmp_path, monkeypa
     (tmp_path / "sys/fs/cgroup").mkdir(parents=True)
     (tmp_path / "sys/fs/cgroup/cpu.max").write_text("100000 100000\n")
     monkeypatch.setattr(device_module, "usable_cores", lambda: [0, 1, 2, 3])
-    monkeypatch.setattr(cores_module, "usable_cores", lambda: [0, 1, 2, 3])
+    monkeypatch.setattr(affinity, "usable_cores", lambda: [0, 1, 2, 3])
     assert usable_core_count(tmp_path) == 1
-    monkeypatch.setattr(cores_module, "usable_core_count", lambda: usable_core_count(tmp_path))
+    monkeypatch.setattr(affinity, "usable_core_count", lambda: usable_core_count(tmp_path))
     with pytest.raises(CoresUnavailable, match="needs 2 cores, this machine has 1"):
         choose_cores(2)
     assert choose_cores(1) == (0,)

@@ -23,6 +23,7 @@ from edgecheck.evaluation.int8_speed import (
     quick_policy,
 )
 from edgecheck.report import Figure, Section, write_report
+from edgecheck.testing import Slowdown
 
 
 def timing(name: str, seconds: list[float], batch: int, **extra) -> Measurement:
@@ -96,23 +97,24 @@ def test_a_20_percent_slower_int8_fails_where_its_twin_passes():
     twin = table({1: 3.6, 2: 3.6, 4: 3.6}, gemm_ratio=reference)
     slowed_int8 = {b: replace(c.int8, samples=[s * 1.2 for s in c.int8.samples])
                    for b, c in ((c.batch, c) for c in twin.cells) if b in (1, 4)}  # fmt: skip
-    twin.slowed, twin.slowed_factor = slowed_int8, 1.2
+    twin.variants, twin.variant = slowed_int8, Slowdown(1.2)
     before = judge_int8_speed(twin, ClaimRegistry(), "cpu")
-    after = judge_int8_speed(twin.with_slowed_int8(), ClaimRegistry(), "cpu")
+    after = judge_int8_speed(twin.with_variant_int8(), ClaimRegistry(), "cpu")
     assert [r.verdict for r in before] == ["pass"] * 4
     # b1 and b4 both slowed: their rules fail, the trend (b4 / b1) is unchanged.
     assert [(r.key, r.verdict) for r in after] == [
         ("b1", "FAIL"), ("b2", "pass"), ("b4", "FAIL"), ("trend", "pass")
     ]  # fmt: skip
     # b4 alone slowed: INT8 gains 20 % less at the larger batch, the trend fails.
-    b4_only = twin.with_slowed_int8((4,))
+    b4_only = twin.with_variant_int8((4,))
     assert b4_only.trend.value == pytest.approx(1 / 1.2, rel=0.01)
     after = judge_int8_speed(b4_only, ClaimRegistry(), "cpu")
     assert [r.verdict for r in after] == ["pass", "pass", "FAIL", "FAIL"]
-    with pytest.raises(ValueError, match="no slowed INT8"):
-        table({1: 3.6}).with_slowed_int8()
+    assert b4_only.int8_variant == "slowed-x1.2" and twin.int8_variant is None
+    with pytest.raises(ValueError, match="no wrapped INT8"):
+        table({1: 3.6}).with_variant_int8()
     with pytest.raises(ValueError, match="batch"):
-        twin.with_slowed_int8((2,))
+        twin.with_variant_int8((2,))
 
 
 def test_trend_is_the_ratio_of_the_end_speedups():

@@ -27,7 +27,7 @@ LAYERS: list[tuple[str, frozenset[str]]] = [
     # runners; below the transforms because quantization runs its calibration through them
     ("backends", frozenset({"backends"})),
     ("transforms", frozenset({"prune", "quantize", "training"})),
-    ("measure", frozenset({"bench"})),
+    ("measure", frozenset({"bench", "testing"})),
     ("judge", frozenset({"baselines", "ab", "history"})),
     ("features", frozenset({"pipeline", "evaluation", "report"})),
     ("interfaces", frozenset({"cli", "ab_cli", "baselines_cli", "plugin", "devicerun",

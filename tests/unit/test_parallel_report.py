@@ -27,6 +27,7 @@ from edgecheck.evaluation.parallel import (
     undecided,
 )
 from edgecheck.paper import TABLE3_PAPER, TABLE4_PAPER
+from edgecheck.testing import TWIN, Slowdown
 
 ROUNDS = 40
 
@@ -55,9 +56,9 @@ def _table(
         cores=tuple(sorted({c for _, c in times})),
         batches=tuple(sorted({b for b, _ in times})),
         cells=cells,
-        slowed={
-            k: _measurement(f"{model}-b{k[0]}-{k[1]}c-x{k[2]}", k[0], t, noise=noise)
-            for k, t in (slowed or {}).items()
+        variants={
+            (b, c, Slowdown(f)): _measurement(f"{model}-b{b}-{c}c-x{f}", b, t, noise=noise)
+            for (b, c, f), t in (slowed or {}).items()
         },
         reference={
             k: _measurement(f"{model}-b{k[0]}-dp{k[1]}", k[0], t, noise=noise)
@@ -116,9 +117,9 @@ def test_the_reference_rule_scales_with_the_same_run_data_parallel_scaling(claim
         assert real.measured == pytest.approx(real_speedup, rel=0.01)
         assert real.margin == pytest.approx(0.1, abs=0.015)
         assert f"({f:g} x {REFERENCE_NAME}" in real.threshold
-        slowed = judge_cell(table, CLAIMS[claim_id], batch, 2, "cpu", slowdown=1.2)
+        slowed = judge_cell(table, CLAIMS[claim_id], batch, 2, "cpu", variant=Slowdown(1.2))
         assert slowed.verdict == "FAIL", slowed.message  # 1.1 / 1.2 = 0.92 x the bound
-        twin = judge_cell(table, CLAIMS[claim_id], batch, 2, "cpu", slowdown=1.0)
+        twin = judge_cell(table, CLAIMS[claim_id], batch, 2, "cpu", variant=TWIN)
         assert twin.verdict == "pass"
 
 

@@ -100,17 +100,19 @@ def test_a_cell_without_a_head_is_not_run():
 
 def test_a_slowed_copy_is_judged_against_the_same_ceiling():
     from edgecheck.evaluation.pruning import judge_cell
+    from edgecheck.testing import TWIN, Slowdown
 
     table = measured_here(0.0817)
     one = table.cell(1, 1)
-    one.slowed = {1.2: timing("slowed", 0.0817 * 1.2), 1.0: timing("twin", 0.0817)}
+    one.variants = {Slowdown(1.2): timing("slowed", 0.0817 * 1.2), TWIN: timing("twin", 0.0817)}
     claim = ClaimRegistry()["prune.speedup"]
-    slowed = judge_cell(table, claim, 1, "cpu", slowdown=1.2)
-    twin = judge_cell(table, claim, 1, "cpu", slowdown=1.0)
+    slowed = judge_cell(table, claim, 1, "cpu", variant=Slowdown(1.2))
+    twin = judge_cell(table, claim, 1, "cpu", variant=TWIN)
     assert slowed.verdict == "FAIL" and twin.verdict == "pass"
     assert slowed.reference == twin.reference == one.ceiling(4.525)
-    assert one.slowed_speedup(1.2).value == pytest.approx(one.speedup.value / 1.2)
-    assert table.as_dict()["cells"][0]["slowed"]["1.2"]["pruned_s"] == pytest.approx(0.098, 1e-3)
+    assert one.variant_speedup(Slowdown(1.2)).value == pytest.approx(one.speedup.value / 1.2)
+    variants = table.as_dict()["cells"][0]["variants"]
+    assert variants["slowed-x1.2"]["pruned_s"] == pytest.approx(0.098, 1e-3)
 
 
 def test_table7_markdown_shows_the_ceiling_and_the_bound_per_row():

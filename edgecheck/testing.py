@@ -1,20 +1,33 @@
-"""A test-only slowdown hook: make any runner a known factor slower.
+"""Test-only helpers: make a runner a known factor slower, to prove a check has teeth.
 
-A regression suite must prove that it catches what it claims to catch. `SlowedRunner`
-wraps a real runner and, after each real inference, busy-waits ``(factor - 1)`` times the
-call's own measured duration, so the whole call takes about ``factor`` times as long. It
-busy-waits rather than sleeps: a sleep gives the core away and its wake-up latency (tens of
-microseconds) would swamp the slowdown on a sub-millisecond model.
+A regression suite must prove that it catches what it claims to catch: a 20-30 % slower
+runner must FAIL, its identical twin must pass. Nothing in the measuring code knows about
+slowing down. Measure functions take *variants*, extra copies of a cell timed in the same
+run with their runner wrapped (`edgecheck.bench.workloads.RunnerWrapper`); `Slowdown` is the
+wrapper the tests and benchmarks pass::
+
+    table = measure_table("fqa", settings, variants=[(4, 2, Slowdown(1.2)), (4, 2, TWIN)])
+    assert judge_cell(table, claim, 4, 2, "cpu", variant=Slowdown(1.2)).verdict == "FAIL"
+
+`SlowedRunner` wraps a real runner and, after each real inference, busy-waits
+``(factor - 1)`` times the call's own measured duration, so the whole call takes about
+``factor`` times as long. It busy-waits rather than sleeps: a sleep gives the core away and
+its wake-up latency (tens of microseconds) would swamp the slowdown on a sub-millisecond
+model.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
 from edgecheck.backends.base import BackendError, Runner
+
+TEETH_SLOWDOWN = 1.2
+"""The slowdown the teeth tests inject: 20 %, which every timed rule must catch."""
 
 
 class SlowedRunner(Runner):
@@ -74,3 +87,27 @@ class SlowedRunner(Runner):
 
     def __repr__(self) -> str:
         return f"<SlowedRunner x{self.factor:g} of {self.inner!r}>"
+
+
+@dataclass(frozen=True)
+class Slowdown:
+    """A picklable, hashable runner wrapper (`RunnerWrapper`): `SlowedRunner` of `factor`.
+
+    ``Slowdown(1.0)`` (`TWIN`) wraps nothing: an identical copy timed beside the real cell.
+    Its `tag` names the copy's worker and timing (``"...-twin"``, ``"...-slowed-x1.2"``).
+    """
+
+    factor: float
+
+    @property
+    def tag(self) -> str:
+        return "twin" if self.factor == 1.0 else f"slowed-x{self.factor:g}"
+
+    def __call__(self, runner: Runner) -> Runner:
+        return runner if self.factor == 1.0 else SlowedRunner(runner, self.factor)
+
+    def __str__(self) -> str:
+        return f"x{self.factor:g}"
+
+
+TWIN = Slowdown(1.0)
