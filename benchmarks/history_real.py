@@ -147,7 +147,6 @@ def main(argv: list[str] | None = None) -> int:
     import onnx
 
     from edgecheck.backends import make_runner
-    from edgecheck.testing import SlowedRunner
     from edgecheck.baselines import Entry
     from edgecheck.bench.cores import on_one_core
     from edgecheck.bench.timing import CallSampler, Target, TimingPolicy, measure_interleaved
@@ -156,6 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     from edgecheck.history.gate import judge_run
     from edgecheck.history.record import make_run
     from edgecheck.history.store import HistoryStore
+    from edgecheck.testing import SlowedRunner
 
     device = detect_device()
     light = onnx.load(str(light_model_path()))
