@@ -22,7 +22,10 @@ and 24 on (``--at``):
   measured the same way and printed.
 
 Every run is recorded, also those the gate fails (as a nightly job that records every run
-would): the detector sees the whole series. Targets: the change points are found at the
+would): the detector sees the whole series. Each model's time is stored twice: as measured
+(``latency``, a timing) and per round in units of a fixed reference workload timed in the
+same round (``relative``: onnxruntime's float32 GEMM of no model; the harness runs the
+targets round-robin), which takes out what the machine's speed at that moment does to both. Targets: the change points are found at the
 injected runs (within 1), and the creep rule fails the runs from the third step on (after
 the second step the loss is 6.1 %, past the 5 % tolerance too: a failure from there on is
 correct, and the table shows where the first one falls).
@@ -31,6 +34,7 @@ Usage::
 
     python benchmarks/history_real.py                 # 30 runs (about 2 min)
     python benchmarks/history_real.py --runs 40 --at 10 20 30
+    python benchmarks/history_real.py --analyse STORE   # judge a stored series again
 """
 
 from __future__ import annotations
@@ -111,6 +115,24 @@ def session_call(model: Any, x: np.ndarray) -> Callable[[], object]:
     return lambda: session.run(None, {name: x})
 
 
+def reference_call() -> Callable[[], object]:
+    """A fixed workload of no model: onnxruntime's float32 GEMM, 4 x (256 x 256 @ 256 x 256),
+    timed interleaved with the models so that each run also says how fast the machine was."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(7)
+    weights = [numpy_helper.from_array(rng.standard_normal((256, 256)).astype(np.float32), f"w{i}")
+               for i in range(4)]  # fmt: skip
+    nodes = [helper.make_node("MatMul", ["x" if i == 0 else f"y{i - 1}", f"w{i}"], [f"y{i}"])
+             for i in range(4)]  # fmt: skip
+    graph = helper.make_graph(
+        nodes, "reference", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [256, 256])],
+        [helper.make_tensor_value_info("y3", TensorProto.FLOAT, [256, 256])], weights,
+    )  # fmt: skip
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    return session_call(model, rng.standard_normal((256, 256)).astype(np.float32) * 0.05)
+
+
 def ratio_of(calls: Sequence[Callable[[], object]], names: Sequence[str]) -> float:
     """Median time of calls[1] / calls[0], interleaved (edgecheck's harness)."""
     from edgecheck.bench.timing import CallSampler, Target, TimingPolicy, measure_interleaved
@@ -135,15 +157,64 @@ def size_branch(model: Any, x: np.ndarray) -> tuple[int, float]:
     return min(costs.items(), key=lambda item: abs(item[1] - STEP))
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=30, help="runs in the series (default 30)")
-    parser.add_argument("--at", type=int, nargs=3, default=[8, 16, 24], metavar="RUN",
-                        help="the first run of each 3 %% step (default 8 16 24)")  # fmt: skip
-    parser.add_argument("--store", type=Path, default=None,
-                        help="keep the history here (default: a temporary file)")  # fmt: skip
-    args = parser.parse_args(argv)
+SERIES = ("fqa", LIGHT)
+METRICS = ("latency", "relative")
 
+
+def analyse(store_path: Path, at: Sequence[int]) -> bool:
+    """Print the series table, the change points and the gate's verdict on every run, judged
+    from the stored runs exactly as ``--edgecheck-history`` judges a candidate (the runs
+    before it, on this fingerprint for a timing); True when every target is met."""
+    from edgecheck.history.changes import change_points
+    from edgecheck.history.creep import judge_creep
+    from edgecheck.history.store import HistoryStore
+
+    with HistoryStore(store_path) as store:
+        series = {(n, m): store.series(f"history_real::{n}", m, branch="main")
+                  for n in SERIES for m in METRICS}  # fmt: skip
+    runs = len(series[SERIES[0], METRICS[0]])
+    verdicts: dict[tuple[str, str], list[str]] = {}
+    for key, points in series.items():
+        values, commits = [p.value for p in points], [p.commit for p in points]
+        verdicts[key] = ["-"] + [
+            judge_creep(values[:i], commits[:i], values[i], commits[i],
+                        tolerance=points[i].tolerance, label=f"{key[0]}/{key[1]}").status
+            for i in range(1, len(points))
+        ]  # fmt: skip
+    header = ["run", "commit"] + [f"{n[:10]} {m[:3]}" for n, m in series] + ["creep (same order)"]
+    table = [header]
+    for i in range(runs):
+        cells = [f"{series[key][i].value:.5g}" for key in series]
+        flags = " ".join(v[i].upper() if v[i] == "fail" else v[i][:4] for v in verdicts.values())
+        table.append([str(i), series[SERIES[0], METRICS[0]][i].commit, *cells, flags])
+    widths = [max(len(r[c]) for r in table) for c in range(len(header))]
+    for r in table:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
+    print()
+    ok_all = True
+    for key, points in series.items():
+        values = [p.value for p in points]
+        found = change_points(values, [p.commit for p in points])
+        hits = [min((abs(c.index - a) for c in found), default=99) <= 1 for a in at]
+        before = values[: at[0]]
+        noise = np.std(np.diff(before)) / np.median(before) / np.sqrt(2)
+        fails = [i for i, v in enumerate(verdicts[key]) if v == "fail"]
+        after_third = all(i in fails for i in range(at[2], runs))
+        early = [i for i in fails if i < at[1]]
+        met = all(hits) and after_third and not early
+        ok_all = ok_all and met
+        print(f"{key[0]} {key[1]}: run-to-run noise {noise:.2%} before the first step; change "
+              f"points at runs {[c.index for c in found]} "
+              + " ".join(f"({c.step:+.1%}, p {c.p_value:.2g})" for c in found)
+              + f"; injected at {list(at)}: {sum(hits)}/3 found within 1 run; creep fails from "
+              f"run {fails[0] if fails else None}, every run from {at[2]} on: "
+              f"{'yes' if after_third else 'no'}, before {at[1]}: {early or 'none'}: "
+              f"{'met' if met else 'NOT met'}")  # fmt: skip
+    return ok_all
+
+
+def measure(args: argparse.Namespace, store_path: Path) -> None:
+    """The 30 runs, each measured and judged as the gate would, then appended."""
     import onnx
 
     from edgecheck.backends import make_runner
@@ -151,8 +222,6 @@ def main(argv: list[str] | None = None) -> int:
     from edgecheck.bench.cores import on_one_core
     from edgecheck.bench.timing import CallSampler, Target, TimingPolicy, measure_interleaved
     from edgecheck.device import detect_device
-    from edgecheck.history.changes import change_points
-    from edgecheck.history.gate import judge_run
     from edgecheck.history.record import make_run
     from edgecheck.history.store import HistoryStore
     from edgecheck.testing import SlowedRunner
@@ -162,29 +231,26 @@ def main(argv: list[str] | None = None) -> int:
     x_light = np.random.default_rng(0).random((1, 3, 224, 224), dtype=np.float32)
     fqa = make_runner("fqa", "onnxruntime", batch_size=1, threads=1, device="cpu")
     x_fqa = np.random.default_rng(1).random(fqa.expected_shape, dtype=np.float32)
-    started = time.perf_counter()
-    work = tempfile.TemporaryDirectory(prefix="edgecheck-history-real-")
-    store_path = args.store or Path(work.name) / "history.sqlite"
     print(f"device: fingerprint {device.fingerprint_id}; store {store_path}", file=sys.stderr)
-
     with on_one_core() as cpu, fqa:
-        channels, one_branch = size_branch(light, x_light)
-        print(f"pinned to CPU {cpu}; one side branch: {channels} channels, "
-              f"+{one_branch:.1%} of {LIGHT}", file=sys.stderr)  # fmt: skip
+        channels, _ = size_branch(light, x_light)
         plain_light = session_call(light, x_light)
-        reference = plain_light()
+        expected = plain_light()
         models = {k: with_side_work(light, k, channels) for k in range(4)}
-        steps_real = {}
+        steps_real = []
         for k in range(1, 4):
             slowed = session_call(models[k], x_light)
-            np.testing.assert_allclose(slowed(), reference, rtol=0, atol=0)  # same function
-            steps_real[k] = ratio_of([plain_light, slowed], ["plain", f"{k} branches"]) - 1
+            np.testing.assert_allclose(slowed(), expected, rtol=0, atol=0)  # same function
+            steps_real.append(ratio_of([plain_light, slowed], ["plain", f"{k} branches"]) - 1)
+        print(f"pinned to CPU {cpu}; {LIGHT}'s side branch: {channels} channels; measured "
+              f"slowdown of 1, 2, 3 branches: " + ", ".join(f"{x:+.1%}" for x in steps_real)
+              + f" (meant: {', '.join(f'{(1 + STEP) ** k - 1:+.1%}' for k in range(1, 4))})")  # fmt: skip
         slowed_fqa = {k: SlowedRunner(fqa, (1 + STEP) ** k) for k in range(4)}
         for runner in slowed_fqa.values():
             runner.activate()  # the inner runner is active already: only marks the wrapper
         calls_light = {k: session_call(m, x_light) for k, m in models.items()}
+        reference = reference_call()
         policy = TimingPolicy(min_time=1.0, max_rel_ci_width=0.01)
-        rows = []
         with HistoryStore(store_path, create=True) as store:
             for run in range(args.runs):
                 k = sum(run >= a for a in args.at)
@@ -192,74 +258,54 @@ def main(argv: list[str] | None = None) -> int:
                 runner = slowed_fqa[k]
                 targets = [
                     Target("fqa", CallSampler(lambda r=runner: r.infer(x_fqa))),
-                    Target("squeezenet", CallSampler(calls_light[k])),
+                    Target(LIGHT, CallSampler(calls_light[k])),
+                    Target("reference", CallSampler(reference)),
                 ]
-                fqa_m, light_m = measure_interleaved(targets, policy=policy)
-                entries = [
-                    Entry.measured("history_real::fqa", "latency", fqa_m.samples, kind="timing",
-                                   unit="s", tolerance=0.05, fingerprint_id=device.fingerprint_id),
-                    Entry.measured(f"history_real::{LIGHT}", "latency", light_m.samples,
-                                   kind="timing", unit="s", tolerance=0.05,
-                                   fingerprint_id=device.fingerprint_id),
-                ]  # fmt: skip
-                judged = judge_run(store, entries, commit, device.fingerprint_id, branch="main")
+                measured = measure_interleaved(targets, policy=policy)
+                entries = []
+                for name, m in zip(SERIES, measured[:2], strict=True):
+                    entries += [
+                        Entry.measured(f"history_real::{name}", "latency", m.samples,
+                                       kind="timing", unit="s", tolerance=0.05,
+                                       fingerprint_id=device.fingerprint_id),
+                        # each round's call in units of the reference's call of the same
+                        # round (the harness times the targets round-robin, the same rounds
+                        # each): the machine's speed at that moment cancels
+                        Entry.measured(f"history_real::{name}", "relative",
+                                       np.asarray(m.samples) / np.asarray(measured[2].samples),
+                                       kind="ratio", tolerance=0.05),
+                    ]  # fmt: skip
                 store.append(make_run(entries, commit, "main", profile=device.profile,
                                       fingerprint_id=device.fingerprint_id,
                                       identity=device.identity))  # fmt: skip
-                verdicts = {m.entry.test_id.split("::")[1]: m.verdict for m in judged}
-                rows.append((run, commit, k, fqa_m.stats.median, light_m.stats.median, verdicts))
-                print(f"run {run:2d} {commit:10s} injected {k}: fqa {fqa_m.stats.median * 1e3:.4f} ms, "
-                      f"{LIGHT} {light_m.stats.median * 1e3:.4f} ms, creep "
-                      + ", ".join(f"{n} {v.status}" for n, v in verdicts.items()),
+                print(f"run {run:2d} {commit:10s} injected {k}: "
+                      + ", ".join(f"{t.name} {m.stats.median * 1e3:.4f} ms"
+                                  for t, m in zip(targets, measured, strict=True)),
                       file=sys.stderr)  # fmt: skip
-            series = {
-                name: store.series(f"history_real::{name}", "latency", branch="main")
-                for name in ("fqa", LIGHT)
-            }
-    work_s = time.perf_counter() - started
 
-    print(f"\nreal series on this machine: {args.runs} runs, 3 % steps at runs "
-          f"{', '.join(map(str, args.at))} ({work_s:.0f} s)")  # fmt: skip
-    print(f"{LIGHT}'s side work: one branch = {channels} channels; measured total slowdown "
-          + ", ".join(f"{k} branch(es) {steps_real[k]:+.1%}" for k in range(1, 4))
-          + f" (target {', '.join(f'{(1 + STEP) ** k - 1:+.1%}' for k in range(1, 4))})")  # fmt: skip
-    print()
-    header = ("run", "commit", "inj", "fqa ms", "fqa creep", f"{LIGHT} ms", "creep")
-    table = [header]
-    for run, commit, k, f_ms, l_ms, verdicts in rows:
 
-        def cell(v: Any) -> str:
-            return "-" if v is None else v.status.upper() if v.status == "fail" else v.status
-
-        table.append((str(run), commit, str(k), f"{f_ms * 1e3:.4f}", cell(verdicts.get("fqa")),
-                      f"{l_ms * 1e3:.4f}", cell(verdicts.get(LIGHT))))  # fmt: skip
-    widths = [max(len(r[c]) for r in table) for c in range(len(header))]
-    for r in table:
-        print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
-    print()
-    ok_all = True
-    for name, points in series.items():
-        values = [p.value for p in points]
-        found = change_points(values, [p.commit for p in points])
-        at = [c.index for c in found]
-        hits = [min((abs(i - a) for i in at), default=99) <= 1 for a in args.at]
-        noise = np.std(np.diff(values[: args.at[0]])) / np.median(values[: args.at[0]]) / np.sqrt(2)
-        fails = [r for r, *_, v in rows if name in v and v[name].status == "fail"]
-        first_fail = fails[0] if fails else None
-        after_third = all(r in fails for r in range(args.at[2], args.runs))
-        print(f"{name}: run-to-run noise {noise:.2%} (before the first step); change points at "
-              f"runs {at} "
-              + " ".join(f"({c.step:+.1%}, p {c.p_value:.2g})" for c in found)
-              + f"; injected at {args.at}: {sum(hits)}/3 found within 1")  # fmt: skip
-        print(f"  creep gate: first failed run {first_fail}; every run from the third step on "
-              f"({args.at[2]}..{args.runs - 1}) failed: {'yes' if after_third else 'no'}; "
-              f"failed before the second step: "
-              f"{'yes' if any(r < args.at[1] for r in fails) else 'no'}")  # fmt: skip
-        ok_all = ok_all and all(hits) and after_third and not any(r < args.at[1] for r in fails)
-    print(f"\ntargets (3 steps found within 1 run; creep fails every run after the third, none "
-          f"before the second): {'met' if ok_all else 'NOT met'}")  # fmt: skip
-    work.cleanup()
-    return 0 if ok_all else 1
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=30, help="runs in the series (default 30)")
+    parser.add_argument("--at", type=int, nargs=3, default=[8, 16, 24], metavar="RUN",
+                        help="the first run of each 3 %% step (default 8 16 24)")  # fmt: skip
+    parser.add_argument("--store", type=Path, default=None,
+                        help="keep the history here (default: a temporary file)")  # fmt: skip
+    parser.add_argument("--analyse", type=Path, default=None, metavar="STORE",
+                        help="judge a series measured before, without measuring")  # fmt: skip
+    args = parser.parse_args(argv)
+    if args.analyse is not None:
+        return 0 if analyse(args.analyse, args.at) else 1
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="edgecheck-history-real-") as work:
+        store_path = args.store or Path(work) / "history.sqlite"
+        measure(args, store_path)
+        print(f"\nreal series on this machine: {args.runs} runs, 3 % steps at runs "
+              f"{', '.join(map(str, args.at))} ({time.perf_counter() - started:.0f} s)\n")  # fmt: skip
+        ok = analyse(store_path, args.at)
+    print(f"\ntargets (each series: 3 steps found within 1 run; the creep rule fails every run "
+          f"from the third step on, none before the second): {'met' if ok else 'NOT met'}")  # fmt: skip
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":
