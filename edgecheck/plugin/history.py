@@ -99,15 +99,21 @@ def check_store(config: pytest.Config) -> None:
 
 
 def where(session: pytest.Session) -> tuple[str, str, str]:
-    """(commit, branch, main branch) of this run."""
+    """(commit, branch, main branch) of this run, found once (git runs at most twice)."""
     from edgecheck.history.gate import commit_and_branch
 
     config, state = session.config, state_of(session.config)
-    commit, branch = commit_and_branch(Path(config.rootpath))
-    commit = config.getoption("edgecheck_commit", None) or commit
-    branch = config.getoption("edgecheck_branch", None) or branch
-    main = config.getoption("edgecheck_history_branch", None) or state.project.history_branch
-    return commit, branch, main
+    if state.where is None:
+        commit, branch = (
+            config.getoption("edgecheck_commit", None),
+            config.getoption("edgecheck_branch", None),
+        )
+        if not (commit and branch):
+            found = commit_and_branch(Path(config.rootpath))
+            commit, branch = commit or found[0], branch or found[1]
+        main = config.getoption("edgecheck_history_branch", None) or state.project.history_branch
+        state.where = (commit, branch, main)
+    return state.where
 
 
 def gate(session: pytest.Session) -> None:

@@ -45,6 +45,7 @@ class SessionState:
     board: DeviceResults | None = None  # --edgecheck-device-results, judged at configure time
     history_lines: list[str] = field(default_factory=list)  # --edgecheck-history, for the summary
     creep: list[MetricCreep] = field(default_factory=list)  # its verdicts, one per judged metric
+    where: tuple[str, str, str] | None = None  # (commit, branch, main branch), found once
 
     @property
     def baseline_dir(self) -> Path:
