@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from edgecheck import exitcodes
-from edgecheck.ab_cli import exit_status
+from edgecheck.cli.ab import exit_status
 from edgecheck.cli import build_parser, main
 
 onnx = pytest.importorskip("onnx")

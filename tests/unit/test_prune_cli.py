@@ -11,7 +11,7 @@ import torch
 from edgecheck.errors import EdgecheckError, ModelError, PlanError
 from edgecheck.macs import count_macs
 from edgecheck.models import FQA_INPUT_SHAPE, build_model
-from edgecheck.prune import cli
+from edgecheck.cli import prune as cli
 
 
 def parse(*argv: str) -> argparse.Namespace:

@@ -353,13 +353,13 @@ COMMANDS = {
 # Feature packages contribute whole sub-commands: each module has add_parser(subparsers),
 # which registers one command, and run(args) -> int. Their heavy imports stay inside run().
 EXTENSIONS: tuple[str, ...] = (
-    "edgecheck.prune.cli",
-    "edgecheck.training.cli",
-    "edgecheck.baselines_cli",
-    "edgecheck.ab_cli",
-    "edgecheck.pipeline.cli",
-    "edgecheck.devicerun.cli",
-    "edgecheck.history.cli",
+    "edgecheck.cli.prune",
+    "edgecheck.cli.train",
+    "edgecheck.cli.baselines",
+    "edgecheck.cli.ab",
+    "edgecheck.cli.pipeline",
+    "edgecheck.cli.devicerun",
+    "edgecheck.cli.history",
 )
 
 
@@ -417,6 +417,3 @@ def _error_line(command: str, kind: str, exc: BaseException, suffix: str = "") -
         text = f"{type(exc).__name__}: {text}"
     print(f"edgecheck {command}: {kind}: {text}{suffix}", file=sys.stderr)
 
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
