@@ -113,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
     from edgecheck.ab import ab_compare, check_same_input, input_signature, is_model_file
     from edgecheck.baselines import BaselineCheck
     from edgecheck.bench.timing import TimingError, TimingPolicy
-    from edgecheck.cli import model_argument
+    from edgecheck.cli.args import model_argument
     from edgecheck.errors import ConfigError
 
     cap = max_time(args)

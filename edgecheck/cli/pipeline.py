@@ -161,7 +161,7 @@ def _scorer(args: argparse.Namespace) -> str | None:
         return None
     from edgecheck.ab import input_signature, is_model_file
     from edgecheck.backends.source import onnx_graph_input
-    from edgecheck.cli import model_argument
+    from edgecheck.cli.args import model_argument
     from edgecheck.errors import ConfigError
     from edgecheck.models import FQA_INPUT_SHAPE
 
