@@ -1,8 +1,8 @@
 """What every ``edgecheck`` command's arguments share: the parser class, the argparse
 ``type=`` functions that more than one command uses, and what a MODEL argument names.
 
-The options the pytest plugin spells too (``--profile``, ``--baselines``, `positive_int`)
-stay in `edgecheck.options`, so that both front ends parse them the same way. Nothing here
+The options the pytest plugin spells too (``--profile``, ``--baselines``) stay in
+`edgecheck.options`, so that both front ends parse them the same way. Nothing here
 imports torch, numpy or onnxruntime: each command imports what it needs when it runs.
 """
 
@@ -45,6 +45,46 @@ class Parser(argparse.ArgumentParser):
     def error(self, message: str) -> Any:  # argparse's NoReturn, kept loose for subclasses
         """A bad option: one line, with where to read about the options, and status 2."""
         self.exit(exitcodes.USAGE, f"{self.prog}: error: {message}; see '{self.prog} --help'\n")
+
+
+def positive_int(text: str) -> int:
+    """argparse `type=` for a count: a whole number >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be a whole number >= 1")
+    return value
+
+
+def _sizes(text: str) -> tuple[int, ...]:
+    """Positive sizes separated by commas (or ``x``); () when `text` is not that."""
+    try:
+        shape = tuple(int(part) for part in text.replace("x", ",").split(","))
+    except ValueError:
+        return ()
+    return shape if shape and min(shape) >= 1 else ()
+
+
+def input_shape(text: str) -> tuple[int, ...]:
+    """argparse `type=` for a model's input shape without the batch axis (``3,224,224``)."""
+    shape = _sizes(text)
+    if not shape:
+        raise argparse.ArgumentTypeError(
+            f"input shape {text!r} must be positive sizes separated by commas, e.g. 3,224,224"
+        )
+    return shape
+
+
+def image_shape(text: str) -> tuple[int, ...]:
+    """argparse `type=` for one image's shape: exactly C,H,W (``3,112,112``)."""
+    shape = _sizes(text)
+    if len(shape) != 3:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} must be C,H,W with positive sizes, e.g. 3,112,112"
+        )
+    return shape
 
 
 def is_onnx_file(model: str) -> bool:

@@ -12,25 +12,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from edgecheck import exitcodes
-from edgecheck.cli.args import is_onnx_file, registered_model
+from edgecheck.cli.args import input_shape, is_onnx_file, registered_model
 from edgecheck.errors import EdgecheckError, ModelError
 
 if TYPE_CHECKING:
     from edgecheck.macs import MACReport
 
 COMMANDS = ("macs",)
-
-
-def _parse_shape(text: str) -> tuple[int, ...]:
-    try:
-        shape = tuple(int(part) for part in text.replace("x", ",").split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"input shape {text!r} must be sizes separated by commas, e.g. 3,224,224"
-        ) from None
-    if not shape or any(d <= 0 for d in shape):
-        raise argparse.ArgumentTypeError(f"input shape {text!r} must have positive sizes")
-    return shape
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -57,7 +45,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="export the registered model(s) to ONNX and count on the exported graph",
     )  # fmt: skip
     mc.add_argument(
-        "--input-shape", type=_parse_shape, metavar="C,H,W",
+        "--input-shape", type=input_shape, metavar="C,H,W",
         help="input shape without the batch axis (default: the model's own)",
     )  # fmt: skip
     mc.add_argument("--json", action="store_true", help="print JSON instead of a table")

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from edgecheck.options import positive_int
+from edgecheck.cli.args import positive_int
 
 COMMANDS = ("pipeline",)
 DEMO_FRAMES = 150
