@@ -2,7 +2,7 @@
 
 A CI job reads them without parsing any text: 1 means the model (or a claim) got worse, never
 that an input could not be read; 3 means the measurement could not decide, never a failure.
-The table is appended to every command's ``--help`` by `edgecheck.cli.Parser`.
+The table is appended to every command's ``--help`` by `edgecheck.cli.args.Parser`.
 """
 
 from __future__ import annotations

@@ -23,17 +23,6 @@ def parse_profile(value: str) -> str:
     return lowered
 
 
-def positive_int(text: str) -> int:
-    """argparse `type=` for a count: a whole number >= 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} must be a whole number >= 1")
-    return value
-
-
 def add_profile_option(addoption: Callable[..., Any], prefix: str) -> None:
     addoption(
         f"{prefix}profile",

@@ -12,6 +12,6 @@ The host does the heavy work and the board only measures:
 
 `edgecheck.devicerun.remote` (``edgecheck remote HOST``) does 1-3 over the system's ssh in one
 command; `edgecheck.devicerun.board_items` turns 3 into pytest items
-(``pytest --edgecheck-device-results results.json``). `edgecheck.devicerun.cli` holds the
+(``pytest --edgecheck-device-results results.json``). `edgecheck.cli.devicerun` holds the
 commands' parsers and handlers.
 """

@@ -74,8 +74,7 @@ def load_device_results(path: str | Path, registry: ClaimRegistry) -> DeviceResu
         ResultsError: unreadable, not JSON, wrong schema or field (the message names the file
             and the field), or a board hint that is no profile.
     """
-    from edgecheck.devicerun.cli import load_results
-    from edgecheck.devicerun.judge import judge_results, results_profile
+    from edgecheck.devicerun.judge import judge_results, load_results, results_profile
 
     file = Path(path)
     doc = load_results(file)

@@ -20,10 +20,12 @@ this machine goes through the same two functions.
 
 from __future__ import annotations
 
+import json
 import math
 import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from edgecheck.errors import EdgecheckError
@@ -235,3 +237,19 @@ def judge_results(
     check_results(results, where)
     chosen = results_profile(results, profile, where)
     return verdicts(derive_values(results["workloads"]), registry, chosen)
+
+
+def load_results(path: Path) -> dict[str, Any]:
+    """The results document in `path`, a JSON object; else `ResultsError` naming the file."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise ResultsError(f"{path}: cannot read it ({why}); {FIX}.") from None
+    try:
+        doc = json.loads(text)
+    except ValueError as exc:
+        raise ResultsError(f"{path}: not valid JSON ({exc}); {FIX}.") from None
+    if not isinstance(doc, dict):
+        raise ResultsError(f"{path}: must hold a JSON object; {FIX}.")
+    return doc

@@ -22,7 +22,7 @@ Python and its version, which must be 3.6+, and the folder), `Board.copy`, `Boar
 (with a tty, ``ssh -tt``, so that a dropped connection or Ctrl-C on the host hangs the
 board's session up and the agent, which handles SIGHUP, restores the power state),
 `Board.fetch`, `Board.clean`. The judging is `edgecheck judge`'s own code
-(`edgecheck.devicerun.cli`).
+(`edgecheck.cli.devicerun`).
 """
 
 from __future__ import annotations

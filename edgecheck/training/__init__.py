@@ -3,7 +3,7 @@
 `train_fqa` trains (seeded, deterministic for a given thread count), `save_weights` writes the
 weights and their provenance atomically, `evaluate_fqa` measures Spearman and MAE on the
 paper's held-out test images. The shipped result loads with
-`edgecheck.weights.load_trained_fqa`. ``edgecheck train fqa`` (`edgecheck.training.cli`) is
+`edgecheck.weights.load_trained_fqa`. ``edgecheck train fqa`` (`edgecheck.cli.train`) is
 the command line.
 
 The names below load on first use (PEP 562), so that `edgecheck train --help` and the other

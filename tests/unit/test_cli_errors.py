@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 
 from edgecheck import exitcodes
-from edgecheck.ab_cli import exit_status
 from edgecheck.cli import build_parser, main
+from edgecheck.cli.ab import exit_status
 
 onnx = pytest.importorskip("onnx")
 from onnx import TensorProto, helper  # noqa: E402
@@ -184,12 +184,12 @@ def test_macs_of_an_onnx_file_says_it_counted_the_graph(files, capsys):
 
 
 def test_an_unexpected_exception_is_one_line_and_status_4(monkeypatch, capsys):
-    import edgecheck.cli as cli
+    from edgecheck.cli import models
 
     def boom(_):
         raise RuntimeError("something\nbroke")
 
-    monkeypatch.setitem(cli.COMMANDS, "models", boom)
+    monkeypatch.setattr(models, "run", boom)
     monkeypatch.delenv(exitcodes.TRACEBACK_VARIABLE, raising=False)
     assert main(["models"]) == exitcodes.INTERNAL
     err = capsys.readouterr().err

@@ -2,9 +2,9 @@
 
 The layers, lowest first (ARCHITECTURE.md, "Layers"): a module of a lower layer never imports
 one of a higher layer, not even inside a function (lazy imports count: they are the same
-dependency, paid later). Command-line modules (``cli.py``, ``*_cli.py``, ``<package>/cli.py``)
-are the interface layer wherever they sit. A new top-level module or package must be placed
-in the table, so the test fails until it is.
+dependency, paid later). A new top-level module or package must be placed in the table, so
+the test fails until it is. Command-line code lives in one package, `edgecheck.cli`, which
+nothing else in edgecheck imports.
 """
 
 from __future__ import annotations
@@ -30,15 +30,12 @@ LAYERS: list[tuple[str, frozenset[str]]] = [
     ("measure", frozenset({"bench", "testing"})),
     ("judge", frozenset({"baselines", "ab", "history"})),
     ("features", frozenset({"pipeline", "evaluation", "report"})),
-    ("interfaces", frozenset({"cli", "ab_cli", "baselines_cli", "plugin", "devicerun",
-                              "agent"})),
+    ("interfaces", frozenset({"cli", "plugin", "devicerun", "agent"})),
 ]  # fmt: skip
 
 
 def layer(module: str) -> int:
     parts = module.split(".")
-    if parts[-1] == "cli" or parts[-1].endswith("_cli"):
-        return len(LAYERS) - 1
     top = parts[1] if len(parts) > 1 else "edgecheck"
     for index, (_, members) in enumerate(LAYERS):
         if top in members:
@@ -78,6 +75,34 @@ def test_imports_go_only_downward(module: str, path: Path) -> None:
         if layer(target) > own
     ]
     assert not upward, "\n".join(upward)
+
+
+# Outside edgecheck.cli, argparse only where another front end needs it too.
+ARGPARSE_OUTSIDE_CLI = {
+    "edgecheck.options": "the options the pytest plugin and the CLI both spell",
+    "edgecheck.agent.board_agent": "a stand-alone script the board runs, stdlib only",
+}
+
+
+def test_command_line_code_is_only_in_the_cli_package() -> None:
+    """Feature packages hold no command-line code: no module outside `edgecheck.cli` imports
+    it or argparse (but `ARGPARSE_OUTSIDE_CLI`), so a command is found in one place."""
+    found = []
+    for module, path in _modules():
+        if module == "edgecheck.cli" or module.startswith("edgecheck.cli."):
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+            elif isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            else:
+                continue
+            for name in names:
+                cli = name == "edgecheck.cli" or name.startswith("edgecheck.cli.")
+                if cli or (name == "argparse" and module not in ARGPARSE_OUTSIDE_CLI):
+                    found.append(f"{path.relative_to(PACKAGE.parent)}:{node.lineno}: {name}")
+    assert not found, "\n".join(found)
 
 
 def test_no_relative_imports() -> None:

@@ -179,7 +179,7 @@ def test_cli_pipeline_errors_name_the_file(tmp_path, capsys):
 def test_cli_demo_writes_the_synthetic_clip_then_runs_and_never_overwrites(
     tmp_path, capsys, monkeypatch
 ):
-    from edgecheck.pipeline import cli as pipeline_cli
+    from edgecheck.cli import pipeline as pipeline_cli
 
     monkeypatch.setattr(pipeline_cli, "DEMO_FRAMES", 20)
     video, out = tmp_path / "demo.mp4", tmp_path / "best"

@@ -20,8 +20,8 @@ pytest.importorskip("onnxruntime")
 pytest.importorskip("onnxconverter_common")
 
 from edgecheck.claims import ClaimRegistry
+from edgecheck.cli.devicerun import _rows
 from edgecheck.devicerun.bundle import write_bundle
-from edgecheck.devicerun.cli import _rows
 from edgecheck.devicerun.judge import judge_results
 
 

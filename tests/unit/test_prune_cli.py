@@ -8,10 +8,10 @@ import json
 import pytest
 import torch
 
+from edgecheck.cli import prune as cli
 from edgecheck.errors import EdgecheckError, ModelError, PlanError
 from edgecheck.macs import count_macs
 from edgecheck.models import FQA_INPUT_SHAPE, build_model
-from edgecheck.prune import cli
 
 
 def parse(*argv: str) -> argparse.Namespace:

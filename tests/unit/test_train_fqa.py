@@ -94,7 +94,7 @@ def test_evaluate_on_a_small_set(tiny_result):
 
 
 def test_cli_parses_trains_and_writes(tmp_path, capsys):
-    from edgecheck.training import cli
+    from edgecheck.cli import train as cli
 
     parser = argparse.ArgumentParser(prog="edgecheck")
     sub = parser.add_subparsers(dest="command")

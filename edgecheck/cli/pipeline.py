@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from edgecheck.options import positive_int
+from edgecheck.cli.args import positive_int
 
 COMMANDS = ("pipeline",)
 DEMO_FRAMES = 150
@@ -161,7 +161,7 @@ def _scorer(args: argparse.Namespace) -> str | None:
         return None
     from edgecheck.ab import input_signature, is_model_file
     from edgecheck.backends.source import onnx_graph_input
-    from edgecheck.cli import model_argument
+    from edgecheck.cli.args import model_argument
     from edgecheck.errors import ConfigError
     from edgecheck.models import FQA_INPUT_SHAPE
 

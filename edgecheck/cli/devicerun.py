@@ -261,23 +261,6 @@ def _remote(args: argparse.Namespace) -> int:
     return _judge(argparse.Namespace(results=args.results, profile=args.profile, out=args.out))
 
 
-def load_results(path: Path) -> dict[str, Any]:
-    from edgecheck.devicerun.judge import FIX, ResultsError
-
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise ResultsError(f"{path}: cannot read it ({why}); {FIX}.") from None
-    try:
-        doc = json.loads(text)
-    except ValueError as exc:
-        raise ResultsError(f"{path}: not valid JSON ({exc}); {FIX}.") from None
-    if not isinstance(doc, dict):
-        raise ResultsError(f"{path}: must hold a JSON object; {FIX}.")
-    return doc
-
-
 def _rows(results: list[Any]) -> list[dict[str, str]]:
     from edgecheck.formatting import significant
 
@@ -313,7 +296,7 @@ def _workload_rows(doc: dict[str, Any]) -> list[dict[str, str]]:
 def _judge(args: argparse.Namespace) -> int:
     from edgecheck._atomic import write_atomic
     from edgecheck.config import find_pyproject, load_config
-    from edgecheck.devicerun.judge import judge_results, results_profile
+    from edgecheck.devicerun.judge import judge_results, load_results, results_profile
     from edgecheck.plugin import format_table
     from edgecheck.report import markdown_table, verdict_counts, verdict_table
 

@@ -13,7 +13,7 @@ import json
 from typing import Any
 
 from edgecheck import exitcodes
-from edgecheck.options import positive_int
+from edgecheck.cli.args import input_shape, positive_int
 
 COMMANDS = ("ab",)
 
@@ -36,18 +36,6 @@ def _positive_float(text: str) -> float:
     if not value > 0:
         raise argparse.ArgumentTypeError(f"{text!r} must be a positive number of seconds")
     return value
-
-
-def _shape(text: str) -> tuple[int, ...]:
-    try:
-        shape = tuple(int(part) for part in text.replace("x", ",").split(","))
-    except ValueError:
-        shape = ()
-    if not shape or min(shape) < 1:
-        raise argparse.ArgumentTypeError(
-            f"input shape {text!r} must be positive sizes separated by commas, e.g. 3,224,224"
-        )
-    return shape
 
 
 def max_time(args: argparse.Namespace) -> float:
@@ -89,7 +77,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "(default: the larger of 300 and 4 x --time)",
     )  # fmt: skip
     parser.add_argument(
-        "--input-shape", type=_shape, default=None, metavar="C,H,W",
+        "--input-shape", type=input_shape, default=None, metavar="C,H,W",
         help="one example's shape without the batch axis, for ONNX files whose sizes are not "
         "fixed (default: the file's, or the registered model's)",
     )  # fmt: skip
@@ -113,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
     from edgecheck.ab import ab_compare, check_same_input, input_signature, is_model_file
     from edgecheck.baselines import BaselineCheck
     from edgecheck.bench.timing import TimingError, TimingPolicy
-    from edgecheck.cli import model_argument
+    from edgecheck.cli.args import model_argument
     from edgecheck.errors import ConfigError
 
     cap = max_time(args)

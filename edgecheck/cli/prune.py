@@ -15,8 +15,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from edgecheck.cli.args import image_shape, positive_int
 from edgecheck.errors import EdgecheckError, ModelError, PlanError
-from edgecheck.options import positive_int
 
 COMMANDS = ("prune",)
 DEFAULT_IMAGES = 512
@@ -29,18 +29,6 @@ def _plan_arg(text: str) -> Any:
         return parse_plan(text)
     except PlanError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-def _shape(text: str) -> tuple[int, ...]:
-    try:
-        shape = tuple(int(p) for p in text.replace("x", ",").split(","))
-    except ValueError:
-        shape = ()
-    if len(shape) != 3 or min(shape) < 1:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} must be C,H,W with positive sizes, e.g. 3,112,112"
-        )
-    return shape
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -82,7 +70,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="sampled positions per image and layer, as He et al. (default: %(default)s)",
     )  # fmt: skip
     parser.add_argument(
-        "--sample-shape", type=_shape, metavar="C,H,W",
+        "--sample-shape", type=image_shape, metavar="C,H,W",
         help="size of the sampling images (default: the model's input); smaller is faster, "
         "the kept counts and MACs do not change",
     )  # fmt: skip

@@ -1,7 +1,6 @@
 """``edgecheck train fqa``: re-create the shipped FQA weights (or train with other settings).
 
-Wired into ``edgecheck.cli`` as an extension module: `add_parser` registers the command,
-`run` executes it; torch loads only inside `run`.
+`add_parser` registers the command; `run` executes it; torch loads only inside `run`.
 """
 
 from __future__ import annotations
@@ -11,19 +10,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from edgecheck.cli.args import positive_int
+
 COMMANDS: tuple[str, ...] = ("train",)
 MODELS: tuple[str, ...] = ("fqa",)
 DEFAULT_OUT = Path("edgecheck-weights") / "fqa.pt"
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} must be >= 1")
-    return value
 
 
 def _seed(text: str) -> int:
@@ -55,18 +46,18 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="weights file to write; PATH with .json is the provenance (default: %(default)s)",
     )  # fmt: skip
     parser.add_argument(
-        "--epochs", type=_positive_int, default=DEFAULT_EPOCHS, metavar="N",
+        "--epochs", type=positive_int, default=DEFAULT_EPOCHS, metavar="N",
         help="epochs (default: %(default)s, as shipped)",
     )  # fmt: skip
     parser.add_argument(
         "--seed", type=_seed, default=0, metavar="S", help="training seed (default: %(default)s)"
     )
     parser.add_argument(
-        "--images-per-epoch", type=_positive_int, default=DEFAULT_IMAGES_PER_EPOCH, metavar="N",
+        "--images-per-epoch", type=positive_int, default=DEFAULT_IMAGES_PER_EPOCH, metavar="N",
         help="fresh generated images per epoch (default: %(default)s)",
     )  # fmt: skip
     parser.add_argument(
-        "--threads", type=_positive_int, default=None, metavar="N",
+        "--threads", type=positive_int, default=None, metavar="N",
         help="torch threads (default: torch's own setting)",
     )  # fmt: skip
     parser.add_argument("--no-progress", action="store_true", help="do not show a progress bar")
