@@ -261,7 +261,8 @@ def _remote(args: argparse.Namespace) -> int:
     return _judge(argparse.Namespace(results=args.results, profile=args.profile, out=args.out))
 
 
-def _rows(results: list[Any]) -> list[dict[str, str]]:
+def verdict_rows(results: list[Any]) -> list[dict[str, str]]:
+    """One row per claim verdict, as `edgecheck judge` prints them (and the plugin test compares)."""
     from edgecheck.formatting import significant
 
     rows = []
@@ -311,7 +312,7 @@ def _judge(args: argparse.Namespace) -> int:
         f"rules of profile {profile}"
     )
     if results:
-        print(format_table(_rows(results), columns))
+        print(format_table(verdict_rows(results), columns))
     print(f"claims: {verdict_counts(results)}")
     if args.out is not None:
         wcols = [(k, k) for k in ("workload", "status", "samples", "median", "stable", "reason")]

@@ -20,7 +20,7 @@ pytest.importorskip("onnxruntime")
 pytest.importorskip("onnxconverter_common")
 
 from edgecheck.claims import ClaimRegistry
-from edgecheck.cli.devicerun import _rows
+from edgecheck.cli.devicerun import verdict_rows
 from edgecheck.devicerun.bundle import write_bundle
 from edgecheck.devicerun.judge import judge_results
 
@@ -105,7 +105,7 @@ def test_tx2_run_reports_the_boards_verdicts(project, board_results, run_pytest)
     assert out.count(": judged from the board's results in r.json") == 2  # fqa test, b4 cell
     summary = out.split("edgecheck claims", 1)[1]
     rows = {line.split()[0]: re.split(r"\s{2,}", line.strip()) for line in summary.splitlines()}
-    for row in _rows(expected):  # the cells `edgecheck judge` prints for the same file
+    for row in verdict_rows(expected):  # the cells `edgecheck judge` prints for the same file
         assert rows[row["claim"]] == list(row.values()), row
     # the local claims the board did not judge stay "not run here" on this machine
     assert rows["quant.fp16.fps"][-1].startswith("not run here: needs the tx2 profile")
