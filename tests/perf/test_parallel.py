@@ -36,7 +36,6 @@ from edgecheck.evaluation.parallel import (
     BATCH_CLAIM,
     BATCHES,
     FQA_CLAIM,
-    PAPER_CORES,
     REFERENCE_NAME,
     VGG_CLAIM,
     ParallelTable,
@@ -50,6 +49,7 @@ from edgecheck.evaluation.parallel import (
     remeasure_cell,
     vgg16_settings,
 )
+from edgecheck.paper import PAPER_CORES
 from edgecheck.testing import TEETH_SLOWDOWN, TWIN, Slowdown
 
 pytestmark = [pytest.mark.perf, pytest.mark.slow]

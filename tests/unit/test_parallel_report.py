@@ -19,11 +19,11 @@ from edgecheck.evaluation.parallel import (
     REFERENCE_NAME,
     VGG_CLAIM,
     ParallelTable,
-    _table_markdown,
     judge_batch,
     judge_cell,
     judge_cores,
     speedup_figure,
+    table_markdown,
     undecided,
 )
 from edgecheck.paper import TABLE3_PAPER, TABLE4_PAPER
@@ -214,7 +214,7 @@ def test_paper_thresholds_on_tx2_are_the_paper_values_less_ten_percent():
 
 def test_tables_show_measured_paper_and_missing_cells():
     table = _table(FQA_TIMES, dp=FQA_DP)
-    fqa = _table_markdown(table, TABLE3_PAPER, fqa=True)
+    fqa = table_markdown(table, TABLE3_PAPER, fqa=True)
     assert "paper faces/s" in fqa and "127.5" in fqa and "2.478" in fqa
     assert "S_dp" in fqa and "1.95" in fqa  # the same-run data-parallel reference
     assert "1.90 [" in fqa  # the measured b4 2-core speedup with its interval
@@ -223,7 +223,7 @@ def test_tables_show_measured_paper_and_missing_cells():
         2.54, 0.01
     )
     vgg_times = {(b, c): 0.3 * b / (1.9 if c == 2 else 1) for b in (1, 2, 4) for c in (1, 2)}
-    vgg = _table_markdown(_table(vgg_times, "vgg16"), TABLE4_PAPER, fqa=False)
+    vgg = table_markdown(_table(vgg_times, "vgg16"), TABLE4_PAPER, fqa=False)
     assert "latency per batch" in vgg and "6.100" in vgg
     if len(__import__("os").sched_getaffinity(0)) < 4:
         assert "not run here: needs 4 cores" in vgg
@@ -309,7 +309,7 @@ def test_the_report_measures_a_table_again_when_other_jobs_left_a_cell_open(
             return _table(vgg_times, "vgg16", dp=vgg_dp)
         return busy_table() if made.count("fqa") == 1 else _table(FQA_TIMES, dp=FQA_DP)
 
-    monkeypatch.setattr(parallel, "measure_table", fake_measure)
+    monkeypatch.setattr(parallel.measure, "measure_table", fake_measure)
     section = parallel.section(ClaimRegistry(), edgecheck_device)
     assert made == ["fqa", "fqa", "vgg16"]
     assert "Measured again" in section.body and "waited for a CPU" in section.body
