@@ -15,12 +15,12 @@ from edgecheck.evaluation.int8_speed import (
     GemmReference,
     Int8Cell,
     Int8Speed,
-    _trend,
     batches_for,
     fig4_png,
     judge_int8_speed,
     precision_line,
     quick_policy,
+    speedup_trend,
 )
 from edgecheck.report import Figure, Section, write_report
 from edgecheck.testing import Slowdown
@@ -51,7 +51,7 @@ def table(ratios: dict[int, float], *, gemm_ratio: float | None = 3.5, others=No
     for batch, ratio in ratios.items():
         f, i = _pair(f"int8-b{batch}", batch, ratio)
         cells.append(Int8Cell(batch, f, i, speedup(f, i)))
-    trend = _trend(cells[0], cells[-1], quick_policy())
+    trend = speedup_trend(cells[0], cells[-1], quick_policy())
     extra = {}
     for precision, ratio in (others or {}).items():
         f, o = _pair(f"{precision}-b1", 1, ratio)

@@ -55,13 +55,13 @@ def _fixed_vgg16_timing(monkeypatch, tmp_path):
         assert tuple(batches) == (1,) and reference is False and tuple(others) == ("fp16",)
         cell = int8_speed.Int8Cell(1, f, cells["int8"], speedup(f, cells["int8"]))
         return int8_speed.Int8Speed(
-            cells=[cell], trend=int8_speed._trend(cell, cell, int8_speed.quick_policy()), cores=1,
+            cells=[cell], trend=int8_speed.speedup_trend(cell, cell, int8_speed.quick_policy()), cores=1,
             backend="onnxruntime", device="cpu",
             others={"fp16": int8_speed.Int8Cell(1, f, cells["fp16"], speedup(f, cells["fp16"]))},
         )  # fmt: skip
 
-    monkeypatch.setattr(int8_speed, "prepare_vgg16_int8", lambda workdir: models)
-    monkeypatch.setattr(int8_speed, "measure_int8_speed", measure)
+    monkeypatch.setattr(int8_speed.measure, "prepare_vgg16_int8", lambda workdir: models)
+    monkeypatch.setattr(int8_speed.measure, "measure_int8_speed", measure)
 
 
 def test_section_tables_verdicts_and_data(
