@@ -311,7 +311,8 @@ def print_verdicts(table: Any) -> list[dict[str, Any]]:
     cell's ceiling), the bound, the margin and the verdict; the slowed copy last."""
     from edgecheck.claims import ClaimRegistry
     from edgecheck.device import detect_device
-    from edgecheck.evaluation.pruning import CLAIM_ID, PAPER_BATCH, PAPER_CORES, judge_cell
+    from edgecheck.evaluation.pruning import CLAIM_ID, PAPER_BATCH, judge_cell
+    from edgecheck.paper import PAPER_CORES
     from edgecheck.testing import TEETH_SLOWDOWN, Slowdown
 
     teeth = Slowdown(TEETH_SLOWDOWN)  # the 1-core pruned model timed 20 % slower: must fail

@@ -28,11 +28,11 @@ from edgecheck.bench.timing import TimingPolicy
 from edgecheck.evaluation.pruning import (
     CLAIM_ID,
     PAPER_BATCH,
-    PAPER_CORES,
     judge_cell,
     judge_table7,
     measure_table7,
 )
+from edgecheck.paper import PAPER_CORES
 from edgecheck.testing import TEETH_SLOWDOWN, TWIN, Slowdown
 
 pytestmark = [pytest.mark.perf, pytest.mark.cpu, pytest.mark.slow]

@@ -118,7 +118,7 @@ def test_a_slowed_copy_is_judged_against_the_same_ceiling():
 def test_table7_markdown_shows_the_ceiling_and_the_bound_per_row():
     table = measured_here(0.0817)
     results = judge_table7(table, ClaimRegistry(), "cpu")
-    text = pruning._table7_markdown(table, ClaimRegistry()["prune.speedup"], results)
+    text = pruning.table7_markdown(table, ClaimRegistry()["prune.speedup"], results)
     row = next(line for line in text.splitlines() if line.startswith("| 1 |"))
     ceiling = table.cell(1, 1).ceiling(4.525)
     assert f"ceiling {ceiling:.2f}x" in row
@@ -129,7 +129,7 @@ def test_table7_markdown_shows_the_ceiling_and_the_bound_per_row():
 
 
 def test_table7_markdown_sets_the_paper_beside_the_measurement(table):
-    text = pruning._table7_markdown(table, ClaimRegistry()["prune.speedup"])
+    text = pruning.table7_markdown(table, ClaimRegistry()["prune.speedup"])
     assert "6.10 / 1.43 s = 4.27x" in text and "2.48 / 0.58 s = 4.28x" in text
     assert "420.0 / 100.0 ms = **4.20x**" in text and "93% of theory" in text
     assert "needs 4 cores, this machine has 2" in text
@@ -165,8 +165,10 @@ def tiny_errors():
 
 @pytest.fixture
 def fast_errors(monkeypatch, tiny_errors):
-    monkeypatch.setattr(pruning, "reconstruction_errors", lambda *a, **k: tiny_errors["vgg16"])
-    monkeypatch.setattr(pruning, "fqa_comparison", lambda *a, **k: tiny_errors["fqa"])
+    monkeypatch.setattr(
+        pruning.measure, "reconstruction_errors", lambda *a, **k: tiny_errors["vgg16"]
+    )
+    monkeypatch.setattr(pruning.measure, "fqa_comparison", lambda *a, **k: tiny_errors["fqa"])
 
 
 def test_section_assembles_reconstruction_and_table7(
@@ -178,7 +180,7 @@ def test_section_assembles_reconstruction_and_table7(
         seen["widths"] = pruned.plan
         return table
 
-    monkeypatch.setattr(pruning, "measure_table7", fake_table7)
+    monkeypatch.setattr(pruning.measure, "measure_table7", fake_table7)
     section = pruning.section(ClaimRegistry(), edgecheck_device)
     assert section.title.startswith("Table VII")
     assert [r.key for r in section.results] == ["1c", "2c", "4c"]
