@@ -1,18 +1,7 @@
-"""Table V: the FQA video pipeline's frames per second by resolution and precision.
+"""Table V: the measuring half (see the package docstring).
 
-`measure_table5` writes a synthetic clip per resolution (`edgecheck.data.video`, scene
-``"walk"``, plus ``"approach"`` for the accuracy columns), runs the pipeline
-(`edgecheck.pipeline`) over it repeatedly per precision (`measure_fps`: whole-clip wall time,
-decoding included, median of the repeats), checks recall and the best frame against the
-clip's truth, and times the naive baseline (full-resolution Haar on every frame, one
-thread) on the first frames of a clip 3 times as long, interleaved round by round with the
-FP32 pipeline over that clip (`measure_fps_interleaved`): the same-run rule judges the
-pipeline's fps against the naive detector's, by their paired per-round ratio
-(`NaiveComparison`). FP16 is measured on TensorRT where the device computes FP16 natively;
-elsewhere it is "not run here" with the reason (onnxruntime's CPU provider casts
-FP16 to FP32). `section` turns the table into the report's Table V, side by side with the
-paper, and a per-stage breakdown. ``benchmarks/pipeline.py`` prints the same table;
-``tests/perf/test_pipeline_fps.py`` measures with the same `measure_fps`.
+The table's data (`Table5`, `Table5Row`, `NaiveComparison`), `measure_table5` and what the
+report measures (`measure_report`: the table, or None without OpenCV).
 """
 
 from __future__ import annotations
@@ -22,8 +11,6 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-
-from edgecheck.report import Section, markdown_table
 
 if TYPE_CHECKING:
     from edgecheck.bench.stats import Estimate
@@ -259,7 +246,7 @@ def measure_table5(
                     rounds = max(repeats, NAIVE_ROUNDS)
                     p, n = measure_fps_interleaved(
                         long_clip, targets, model=model, rounds=rounds, max_rounds=3 * rounds,
-                        until=functools.partial(_decided, registry=registry, device=device, res=res),
+                        until=functools.partial(comparison_decided, registry=registry, device=device, res=res),
                     )  # fmt: skip
                     table.naive[res] = {
                         "fps": n.median, "ms_per_frame": n.last.ms_per_frame(),
@@ -293,169 +280,20 @@ def measure_table5(
     return table
 
 
-def _decided(
+def comparison_decided(
     measured: list[FpsMeasurement], *, registry: ClaimRegistry | None, device: DeviceInfo, res: str
 ) -> bool:
     """`measure_fps_interleaved`'s stopping rule: the comparison no longer straddles."""
+    from edgecheck.evaluation.pipeline.judge import straddles
+
     pipeline, naive = measured
-    return not _straddles(NaiveComparison.of(pipeline, naive), registry, device, res)
+    return not straddles(NaiveComparison.of(pipeline, naive), registry, device, res)
 
 
-def _straddles(
-    comparison: NaiveComparison, registry: ClaimRegistry | None, device: DeviceInfo, res: str
-) -> bool:
-    """Whether the same-run rule leaves `comparison` undecided for its interval alone (a busy
-    machine is not helped by more rounds beside the same jobs)."""
-    if registry is None or comparison.noise:
-        return False
-    claim, key = registry[CLAIM_ID], naive_key(res)
-    if f"{device.profile}:{key}" not in claim.rules:
-        return False
-    return comparison.judge(claim, profile=device.profile, key=key).verdict == "not run here"
+def measure_report(registry: ClaimRegistry, device: DeviceInfo) -> Table5 | None:
+    """The report's Table V (`measure_table5`), or None where OpenCV (cv2) is missing."""
+    from edgecheck._imports import is_available
 
-
-def judge_table5(table: Table5, registry: ClaimRegistry, device: DeviceInfo) -> list[ClaimResult]:
-    """quant.fp16.fps per resolution (and the FP16/FP32 ratio) where FP16 ran, else not run;
-    FP32 against the real-time bar and against the naive detector where a rule names them."""
-    claim = registry[CLAIM_ID]
-    speedup = registry[SPEEDUP_CLAIM]
-    results = []
-    for res in RESOLUTION_KEYS:
-        # The first FP32 row is onnxruntime's (measured first), the CPU cores' real-time bar.
-        row16, row32 = table.row(res, "fp16"), table.row(res, "fp32")
-        # FP32 is judged only where a rule names its key (cpu: the real-time bar without a
-        # GPU); the tx2 rule is FP16's, which the paper's FP32 does not reach.
-        if row32 is not None and f"{device.profile}:{res}-fp32" in claim.rules:
-            key = f"{res}-fp32"
-            if row32.noise:
-                reason = f"too noisy to decide: {row32.noise}"
-                results.append(claim.not_run(profile=device.profile, key=key, reason=reason))
-            else:
-                results.append(claim.check(row32.fps, profile=device.profile, key=key))
-        # The same-run rule: FP32 against the naive detector timed interleaved with it.
-        versus = table.versus_naive.get(res)
-        if versus is not None and f"{device.profile}:{naive_key(res)}" in claim.rules:
-            naive = table.naive.get(res, {})
-            frames, clip_frames = naive.get("frames"), naive.get("clip_frames")
-            if (frames, clip_frames) != (NAIVE_FRAMES, NAIVE_CLIP_FRAMES):
-                reason = (
-                    f"the rule's factor is set for the naive detector over {NAIVE_FRAMES} "
-                    f"frames and the pipeline over a {NAIVE_CLIP_FRAMES}-frame clip; this run "
-                    f"timed them over {frames} and {clip_frames}"
-                )
-                results.append(
-                    claim.not_run(profile=device.profile, key=naive_key(res), reason=reason)
-                )
-            else:
-                results.append(versus.judge(claim, profile=device.profile, key=naive_key(res)))
-        if row16 is None:
-            reason = "; ".join(table.fp16_reasons) or "FP16 was not measured"
-            results.append(claim.not_run(profile=device.profile, key=res, reason=reason))
-            continue
-        results.append(claim.check(row16.fps, profile=device.profile, key=res))
-        if speedup.paper_value(res) is not None:
-            same_runtime = table.row(res, "fp32", row16.backend)
-            if same_runtime is None:
-                reason = f"FP32 was not measured on {row16.backend}, the runtime FP16 ran on"
-                results.append(speedup.not_run(profile=device.profile, key=res, reason=reason))
-            else:
-                ratio = row16.fps / same_runtime.fps
-                results.append(speedup.check(ratio, profile=device.profile, key=res))
-    return results
-
-
-def _fmt_stage(ms: dict[str, float]) -> dict[str, str]:
-    return {k: f"{v:.2f}" for k, v in ms.items()}
-
-
-def section(registry: ClaimRegistry, device: DeviceInfo) -> Section:
-    """Table V side by side with the paper, the per-stage breakdown, accuracy and the baseline."""
-    from edgecheck._imports import install_hint, is_available
-
-    title = "Table V: FQA video pipeline frames per second"
     if not is_available("cv2"):
-        body = (
-            f"Not run: the video pipeline needs OpenCV 4.x (cv2), which is not installed; "
-            f"install it with {install_hint('cv2')}."
-        )
-        claim = registry[CLAIM_ID]
-        results = [
-            claim.not_run(profile=device.profile, key=k, reason="OpenCV (cv2) is not installed")
-            for k in RESOLUTION_KEYS
-        ]
-        return Section(title=title, body=body, results=results)
-    table = measure_table5(device, registry=registry)
-    results = judge_table5(table, registry, device)
-    claim = registry[CLAIM_ID]
-    rows = []
-    for res in RESOLUTION_KEYS:
-        r32, r8, r16 = (table.row(res, p) for p in ("fp32", "int8", "fp16"))
-        r32_16 = None if r16 is None else table.row(res, "fp32", r16.backend)
-        naive = table.naive.get(res, {})
-        rows.append({
-            "res": res,
-            "p16": f"{claim.paper_value(res):g}",
-            "p32": f"{claim.paper_value(f'{res}-fp32'):g}",
-            "h32": "-" if r32 is None else f"{r32.fps:.1f} [{r32.fps_ci[0]:.1f}, {r32.fps_ci[1]:.1f}]",
-            "h8": "-" if r8 is None else f"{r8.fps:.1f} [{r8.fps_ci[0]:.1f}, {r8.fps_ci[1]:.1f}]",
-            "h16": "not native here" if r16 is None else (
-                f"{r16.fps:.1f} ({r16.backend}"
-                + ("" if r32_16 is None else f"; FP32 there {r32_16.fps:.1f}") + ")"
-            ),
-            "naive": f"{naive['fps']:.1f}" if naive else "-",
-            "ratio": (
-                f"{v.ratio.value:.1f}x [{v.ratio.low:.1f}, {v.ratio.high:.1f}]"
-                if (v := table.versus_naive.get(res)) is not None else "-"
-            ),
-            "recall": "-" if r32 is None else f"{100 * r32.recall:.1f} %",
-            "rank": "-" if r32 is None else f"{r32.best_rank} (<= {r32.top_allowed})",
-            "approach": (
-                f"{100 * table.approach[res]['recall']:.1f} % / {table.approach[res]['best_rank']}"
-                if res in table.approach else "-"
-            ),
-        })  # fmt: skip
-    columns = [
-        ("res", "resolution"), ("p16", "paper FP16 (TX2)"), ("p32", "paper FP32 (TX2)"),
-        ("h32", "here FP32 fps [95 % CI]"), ("h8", "here INT8 fps [95 % CI]"),
-        ("h16", "here FP16"), ("naive", "naive baseline fps"),
-        ("ratio", "FP32 / naive, paired [95 % CI]"), ("recall", "recall (walk)"),
-        ("rank", "best-frame rank (walk)"), ("approach", "recall / rank (approach)"),
-    ]  # fmt: skip
-    stage_rows = []
-    for r in table.rows:
-        stage_rows.append({"cell": f"{r.resolution} {r.precision.upper()}", "fps": f"{r.fps:.1f}",
-                           "passes": str(r.full_passes), **_fmt_stage(r.ms_per_frame)})  # fmt: skip
-    for res, n in table.naive.items():
-        stage_rows.append({"cell": f"{res} naive FP32", "fps": f"{n['fps']:.1f}",
-                           "passes": str(n["frames"]), **_fmt_stage(n["ms_per_frame"])})  # fmt: skip
-    stage_columns = [("cell", "run"), ("fps", "fps"), ("passes", "full passes"),
-                     *[(s, f"{s} ms") for s in ("decode", "gray", "detect", "track", "crop", "fqa")]]  # fmt: skip
-    fp16_line = (
-        "FP16 measured on TensorRT."
-        if not table.fp16_reasons
-        else "FP16 not run here: " + "; ".join(table.fp16_reasons) + "."
-    )
-    body = "\n".join([
-        f"The FQA pipeline (decode, grayscale, Haar face detection at a reduced scale with "
-        f"refinement and tracking between full passes every 10 frames, 64x64 crops, the "
-        f"trained FQA CNN in batches of 16, the 5 best frames per face track) over synthetic "
-        f"{table.frames}-frame clips (30 fps, `edgecheck.data.video`); fps is whole-clip wall "
-        f"time with decoding, median of 3 runs after a warm-up. The paper ran FP16/FP32 on a "
-        f"TX2 with TensorRT; here FP32 and INT8 run on onnxruntime's CPU provider. The naive "
-        f"baseline runs the cascade over every full-resolution frame in one thread, round by "
-        f"round with the FP32 pipeline over a clip {NAIVE_CLIP_FRAMES // CLIP_FRAMES} times "
-        f"as long (longer passes vary less); the same-run rule judges their per-round fps ratio "
-        f"(median, paired bootstrap interval), so drift common to both cancels. Recall: "
-        f"frames with a face found at IoU >= 0.5 (target >= 95 %); rank: the chosen best "
-        f"frame's rank by true quality (target: within the best 5 %).",
-        "",
-        markdown_table(rows, columns),
-        "",
-        fp16_line,
-        "",
-        "Busy milliseconds per frame by stage (decode and FQA run in their own threads, so "
-        "stages overlap):",
-        "",
-        markdown_table(stage_rows, stage_columns),
-    ])  # fmt: skip
-    return Section(title=title, body=body, results=results, data=table.as_dict())
+        return None
+    return measure_table5(device, registry=registry)
