@@ -1,35 +1,21 @@
-"""Section IV-D-2 and II-B-2: quantization error and model size of the trained FQA CNN.
+"""IV-D-2 and II-B-2: the measuring half (see the package docstring).
 
-The experiment (`FQAQuantization`): the shipped trained FQA CNN (`load_trained_fqa`) is
-exported to ONNX; its FP32 outputs on the paper's 2573 test images are the reference; INT8
-models are calibrated on the 100 calibration images (`quantize_int8`, one per calibration
-method) and an FP16 model is converted (`convert_fp16`). An INT8 model's error is that of the
-Q/DQ model itself, evaluated exactly (`edgecheck.quantize.exact`: the same on every CPU), in
-the paper's S8S8 form (`edgecheck.quantize.settings.CANONICAL`); that is the ``quant.error``
-claim (`output_difference`: mean relative difference, and mean absolute difference).
-`FQAQuantization.fidelity` then runs a model on this device's INT8 kernels through the
-backend runners: how far they are from the exact function is ``quant.int8.fidelity``, judged
-for the settings chosen for this target (`settings_for`), with the paper's S8S8 beside it. Parameter bytes of the
-three files give ``quant.memory``. INT8 speed (``quant.int8.speedup``, Fig. 4) is measured on
-VGG16 by `edgecheck.evaluation.int8_speed`. The tests in ``tests/accuracy/test_quantization.py`` call
-the same class, so the report and the test verdicts come from one implementation.
+`FQAQuantization` (errors, fidelity, parameter bytes) and what the report measures
+(`measure_report`: every calibration method, FP16, the blank-calibration control, the sizes
+and this device's INT8 kernels).
 """
 
 from __future__ import annotations
 
 import tempfile
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from edgecheck.evaluation import int8_speed
-from edgecheck.report import Section, markdown_table
-
 if TYPE_CHECKING:
-    from edgecheck.claims import ClaimRegistry, ClaimResult
     from edgecheck.data import FaceSet
     from edgecheck.device import DeviceInfo
     from edgecheck.quantize import OutputDifference, ParameterBytes
@@ -265,123 +251,28 @@ def memory_ratios(sizes: dict[str, ParameterBytes]) -> dict[str, float]:
     return {k: sizes[k].ratio_to(sizes["fp32"]) for k in ("fp16", "int8")}
 
 
-def _fmt_row(row: ErrorRow, verdict: str) -> dict[str, str]:
-    d = row.difference
-    return {
-        "model": row.label,
-        "calibration": row.calibration,
-        "mrd": f"{d.mean_relative_percent:.3f} %",
-        "mad": f"{d.mean_absolute:.5f}",
-        "max": f"{d.max_absolute:.4f}",
-        "time": f"{row.seconds:.2f} s",
-        "verdict": verdict,
-    }
+@dataclass(frozen=True)
+class KernelFidelity:
+    """This device's INT8 kernels against the exact Q/DQ function (`fidelity_part`'s data).
+
+    Attributes:
+        chosen: the settings chosen for this target (`settings_for`).
+        canonical: the paper's S8S8 form on this device's kernels.
+        deployed: the chosen form on them (`canonical` itself when they are the same).
+        tensorrt: the TensorRT form's exact error (its kernels are not run here).
+    """
+
+    chosen: QuantSettings
+    canonical: FidelityRow
+    deployed: FidelityRow
+    tensorrt: ErrorRow
 
 
-def section(registry: ClaimRegistry, device: DeviceInfo) -> Section:
-    """The quantization section: error per precision and calibration method, model sizes, and
-    INT8 vs FP32 VGG16 speed by batch size with its Fig. 4 plot (`int8_speed.speed_part`)."""
-    from edgecheck.data import N_CALIBRATION, N_TEST
-    from edgecheck.quantize import CALIBRATION_METHODS
-
-    error_claim = registry[ERROR_CLAIM]
-    memory_claim = registry[MEMORY_CLAIM]
-    profile = device.profile
-    with tempfile.TemporaryDirectory(prefix="edgecheck-quant-") as tmp:
-        exp = FQAQuantization(tmp)
-        rows = [exp.int8(method) for method in CALIBRATION_METHODS]
-        rows.append(exp.fp16())
-        blank = np.zeros_like(exp.calibration.inputs())
-        control = exp.int8(HEADLINE_METHOD, calibration=blank, label="100 blank images (control)")
-        sizes = exp.parameter_bytes()
-        fidelity = fidelity_part(exp, rows[0], registry, device)
-    ratios = memory_ratios(sizes)
-
-    def judged(row: ErrorRow) -> ClaimResult:
-        result = error_claim.check(row.difference.mean_relative_percent, profile=profile)
-        return replace(result, message=f"{row.label}: {result.message}", extra={"model": row.label})
-
-    verdicts = {row.label: judged(row) for row in rows}
-    table_rows = [_fmt_row(row, verdicts[row.label].verdict) for row in rows]
-    table_rows.append(_fmt_row(control, f"{judged(control).verdict} (expected: FAIL)"))
-    columns = [
-        ("model", "model"), ("calibration", "calibration"), ("mrd", "mean relative difference"),
-        ("mad", "mean absolute difference"), ("max", "max abs. difference"),
-        ("time", "quantize time"), ("verdict", "verdict"),
-    ]  # fmt: skip
-    size_rows = [
-        {
-            "precision": name.upper(),
-            "bytes": f"{sizes[name].total:,}",
-            "ratio": "1" if name == "fp32" else f"{ratios[name]:.4f}",
-            "paper": "1" if name == "fp32" else f"{memory_claim.paper_value(name):g}",
-            "dtypes": ", ".join(f"{k} {v:,}" for k, v in sorted(sizes[name].by_dtype.items())),
-        }
-        for name in ("fp32", "fp16", "int8")
-    ]
-    size_columns = [("precision", "precision"), ("bytes", "parameter bytes"),
-                    ("ratio", "vs FP32"), ("paper", "paper"), ("dtypes", "by type")]  # fmt: skip
-    speed = int8_speed.speed_part(registry, device)
-    paper = error_claim.paper_value("")
-    body = "\n".join([
-        f"The trained FQA CNN (shipped weights), FP32 reference vs reduced precision on "
-        f"onnxruntime, over the paper's split: {N_CALIBRATION} calibration images, {N_TEST} "
-        f"test images (generated faces, `edgecheck.data`). The paper reports a "
-        f"{paper:g} % average difference after INT8 calibration (Section IV-D-2).",
-        "",
-        "Mean relative difference = mean over images of |q - r| / |r| (percent), the claim's "
-        "measure; mean absolute difference = mean of |q - r| in score units (0-1). INT8: "
-        "onnxruntime QDQ, per-channel weights, S8S8 (the paper's form), each Q/DQ model "
-        "evaluated exactly (in float, no integer kernels: the same number on every CPU; "
-        "how this device's kernels compare is the next part). MinMax keeps each tensor's full "
-        "calibrated range; Entropy (KL divergence over a 2048-bin histogram, as TensorRT's "
-        "entropy calibrator) clips long tails, which suits classifiers but costs a regression "
-        "output like this score; Percentile keeps the 99.999th percentile. The last row "
-        "calibrates on blank images, to show that the check catches a broken calibration.",
-        "",
-        markdown_table(table_rows, columns),
-        "",
-        "Parameter bytes (all initializers: weights, biases, and for INT8 the scales and zero "
-        "points), Section II-B-2:",
-        "",
-        markdown_table(size_rows, size_columns),
-        "",
-        f"### {fidelity.title}",
-        "",
-        fidelity.body,
-        "",
-        f"### {speed.title}",
-        "",
-        speed.body,
-        "",
-        f"The verdicts below judge INT8 {HEADLINE_METHOD} (the default method), then FP16 "
-        f"(every row of the error table is judged the same way), this device's INT8 kernels "
-        f"(deployed error and fidelity), the sizes, then INT8 speed.",
-    ])  # fmt: skip
-    results: list[ClaimResult] = [verdicts[f"INT8 {HEADLINE_METHOD}"], verdicts["FP16"]]
-    results += fidelity.results
-    results += [memory_claim.check(ratios[k], profile=profile, key=k) for k in ("fp16", "int8")]
-    results += speed.results
-    data = {
-        "errors": [row.as_dict() for row in rows],
-        "control_blank_calibration": control.as_dict(),
-        "parameter_bytes": {k: v.total for k, v in sizes.items()},
-        "memory_ratios": ratios,
-        "int8_fidelity": fidelity.data,
-        "int8_speed": speed.data,
-    }
-    return Section(
-        title="Quantization: error, model size, INT8 speed (IV-D-2, II-B-2, IV-D-3 and Fig. 4)",
-        body=body, results=results, figures=speed.figures, data=data,
-    )  # fmt: skip
-
-
-def fidelity_part(
-    exp: FQAQuantization, canonical: ErrorRow, registry: ClaimRegistry, device: DeviceInfo
-) -> Section:
-    """This device's INT8 kernels against the exact Q/DQ function: the paper's S8S8 and the
-    settings chosen for this target (``quant.int8.fidelity``, ``quant.error`` key deployed),
-    with the TensorRT form's exact error beside them."""
+def measure_fidelity(
+    exp: FQAQuantization, canonical: ErrorRow, device: DeviceInfo
+) -> KernelFidelity:
+    """The paper's S8S8 and the settings chosen for this target on this device's kernels, and
+    the TensorRT form's exact error."""
     from edgecheck.quantize.settings import settings_for
 
     chosen = settings_for("onnxruntime", device.capabilities)
@@ -391,62 +282,41 @@ def fidelity_part(
     else:
         deployed = exp.fidelity(exp.int8(HEADLINE_METHOD, settings=chosen, label="deployed"))
     tensorrt = exp.int8(HEADLINE_METHOD, settings="tensorrt", label="TensorRT form")
-    profile = device.profile
-    fidelity_claim = registry[FIDELITY_CLAIM]
-    results = [
-        fidelity_claim.check(deployed.gap.mean_relative_percent, profile=profile, key="deployed"),
-        registry[ERROR_CLAIM].check(
-            deployed.kernels.mean_relative_percent, profile=profile, key="deployed"
-        ),
-    ]
-    results = [replace(r, extra={**r.extra, "settings": chosen.name}) for r in results]
-    bound = fidelity_claim.rule_for(profile, "deployed")
-    limit = bound.value if bound is not None and bound.value is not None else float("nan")
-    rows = [
-        {
-            "form": f"{f.settings.name}{' (chosen here)' if f is deployed else ''}",
-            "exact": f"{f.exact.mean_relative_percent:.3f} %",
-            "kernels": f"{f.kernels.mean_relative_percent:.3f} %",
-            "gap": f"{f.gap.mean_relative_percent:.4f} %",
-        }
-        for f in dict.fromkeys([on_canonical, deployed])
-    ]
-    rows.append({
-        "form": f"{tensorrt.settings.name if tensorrt.settings else ''} (for TensorRT)",
-        "exact": f"{tensorrt.difference.mean_relative_percent:.3f} %",
-        "kernels": "not run here (TensorRT)", "gap": "-",
-    })  # fmt: skip
-    columns = [("form", "INT8 form"), ("exact", "exact Q/DQ vs FP32"),
-               ("kernels", "this runtime vs FP32"), ("gap", "runtime vs exact")]  # fmt: skip
-    cap = device.capabilities
-    if on_canonical.gap.mean_relative_percent > limit:
-        finding = (
-            f"This CPU's INT8 kernels add {on_canonical.added_points:.1f} points of error to the "
-            f"paper's S8S8 model ({on_canonical.kernels.mean_relative_percent:.2f} % against "
-            f"{on_canonical.exact.mean_relative_percent:.2f} % exactly): {chosen.why}. VNNI or "
-            f"`reduce_range` (7-bit weights, {chosen.name} is better here) avoid it; the "
-            f"{chosen.name} model chosen here runs "
-            f"{deployed.gap.mean_relative_percent:.4f} % from its exact outputs."
-        )
-    else:
-        finding = (
-            f"This CPU's INT8 kernels run the {chosen.name} model "
-            f"{deployed.gap.mean_relative_percent:.4f} % from its exact outputs ({chosen.why}); "
-            f"the paper's S8S8 runs {on_canonical.gap.mean_relative_percent:.4f} % from its own."
-        )
-    body = "\n".join([
-        f"CPU: {cap.cpu_model} ({cap.cpu_arch}); INT8 dot products: "
-        f"{'yes' if cap.cpu_int8_dot else 'no'}. {finding}",
-        "",
-        markdown_table(rows, columns),
-    ])  # fmt: skip
-    data = {
-        "chosen": chosen.as_dict(),
-        "canonical": on_canonical.as_dict(),
-        "deployed": deployed.as_dict(),
-        "tensorrt_exact_percent": tensorrt.difference.mean_relative_percent,
-    }
-    return Section(
-        title="INT8 on this device: kernels vs the exact model (quant.int8.fidelity)",
-        body=body, results=results, data=data,
-    )  # fmt: skip
+    return KernelFidelity(chosen, on_canonical, deployed, tensorrt)
+
+
+@dataclass(frozen=True)
+class QuantReport:
+    """What the report measures on the FQA CNN.
+
+    Attributes:
+        rows: INT8 per calibration method, then FP16.
+        control: INT8 calibrated on blank images (its check must FAIL).
+        sizes: parameter bytes per precision.
+        fidelity: this device's INT8 kernels.
+    """
+
+    rows: list[ErrorRow]
+    control: ErrorRow
+    sizes: dict[str, ParameterBytes]
+    fidelity: KernelFidelity
+
+    @property
+    def ratios(self) -> dict[str, float]:
+        """`memory_ratios` of `sizes`."""
+        return memory_ratios(self.sizes)
+
+
+def measure_report(device: DeviceInfo) -> QuantReport:
+    """Every calibration method, FP16, the blank control, the sizes, the kernels' fidelity."""
+    from edgecheck.quantize import CALIBRATION_METHODS
+
+    with tempfile.TemporaryDirectory(prefix="edgecheck-quant-") as tmp:
+        exp = FQAQuantization(tmp)
+        rows = [exp.int8(method) for method in CALIBRATION_METHODS]
+        rows.append(exp.fp16())
+        blank = np.zeros_like(exp.calibration.inputs())
+        control = exp.int8(HEADLINE_METHOD, calibration=blank, label="100 blank images (control)")
+        sizes = exp.parameter_bytes()
+        fidelity = measure_fidelity(exp, rows[0], device)
+    return QuantReport(rows, control, sizes, fidelity)
