@@ -1,65 +1,19 @@
-"""Deterministic synthetic video clips for the FQA pipeline (Table V), and a user's own videos.
+"""The synthetic clip generator: the scene, its degradation schedule and per-frame truth
+(and `require_cv2`, OpenCV 4.x, which draws it).
 
-A clip is a static, textured background in which the shipped astronaut face crop
-(``faces.npz``, see ``PROVENANCE.md``) moves, changes size and is degraded frame by frame with
-the degradation model of `edgecheck.data.synthetic` (blur, noise, exposure, occlusion), so its
-ground-truth quality is `quality_score` of the strengths and the trained FQA CNN's notion of
-quality matches it. Only the astronaut crop is used: the other shipped crop (``camera``) is a
-near-profile face that OpenCV's frontal Haar cascade does not detect at any size.
-
-Scenes (`SCENES`), as in the paper's two test videos:
-
-- ``"walk"``: the face drifts across the frame on a slow Lissajous path, its size swinging
-  between about 0.22 and 0.38 of the frame height;
-- ``"approach"``: the mirrored face is absent for the first 10 % of the frames, then enters
-  and approaches (0.20 -> 0.42 of the height) on another background;
-- ``"empty"``: the background alone (no face: the pipeline must select nothing).
-
-Geometry is relative to the frame, so the three resolutions (`RESOLUTIONS`) show the same
-scene. Degradations are piecewise constant over segments of `SEGMENT` frames (0.2 s at
-30 fps, a lighting or focus change): per segment blur, noise and exposure are each present
-with probability 1/2 at a moderate strength (0.15-0.55; over-exposure capped at +0.2, since the
-bright face burns out of the cascade's reach beyond it), occlusion with probability 1/4 (up
-to 0.3, a band over one cheek or the chin: over the eyes or mouth the cascade loses the face),
-one segment in twelve has a heavy (0.8-1) blur, noise or under-exposure,
-one segment of undegraded frames (quality 1) lies in the middle part of the clip, and every
-other segment has quality <= 0.85, so "the best frame" is well defined. Strengths are in the
-units of the 64x64 FQA crop (blur sigma ``2.5 b`` and noise on a 64x64 grid, both scaled to
-the face's size in the frame), so a face crop resized to 64x64 is degraded like a training
-image.
-
-Ground truth per frame (`FrameTruth`): whether a face is present, its box in the Haar
-cascade's convention and the quality. The box is calibrated on clean renders: the cascade's
-box covers the inner face, at ``(0.222 S, 0.259 S)`` from the pasted crop's corner with side
-``0.55 S`` for a crop of side ``S`` (`HAAR_BOX`; measured with
-``detectMultiScale(scaleFactor=1.05, minNeighbors=5)`` for S = 100-420 px, plain and
-mirrored, spread +-0.01 S). `write_clip` writes the clip (mp4v or MJPG; H.264 is not
-available in the opencv-python wheels) and its truth as ``<clip>.truth.json``, both atomically.
-
-Every frame is drawn from its own random stream (``SeedSequence([DATA_VERSION_KEY, 3, scene,
-seed, frame])``), so frame ``i`` does not depend on which other frames were made. The mp4v
-encoder's output may differ between OpenCV builds; the rendered frames and the truth do not.
-
-`open_video` opens any video for reading (a user's own file too) and turns a missing,
-unreadable or empty file into a `DataError` naming it. Needs OpenCV 4.x
-(``pip install pytest-edgecheck[video]``).
+`synthetic_frames` yields each frame (grayscale) with its `FrameTruth`; `files.write_clip`
+encodes them with the truth file beside the video.
 """
 
 from __future__ import annotations
 
-import json
 import math
-import os
-import tempfile
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from edgecheck._atomic import write_atomic
-from edgecheck.data.faceset import DataError
 from edgecheck.data.synthetic import (
     DATA_VERSION,
     DATA_VERSION_KEY,
@@ -81,12 +35,10 @@ RESOLUTIONS: dict[str, tuple[int, int]] = {
     "480p": (640, 480),
 }
 SCENES: dict[str, int] = {"walk": 1, "approach": 2, "empty": 3}
-CODECS = ("mp4v", "MJPG")
 SEGMENT = 6  # frames per degradation segment
 HAAR_BOX = (0.222, 0.259, 0.55)  # (x offset, y offset, side) of the Haar box, in units of S
 FACE = "astronaut"
 _VIDEO_STREAM = 3  # random-stream id, next to synthetic.STREAMS' 1 and 2
-TRUTH_SUFFIX = ".truth.json"
 # Stream indices of the per-clip draws, beyond any frame index.
 _BACKGROUND_DRAW = 2**32
 _SCHEDULE_DRAW = 2**32 + 1
@@ -358,123 +310,3 @@ def synthetic_frames(
                 occlusion=st["occlusion"],
             )  # fmt: skip
         yield np.round(img * 255.0).astype(np.uint8), truth
-
-
-def truth_path(video: str | os.PathLike[str]) -> Path:
-    """Where `write_clip` puts the ground truth of `video`: ``<video>.truth.json``."""
-    return Path(f"{os.fspath(video)}{TRUTH_SUFFIX}")
-
-
-def write_clip(
-    path: str | os.PathLike[str],
-    scene: str = "walk",
-    resolution: str | tuple[int, int] = "480p",
-    frames: int = 90,
-    *,
-    fps: float = 30.0,
-    seed: int = 0,
-    codec: str = "mp4v",
-) -> ClipTruth:
-    """Write a synthetic clip to `path` and its ground truth to ``<path>.truth.json``.
-
-    Both are written atomically (a temporary file in the same folder, then a rename): on an
-    error `path` keeps whatever it held before.
-
-    Args:
-        path: the video file to write (``.mp4`` for mp4v, ``.avi`` for MJPG).
-        scene, resolution, frames, seed: see `synthetic_frames`.
-        fps: frame rate stored in the file. Default 30.
-        codec: ``"mp4v"`` (default) or ``"MJPG"``.
-
-    Returns:
-        The clip's `ClipTruth`.
-
-    Raises:
-        ConfigError: an unknown scene, resolution or codec.
-        DataError: OpenCV cannot write this codec/container here.
-    """
-    cv2 = require_cv2()
-    if codec not in CODECS:
-        raise ConfigError(f"codec {codec!r}: use one of {', '.join(CODECS)}.")
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    width, height = resolution_size(resolution)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=target.suffix, dir=target.parent)
-    os.close(fd)
-    truths: list[FrameTruth] = []
-    try:
-        writer = cv2.VideoWriter(tmp, cv2.VideoWriter_fourcc(*codec), fps, (width, height), True)
-        if not writer.isOpened():
-            raise DataError(
-                f"{target}: OpenCV cannot write {codec} into a '{target.suffix}' file here; "
-                f"use .mp4 with mp4v or .avi with MJPG."
-            )
-        try:
-            for gray, truth in synthetic_frames(scene, (width, height), frames, seed=seed):
-                writer.write(cv2.cvtColor(gray, cv2.COLOR_GRAY2BGR))
-                truths.append(truth)
-        finally:
-            writer.release()
-        clip = ClipTruth(scene, width, height, float(fps), seed, tuple(truths))
-        os.replace(tmp, target)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    write_atomic(truth_path(target), json.dumps(clip.as_dict(), indent=1) + "\n")
-    return clip
-
-
-def load_truth(video: str | os.PathLike[str]) -> ClipTruth:
-    """The ground truth that `write_clip` stored next to `video`."""
-    path = truth_path(video)
-    try:
-        return ClipTruth.from_dict(json.loads(path.read_text(encoding="utf-8")))
-    except FileNotFoundError:
-        raise DataError(
-            f"{path}: no ground truth for {video} (only write_clip makes one)."
-        ) from None
-    except (ValueError, KeyError, TypeError) as exc:
-        raise DataError(f"{path}: not a clip truth file ({exc}).") from exc
-
-
-@dataclass(frozen=True)
-class VideoInfo:
-    """What a readable video file holds (the container's numbers; frames may differ)."""
-
-    path: Path
-    width: int
-    height: int
-    fps: float
-    frames: int  # the container's frame count; 0 or negative when the container does not say
-
-
-def open_video(path: str | os.PathLike[str]) -> tuple[Any, VideoInfo]:
-    """Open a video for reading: ``(cv2.VideoCapture, VideoInfo)``, positioned at frame 0.
-
-    Raises:
-        DataError: the file is missing, is not a video OpenCV can decode, or has no frames;
-            the message names the file.
-    """
-    cv2 = require_cv2()
-    p = Path(path)
-    if not p.is_file():
-        raise DataError(f"{p}: no such video file.")
-    cap = cv2.VideoCapture(str(p))
-    ok, first = cap.read() if cap.isOpened() else (False, None)
-    if not cap.isOpened():
-        cap.release()
-        raise DataError(
-            f"{p}: not a video OpenCV can read (corrupt, or an unsupported container/codec)."
-        )
-    if not ok or first is None:
-        cap.release()
-        raise DataError(f"{p}: the video has no frames that can be decoded (empty or corrupt).")
-    cap.release()  # reopen rather than seek back: seeking is inexact in some containers
-    cap = cv2.VideoCapture(str(p))
-    info = VideoInfo(
-        path=p, width=int(first.shape[1]), height=int(first.shape[0]),
-        fps=float(cap.get(cv2.CAP_PROP_FPS) or 0.0),
-        frames=int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0),
-    )  # fmt: skip
-    return cap, info
