@@ -42,7 +42,7 @@ def _speedup_keys(table: Mapping[tuple[int, int], tuple[Any, ...]]) -> dict[str,
 
 
 # The cpu profile's 2-core rules for Tables III and IV: speedup >= F x S_dp, the data-parallel
-# scaling of the same cores measured in the same run (see evaluation/parallel.py), judged as
+# scaling of the same cores measured in the same run (see evaluation/parallel/), judged as
 # q = speedup / S_dp (paired, round by round) >= F. F must pass the real 2-core runner with a
 # margin and FAIL the same runner 20 % slower (q / 1.2), on every machine kind.
 # Measured on 2 Intel Xeon vCPUs (AVX-512/AMX, 2026-12-03), 4 FQA runs and 2 VGG16 runs:
@@ -84,7 +84,7 @@ _CLAIMS: tuple[Claim, ...] = (
                 # A 25 M-MAC model leaves cores idle at batch 1 (the paper's own point), so the
                 # portable check asks for efficiency only at the largest batch: the 2-core
                 # speedup >= F x the cores' own data-parallel scaling S_dp, measured in the
-                # same run (evaluation/parallel.py). FQA_B4_FACTOR's comment: the numbers.
+                # same run (evaluation/parallel/). FQA_B4_FACTOR's comment: the numbers.
                 "cpu:b4@2c": Rule(">=", reference_factor=FQA_B4_FACTOR),
                 # 4 cores: not measurable on the 2-core machines this was tuned on; the old
                 # scaling-efficiency rule stands, unverified.
