@@ -1,6 +1,8 @@
 """The paper's experiments, each measured live and returned as a report `Section`.
 
-One module per experiment; the CLI's ``evaluate`` runs them in order, and the tests under
+One package per experiment (Table VI's `table6` is one module): ``measure`` times the
+tables, ``judge`` gives the claims' verdicts, ``render`` holds ``section``, which renders
+what the other two return. The CLI's ``evaluate`` runs them in order, and the tests under
 ``tests/`` call the same measuring functions, so the report and the test verdicts come from
 one implementation.
 """
