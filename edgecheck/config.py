@@ -182,6 +182,7 @@ class ProjectConfig:
     require_timing: bool = False
     history_branch: str = "main"
     history_accept: tuple[str, ...] = ()
+    table_present: bool = False  # the pyproject has a [tool.edgecheck] table
 
     def registry(self) -> ClaimRegistry:
         """The claim registry with this project's overrides applied."""
@@ -274,6 +275,7 @@ def load_config(path: Path | None) -> ProjectConfig:
         )
     config = ProjectConfig(path=path, claims=dict(claims), profile=profile, models=models,
                            require_timing=require_timing, history_branch=history_branch,
-                           history_accept=tuple(accept))  # fmt: skip
+                           history_accept=tuple(accept), table_present="edgecheck" in
+                           data.get("tool", {}))  # fmt: skip
     config.registry()  # validate the overrides now, so errors surface at start-up
     return config

@@ -143,22 +143,30 @@ def _refuse_what_xdist_would_split(config: pytest.Config, state: SessionState) -
         )
 
 
-def pytest_report_header(config: pytest.Config) -> str:
-    state = state_of(config)
-    device = state.device
-    header = (
+def device_line(device: DeviceInfo) -> str:
+    return (
         f"edgecheck: profile {device.profile} ({device.profile_source}), "
         f"{device.capabilities.cores} usable cores, fingerprint {device.fingerprint_id}"
     )
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    # A session that does not ask for edgecheck up front (see `SessionState.in_use`) pays
+    # nothing here; its device line comes in the summary if a test needed the device.
+    state = state_of(config)
+    if not state.in_use():
+        return None
+    state.header_shown = True
+    header = device_line(state.device)
     return header if state.board is None else f"{header}\nedgecheck: {state.board.describe()}"
 
 
-def _unmet_reasons(item: pytest.Item, device: DeviceInfo) -> list[str]:
+def _unmet_reasons(item: pytest.Item, state: SessionState) -> list[str]:
     reasons: list[str] = []
     # Several profile markers: the test runs where any of them is met.
     profiles = [p for p in PROFILE_MARKERS if item.get_closest_marker(p) is not None]
     if profiles:
-        reasons += device.unmet(profile=profiles)
+        reasons += state.device.unmet(profile=profiles)
     for marker in item.iter_markers("needs"):
         unknown = set(marker.kwargs) - _NEEDS_KEYS
         if unknown or marker.args:
@@ -166,7 +174,7 @@ def _unmet_reasons(item: pytest.Item, device: DeviceInfo) -> list[str]:
                 f"{item.nodeid}: @pytest.mark.needs takes keywords {', '.join(sorted(_NEEDS_KEYS))}; "
                 f"got {', '.join(sorted(unknown)) or marker.args!r}"
             )
-        reasons += device.unmet(**marker.kwargs)
+        reasons += state.device.unmet(**marker.kwargs)
     return list(dict.fromkeys(reasons))  # de-duplicated, in order
 
 
@@ -177,9 +185,9 @@ def pytest_collection_modifyitems(
     # A skip marker (rather than pytest.skip() at setup) makes pytest report the test's own
     # location, not this plugin's, next to the reason.
     state = state_of(config)
-    device, board = state.device, state.board
+    board = state.board
     for item in items:
-        reasons = _unmet_reasons(item, device)
+        reasons = _unmet_reasons(item, state)  # detects the device at the first marker only
         if board is not None and _replaced_by_board(item, board):
             reasons = [f"judged from the board's results in {board.path}"]
             state.recorded.add(item.nodeid)  # its claims are in the summary, from the board
@@ -267,6 +275,10 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
     state = state_of(config)
+    device = state.device_if_detected
+    if device is not None and not state.header_shown:
+        terminalreporter.section("edgecheck")
+        terminalreporter.write_line(device_line(device))
     summary.baseline_summary(terminalreporter, state)
     history.summary(terminalreporter, state)
     summary.claims_summary(terminalreporter, state)

@@ -46,6 +46,7 @@ class SessionState:
     history_lines: list[str] = field(default_factory=list)  # --edgecheck-history, for the summary
     creep: list[MetricCreep] = field(default_factory=list)  # its verdicts, one per judged metric
     where: tuple[str, str, str] | None = None  # (commit, branch, main branch), found once
+    header_shown: bool = False  # the device line was in the report header
 
     @property
     def baseline_dir(self) -> Path:
@@ -72,6 +73,28 @@ class SessionState:
 
             self._project = load_config(find_pyproject(Path(self.config.rootpath)))
         return self._project
+
+    @property
+    def device_if_detected(self) -> DeviceInfo | None:
+        """The device if something in this run needed it, else None (never detects)."""
+        return self._device
+
+    def in_use(self) -> bool:
+        """Whether this session asks for edgecheck up front: an edgecheck option on the
+        command line, ``EDGECHECK_PROFILE``, or a ``[tool.edgecheck]`` table in the project.
+        Otherwise the device is detected only when a test's marker or fixture needs it."""
+        import os
+
+        option = self.config.getoption
+        names = ("edgecheck_profile", "edgecheck_results", "edgecheck_device_results",
+                 "edgecheck_baselines", "edgecheck_update_baselines",
+                 "edgecheck_update_timing_baselines", "edgecheck_require_timing",
+                 "edgecheck_history")  # fmt: skip
+        return (
+            any(option(n, None) for n in names)
+            or bool(os.environ.get("EDGECHECK_PROFILE"))
+            or self.project.table_present
+        )
 
     @property
     def device(self) -> DeviceInfo:

@@ -13,6 +13,8 @@ if TYPE_CHECKING:
 
 def summary_rows(state: SessionState) -> list[dict[str, str]]:
     """One row per verdict: claim, source, paper, measured, threshold, verdict."""
+    if not state.results and not state.not_run:
+        return []  # a session without claims reads no registry
     from edgecheck.formatting import significant
 
     rows: list[dict[str, str]] = []

@@ -30,6 +30,7 @@ def _session(folder: Path, blocked: tuple[str, ...]) -> subprocess.CompletedProc
         "import pytest\n"
         f"rc = pytest.main(['-p', 'no:cacheprovider', *{load!r}, 'test_plain.py'])\n"
         f"print(json.dumps([m for m in {HEAVY!r} if sys.modules.get(m) is not None]))\n"
+        "print(json.dumps('edgecheck.plugin' in sys.modules))\n"
         "sys.exit(rc)\n"
     )
     return subprocess.run(
@@ -42,5 +43,21 @@ def test_a_project_without_edgecheck_tests_runs_and_imports_nothing_heavy(tmp_pa
     (tmp_path / "test_plain.py").write_text("def test_one():\n    assert sum([1, 2]) == 3\n")
     done = _session(tmp_path, blocked)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "1 passed" in done.stdout and "edgecheck: profile" in done.stdout  # plugin active
-    assert json.loads(done.stdout.strip().splitlines()[-1]) == []
+    *_, heavy, loaded = done.stdout.strip().splitlines()
+    assert "1 passed" in done.stdout and json.loads(loaded)  # the plugin was active
+    assert json.loads(heavy) == []
+    assert "edgecheck: profile" not in done.stdout  # nothing asked for the device
+
+
+def test_the_device_line_comes_when_the_project_or_a_test_asks_for_edgecheck(tmp_path):
+    (tmp_path / "test_plain.py").write_text(
+        "import pytest\n\n@pytest.mark.needs(cores=1)\n"
+        "def test_one():\n    assert sum([1, 2]) == 3\n"
+    )
+    done = _session(tmp_path, ())
+    assert done.returncode == 0, done.stdout + done.stderr
+    header, _, summary = done.stdout.partition("test_plain.py")
+    assert "edgecheck: profile" not in header and "edgecheck: profile" in summary  # a marker
+    (tmp_path / "pyproject.toml").write_text('[tool.edgecheck]\nprofile = "cpu"\n')
+    header, _, _ = _session(tmp_path, ()).stdout.partition("test_plain.py")
+    assert "edgecheck: profile cpu" in header  # the project's table asks up front
