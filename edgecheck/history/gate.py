@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from edgecheck.history.creep import CreepVerdict, judge_creep
+from edgecheck.history.creep import DEFAULT_CONFIDENCE, CreepVerdict, judge_creep
 
 if TYPE_CHECKING:
     from edgecheck.baselines import Entry
@@ -71,7 +71,9 @@ def judge_run(
     """Judge each entry's value as the newest run of its metric's history on `branch`.
 
     Metrics without history there are left out (the first runs build it). Each is judged at
-    its own recorded tolerance (at least `MIN_TOLERANCE`) and confidence.
+    its own recorded tolerance (at least `MIN_TOLERANCE`) and at the creep rule's confidence
+    (`creep.DEFAULT_CONFIDENCE`, the one `benchmarks/history.py` measured the rule at), not
+    the baseline entry's: that one is for a single run's samples, this for run medians.
     """
     judged = []
     for e in entries:
@@ -83,7 +85,7 @@ def judge_run(
         verdict = judge_creep(
             [p.value for p in series], [p.commit for p in series], e.value, commit,
             direction=e.direction, tolerance=max(e.tolerance, MIN_TOLERANCE),
-            confidence=e.confidence, accepted=accepted, label=label, unit=e.unit,
+            confidence=DEFAULT_CONFIDENCE, accepted=accepted, label=label, unit=e.unit,
         )  # fmt: skip
         judged.append(MetricCreep(e, tuple(series), verdict))
     return judged
