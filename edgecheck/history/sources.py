@@ -131,14 +131,16 @@ def _stamp(doc: Mapping[str, Any], path: Path) -> str | None:
     return when.astimezone(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
+def _mapping(value: Any) -> Mapping[str, Any]:
+    """`value` if it is a JSON object, else an empty one (a field the agent left out)."""
+    return value if isinstance(value, Mapping) else {}
+
+
 def board_identity(results: Mapping[str, Any]) -> dict[str, str]:
     """The identity fields of the board that wrote `results` (what the agent reports)."""
-    board = results.get("board") if isinstance(results.get("board"), Mapping) else {}
-    assert isinstance(board, Mapping)
-    cpu = board.get("cpu") if isinstance(board.get("cpu"), Mapping) else {}
-    assert isinstance(cpu, Mapping)
-    runtimes = results.get("runtimes") if isinstance(results.get("runtimes"), Mapping) else {}
-    assert isinstance(runtimes, Mapping)
+    board = _mapping(results.get("board"))
+    cpu = _mapping(board.get("cpu"))
+    runtimes = _mapping(results.get("runtimes"))
     clusters = cpu.get("clusters") or []
     if clusters:  # ARM: core types as implementer:part, as `identity.cpu_identity` writes them
         vendor = ",".join(sorted({str(c.get("implementer")) for c in clusters}))
@@ -185,7 +187,7 @@ def _board_run(doc: Mapping[str, Any], path: Path, commit: str | None,
     if not entries:
         raise HistoryError(f"{path}: no workload has status 'ok' and samples; nothing to import.")
     chosen, name = _commit_branch(doc, path, commit, branch)
-    hint = doc["board"].get("profile_hint") if isinstance(doc.get("board"), Mapping) else None
+    hint = _mapping(doc.get("board")).get("profile_hint")
     return make_run(
         entries, chosen, name, profile=str(hint or "cpu"), fingerprint_id=fid,
         identity=identity, time=_stamp(doc, path),
