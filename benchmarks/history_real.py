@@ -22,17 +22,20 @@ and 24 on (``--at``):
   measured the same way and printed.
 
 Every run is recorded, also those the gate fails (as a nightly job that records every run
-would): the detector sees the whole series. Each model's time is stored twice: as measured
-(``latency``, a timing) and per round in units of a fixed reference workload timed in the
-same round (``relative``: onnxruntime's float32 GEMM of no model; the harness runs the
-targets round-robin), which takes out what the machine's speed at that moment does to both. Targets: the change points are found at the
+would): the detector sees the whole series. Each model's time is stored three times: as
+measured (``latency``, a timing); per round in units of a fixed reference workload timed in
+the same round (``relative``: onnxruntime's float32 GEMM of no model; the harness runs the
+targets round-robin), which takes out what the machine's speed at that moment does to both;
+and per round in units of the same round's call of a pinned build of the same model, the
+model as it was before the series (``pinned``: what `edgecheck.ab.ABResult.ratios` gives),
+the same kind of work, so the host's load cancels best. Targets: the change points are found at the
 injected runs (within 1), and the creep rule fails the runs from the third step on (after
 the second step the loss is 6.1 %, past the 5 % tolerance too: a failure from there on is
 correct, and the table shows where the first one falls).
 
 Usage::
 
-    python benchmarks/history_real.py                 # 30 runs (about 2 min)
+    python benchmarks/history_real.py                 # 30 runs (7-8 min on a quiet 2-vCPU VM)
     python benchmarks/history_real.py --runs 40 --at 10 20 30
     python benchmarks/history_real.py --analyse STORE   # judge a stored series again
 """
@@ -158,7 +161,7 @@ def size_branch(model: Any, x: np.ndarray) -> tuple[int, float]:
 
 
 SERIES = ("fqa", LIGHT)
-METRICS = ("latency", "relative")
+METRICS = ("latency", "relative", "pinned")
 
 
 def analyse(store_path: Path, at: Sequence[int]) -> bool:
@@ -207,7 +210,9 @@ def analyse(store_path: Path, at: Sequence[int]) -> bool:
               f"points at runs {[c.index for c in found]} "
               + " ".join(f"({c.step:+.1%}, p {c.p_value:.2g})" for c in found)
               + f"; injected at {list(at)}: {sum(hits)}/3 found within 1 run; creep fails from "
-              f"run {fails[0] if fails else None}, every run from {at[2]} on: "
+              f"run {fails[0] if fails else None}"
+              + (f" ({fails[0] - at[2]:+d} runs from the third step)" if fails else "")
+              + f", every run from {at[2]} on: "
               f"{'yes' if after_third else 'no'}, before {at[1]}: {early or 'none'}: "
               f"{'met' if met else 'NOT met'}")  # fmt: skip
     return ok_all
@@ -260,10 +265,12 @@ def measure(args: argparse.Namespace, store_path: Path) -> None:
                     Target("fqa", CallSampler(lambda r=runner: r.infer(x_fqa))),
                     Target(LIGHT, CallSampler(calls_light[k])),
                     Target("reference", CallSampler(reference)),
+                    Target("fqa pinned", CallSampler(lambda: fqa.infer(x_fqa))),
+                    Target(f"{LIGHT} pinned", CallSampler(plain_light)),
                 ]
                 measured = measure_interleaved(targets, policy=policy)
                 entries = []
-                for name, m in zip(SERIES, measured[:2], strict=True):
+                for name, m, pinned in zip(SERIES, measured[:2], measured[3:], strict=True):
                     entries += [
                         Entry.measured(f"history_real::{name}", "latency", m.samples,
                                        kind="timing", unit="s", tolerance=0.05,
@@ -273,6 +280,12 @@ def measure(args: argparse.Namespace, store_path: Path) -> None:
                         # each): the machine's speed at that moment cancels
                         Entry.measured(f"history_real::{name}", "relative",
                                        np.asarray(m.samples) / np.asarray(measured[2].samples),
+                                       kind="ratio", tolerance=0.05),
+                        # each round's call in units of the same round's call of the model as
+                        # it was before the series (a pinned build: what `edgecheck ab` times
+                        # against): the same kind of work, so the host's load cancels best
+                        Entry.measured(f"history_real::{name}", "pinned",
+                                       np.asarray(m.samples) / np.asarray(pinned.samples),
                                        kind="ratio", tolerance=0.05),
                     ]  # fmt: skip
                 store.append(make_run(entries, commit, "main", profile=device.profile,
