@@ -2,11 +2,12 @@
 
 The controller prints the summary and ends the session, but runs no test: the workers do,
 and each records into its own `SessionState`. So a worker puts on every test report it sends
-what it recorded since its previous report (claim verdicts, claims not run) as one JSON text
-in the report attribute `REPORT_ATTR` (pytest carries a report's own attributes between
-processes; xdist sends reports that way), and the controller takes it off the report, before
-other plugins see it, into its own state, in the order the reports arrive: its claims table
-and ``--edgecheck-results`` file are then the session's, as in a serial run.
+what it recorded since its previous report (claim verdicts, claims not run, timings handed to
+``edgecheck_benchmark_json``) as one JSON text in the report attribute `REPORT_ATTR` (pytest
+carries a report's own attributes between processes; xdist sends reports that way), and the
+controller takes it off the report, before other plugins see it, into its own state, in the
+order the reports arrive: its claims table and ``--benchmark-save`` file are then the
+session's, as in a serial run.
 
 Per report rather than once per worker at its end (xdist's ``workeroutput``): what a test
 recorded travels with that test, so a worker that crashes afterwards loses nothing it had
@@ -29,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from edgecheck.plugin.benchmark_save import saver_of
 from edgecheck.plugin.state import NotRun, state_of, under_xdist
 
 if TYPE_CHECKING:
@@ -51,18 +53,24 @@ def is_controller(config: pytest.Config) -> bool:
 def attach(report: pytest.TestReport, config: pytest.Config) -> None:
     """Worker: put on `report` what this worker recorded since its previous report."""
     state = state_of(config)
-    sent = config.stash.setdefault(_SENT, {"results": 0, "not_run": 0})
+    saver = saver_of(config)
+    sent = config.stash.setdefault(_SENT, {"results": 0, "not_run": 0, "benchmarks": 0})
     results = state.results[sent["results"] :]
     not_run = state.not_run[sent["not_run"] :]
-    if not (results or not_run):
+    entries = saver.entries[sent["benchmarks"] :]
+    if not (results or not_run or entries):
         return
     payload = {
         "results": [_result_fields(r) for r in results],
         "not_run": [asdict(n) for n in not_run],
+        "benchmarks": entries,
+        "environment": saver.environment,
         "device": state.device_if_detected is not None,
     }
     setattr(report, REPORT_ATTR, json.dumps(payload, default=_plain))
-    sent.update(results=len(state.results), not_run=len(state.not_run))
+    sent.update(
+        results=len(state.results), not_run=len(state.not_run), benchmarks=len(saver.entries)
+    )
 
 
 class Receiver:
@@ -82,6 +90,7 @@ class Receiver:
             registry = state.registry
             state.results += [_result(registry, fields) for fields in payload["results"]]
         state.not_run += [NotRun(**fields) for fields in payload["not_run"]]
+        saver_of(self.config).receive(payload["benchmarks"], payload["environment"])
         if payload["device"] and state.device_if_detected is None:
             _ = state.device  # a worker's test needed it: the summary names it, as serially
 
