@@ -70,7 +70,8 @@ class BenchmarkSaver:
         return self.name is not None
 
     def save(self, measurements: Iterable[Measurement], *, group: str | None = None) -> None:
-        """Keep `measurements` (the same object once) as entries of the session's saved run.
+        """Keep `measurements` as entries of the session's saved run (an object listed twice
+        in one call, once).
 
         Args:
             measurements: `edgecheck.bench.Measurement` objects, e.g. from

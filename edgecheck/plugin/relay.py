@@ -19,7 +19,9 @@ its share.
 
 Not relayed: the baseline verdicts and measurements (``edgecheck_baseline``). A baseline
 update and the timing and history gates are refused under xdist (see the plugin's
-``pytest_configure``), and the baselines section is printed in serial runs only.
+``pytest_configure``), the baselines section is printed in serial runs only, and an
+``--edgecheck-results`` file written under xdist has the claims but no ``baselines`` or
+``measured`` entries.
 """
 
 from __future__ import annotations
