@@ -10,7 +10,9 @@ bootstrap interval, the unstable flag, throughput, the environment) goes into
 
 `next_storage_path` follows pytest-benchmark's storage layout
 (``.benchmarks/<machine id>/NNNN_<name>.json``), so ``pytest-benchmark compare 0001``
-finds the file.
+finds the file. `saved_run` builds a file from entries made earlier (`benchmark_entry`, made
+plain by `plain_json`): the pytest plugin's ``--benchmark-save`` collects them that way, from
+every test and every xdist worker of the session (`edgecheck.plugin.benchmark_save`).
 """
 
 from __future__ import annotations
@@ -242,6 +244,30 @@ def benchmark_entry(
     }
 
 
+def saved_run(
+    entries: Iterable[Mapping[str, Any]],
+    *,
+    environment: Mapping[str, Any] | None = None,
+    machine: Mapping[str, Any] | None = None,
+    commit: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A pytest-benchmark saved run holding `entries` (each from `benchmark_entry`).
+
+    Args:
+        entries: the ``benchmarks`` elements, in order.
+        environment: recorded in ``machine_info["edgecheck"]``.
+        machine: ``machine_info`` to use. Default `machine_info(environment)`.
+        commit: ``commit_info`` to use. Default `commit_info()` of the current directory.
+    """
+    return {
+        "machine_info": dict(machine) if machine is not None else machine_info(environment),
+        "commit_info": dict(commit) if commit is not None else commit_info(),
+        "benchmarks": [dict(e) for e in entries],
+        "datetime": datetime.now(timezone.utc).isoformat(),
+        "version": FORMAT_VERSION,
+    }
+
+
 def benchmark_json(
     measurements: Iterable[Measurement],
     *,
@@ -265,13 +291,8 @@ def benchmark_json(
     items = list(measurements)
     if environment is None and items:
         environment = items[0].environment
-    return {
-        "machine_info": dict(machine) if machine is not None else machine_info(environment),
-        "commit_info": dict(commit) if commit is not None else commit_info(),
-        "benchmarks": [benchmark_entry(m, group=group, include_data=include_data) for m in items],
-        "datetime": datetime.now(timezone.utc).isoformat(),
-        "version": FORMAT_VERSION,
-    }
+    entries = [benchmark_entry(m, group=group, include_data=include_data) for m in items]
+    return saved_run(entries, environment=environment, machine=machine, commit=commit)
 
 
 pytest_benchmark_document = benchmark_json  # its name in `edgecheck.bench`
@@ -281,9 +302,20 @@ def write_benchmark_json(
     path: str | os.PathLike[str], measurements: Iterable[Measurement], **options: Any
 ) -> Path:
     """Write `benchmark_json(measurements, **options)` to `path` atomically; return the path."""
-    document = benchmark_json(measurements, **options)
+    return write_saved_run(path, benchmark_json(measurements, **options))
+
+
+def write_saved_run(path: str | os.PathLike[str], document: Mapping[str, Any]) -> Path:
+    """Write a saved run (`saved_run`, `benchmark_json`) to `path` atomically; return the path."""
     text = json.dumps(document, indent=4, sort_keys=False, default=_json_default)
     return write_atomic(path, text + "\n")
+
+
+def plain_json(value: Any) -> Any:
+    """`value` as the plain JSON values (dicts, lists, strings, numbers, None) that reading
+    the file back gives: what `write_saved_run` writes for it (numpy scalars as numbers,
+    paths as strings, objects with ``as_dict()`` as that)."""
+    return json.loads(json.dumps(value, default=_json_default))
 
 
 def _json_default(obj: Any) -> Any:

@@ -24,9 +24,7 @@ travels better than any absolute time. Nothing of Orin has been measured for thi
 
 The package: `claim` holds what a claim is and how it judges (`Rule`, `Claim`, `ClaimResult`,
 `parse_rule`); `registry` the built-in claims (`CLAIMS`) and `ClaimRegistry`. The paper's
-printed tables that the claims' values come from are in `edgecheck.paper`; the ones other
-modules read through this package (`PAPER_CORES`, `TABLE3_PAPER`, `TABLE3_WORKLOAD`,
-`TABLE4_PAPER`) are re-exported here.
+printed tables that the claims' values come from are in `edgecheck.paper`.
 """
 
 from __future__ import annotations
@@ -39,16 +37,11 @@ from edgecheck.claims.registry import (
     ClaimRegistry,
     speedup_key,
 )
-from edgecheck.paper import PAPER_CORES, TABLE3_PAPER, TABLE3_WORKLOAD, TABLE4_PAPER
 
 __all__ = [
     "CLAIMS",
     "FQA_B4_FACTOR",
-    "PAPER_CORES",
     "PROFILE_NAMES",
-    "TABLE3_PAPER",
-    "TABLE3_WORKLOAD",
-    "TABLE4_PAPER",
     "VGG16_FACTOR",
     "Claim",
     "ClaimRegistry",

@@ -16,7 +16,10 @@ Modules: `state` (the per-session state in ``config.stash``), `fixtures` (``chec
 ``edgecheck_baseline`` and the others, re-exported here so pytest registers them with this
 entry point), `summary` (what is printed after the run), `finish` (baseline updates, the
 timing gate, ``--edgecheck-results``), `history` (``--edgecheck-history``: the creep gate and
-the record of the main branch's runs).
+the record of the main branch's runs), `benchmark_save` (``--benchmark-save``: the session's
+timings as a pytest-benchmark run, the ``edgecheck_benchmark_json`` fixture), `relay` (under
+pytest-xdist, the workers' records reach the controller with their reports), `serial` (under
+pytest-xdist, a perf test runs alone).
 """
 
 from __future__ import annotations
@@ -26,7 +29,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from edgecheck.options import add_baseline_options, add_profile_option
-from edgecheck.plugin import finish, history, serial, summary
+from edgecheck.plugin import benchmark_save, finish, history, relay, serial, summary
+from edgecheck.plugin.benchmark_save import BenchmarkSaver, edgecheck_benchmark_json
 from edgecheck.plugin.fixtures import (
     BaselineRecorder,
     ClaimChecker,
@@ -45,8 +49,9 @@ if TYPE_CHECKING:
     from edgecheck.devicerun.board_items import DeviceResults
 
 __all__ = [
-    "MARKERS", "BaselineRecorder", "ClaimChecker", "check_claim", "edgecheck_baseline",
-    "edgecheck_claims", "edgecheck_device", "edgecheck_model", "format_table", "summary_rows",
+    "MARKERS", "BaselineRecorder", "BenchmarkSaver", "ClaimChecker", "check_claim",
+    "edgecheck_baseline", "edgecheck_benchmark_json", "edgecheck_claims", "edgecheck_device",
+    "edgecheck_model", "format_table", "summary_rows",
 ]  # fmt: skip
 
 MARKERS = {
@@ -104,6 +109,9 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(f"edgecheck: {exc}") from None
     _refuse_what_xdist_would_split(config, state)
     history.check_store(config)
+    benchmark_save.configure(config)
+    if relay.is_controller(config):  # the workers' claims and timings come with their reports
+        config.pluginmanager.register(relay.Receiver(config), "edgecheck-relay")
     folder = serial.lock_folder(config)
     if folder is not None:  # an xdist worker: perf tests run alone (plugin/serial.py)
         config.pluginmanager.register(serial.Serializer(folder), "edgecheck-serial")
@@ -202,8 +210,8 @@ def pytest_collection_modifyitems(
 def pytest_collection_finish(session: pytest.Session) -> None:
     # The board's verdicts are decided: those of the selected items enter the summary.
     state = state_of(session.config)
-    if state.board is None:
-        return
+    if state.board is None or relay.is_worker(session.config):
+        return  # a worker records a board verdict when it runs the item (plugin/relay.py)
     from edgecheck.devicerun.board_items import BoardVerdict
 
     for item in session.items:
@@ -254,6 +262,13 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         key = getattr(getattr(item, "callspec", None), "id", "")
         for claim_id in _claim_ids(item):
             state.not_run.append(NotRun(claim_id, key, reason))
+    if relay.is_worker(item.config):
+        if state.board is not None and call.when == "setup":
+            from edgecheck.devicerun.board_items import BoardVerdict
+
+            if isinstance(item, BoardVerdict):
+                _record_board(state, item.result)
+        relay.attach(report, item.config)
     return report
 
 
@@ -269,6 +284,11 @@ def pytest_configure_node(node: Any) -> None:
     serial.configure_node(node)
 
 
+@pytest.hookimpl(optionalhook=True)  # pytest-benchmark's, while it saves a run of its own
+def pytest_benchmark_update_json(config: pytest.Config, output_json: dict[str, Any]) -> None:
+    benchmark_save.saver_of(config).merge_into(output_json)
+
+
 def pytest_unconfigure(config: pytest.Config) -> None:
     serial.cleanup(config)
 
@@ -281,6 +301,7 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         terminalreporter.write_line(device_line(device))
     summary.baseline_summary(terminalreporter, state)
     history.summary(terminalreporter, state)
+    benchmark_save.summary(terminalreporter, config)
     summary.claims_summary(terminalreporter, state)
 
 
@@ -292,4 +313,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     elif state.require_timing:  # an update re-records what it would fail on
         finish.require_timing(session)
     history.record(session)
+    if relay.is_worker(session.config):
+        return  # the controller writes the files, with what the workers relayed (relay.py)
     finish.write_results(session)
+    benchmark_save.saver_of(session.config).write(session.config.rootpath)

@@ -20,7 +20,8 @@ Each cell's times are also checked against the stored baseline for this device
 
 With ``--benchmark-autosave`` or ``--benchmark-save=NAME`` (pytest-benchmark's options) the
 measurements are also saved in pytest-benchmark's storage, so ``pytest-benchmark compare``
-reads them.
+reads them: each table hands its timings to the plugin's ``edgecheck_benchmark_json``, which
+writes the session's run at its end (`edgecheck.plugin.benchmark_save`).
 """
 
 from __future__ import annotations
@@ -93,24 +94,6 @@ def _decided(result) -> None:
         pytest.skip(result.message)
 
 
-def _save_for_pytest_benchmark(request: pytest.FixtureRequest, table: ParallelTable) -> None:
-    config = request.config
-    name = config.getoption("benchmark_save", None) or (
-        "edgecheck" if config.getoption("benchmark_autosave", None) else None
-    )
-    if not name:
-        return
-    from edgecheck.bench.benchmark_json import next_storage_path, write_benchmark_json
-
-    storage = str(config.getoption("benchmark_storage", ".benchmarks")).removeprefix("file://")
-    measurements = [*table.cells.values(), *table.variants.values()]
-    write_benchmark_json(
-        next_storage_path(storage, f"{name}_{table.model}"),
-        measurements,
-        group=f"parallel-{table.model}",
-    )
-
-
 def _slowed(cores: tuple[int, ...], batch: int) -> list[tuple[int, int, Slowdown]]:
     factors = (TWIN, SLOWDOWN, GATE_SLOWDOWN)
     return [(batch, TEETH_CORES, f) for f in factors] if TEETH_CORES in cores else []
@@ -139,7 +122,7 @@ def _gate_decided(table: ParallelTable) -> bool:
     return all(v.status != "undecided" for v in _gate_verdicts(table).values())
 
 
-def _measure(request, device, claims, model: str, settings, slowed_batch: int) -> ParallelTable:
+def _measure(saver, device, claims, model: str, settings, slowed_batch: int) -> ParallelTable:
     table = measure_table(
         model,
         settings,
@@ -150,7 +133,7 @@ def _measure(request, device, claims, model: str, settings, slowed_batch: int) -
         registry=claims,
         decided=_gate_decided,
     )
-    _save_for_pytest_benchmark(request, table)
+    saver.save([*table.cells.values(), *table.variants.values()], group=f"parallel-{model}")
     return table
 
 
@@ -167,15 +150,21 @@ SETTINGS = {"fqa": fqa_settings(budget=FQA_BUDGET), "vgg16": vgg16_settings(budg
 
 
 @pytest.fixture(scope="module")
-def fqa_table(request, edgecheck_device, edgecheck_claims) -> ParallelTable:
+def fqa_table(edgecheck_benchmark_json, edgecheck_device, edgecheck_claims) -> ParallelTable:
     settings = SETTINGS["fqa"]
-    return _measure(request, edgecheck_device, edgecheck_claims, "fqa", settings, slowed_batch=4)
+    return _measure(
+        edgecheck_benchmark_json, edgecheck_device, edgecheck_claims, "fqa", settings,
+        slowed_batch=4,
+    )  # fmt: skip
 
 
 @pytest.fixture(scope="module")
-def vgg16_table(request, edgecheck_device, edgecheck_claims) -> ParallelTable:
+def vgg16_table(edgecheck_benchmark_json, edgecheck_device, edgecheck_claims) -> ParallelTable:
     settings = SETTINGS["vgg16"]
-    return _measure(request, edgecheck_device, edgecheck_claims, "vgg16", settings, slowed_batch=1)
+    return _measure(
+        edgecheck_benchmark_json, edgecheck_device, edgecheck_claims, "vgg16", settings,
+        slowed_batch=1,
+    )  # fmt: skip
 
 
 @pytest.fixture

@@ -16,6 +16,10 @@ skipped with the harness's reason, never passed or failed. Fig. 4's batch-128 po
 discrete GPU with TensorRT, and FP16 speed needs hardware and a runtime that compute FP16
 natively: on other machines those tests are skipped with what is missing and listed as "not
 run here".
+
+With ``--benchmark-save`` / ``--benchmark-autosave`` every timing (the GEMM reference and the
+slowed runners included) also goes into the session's pytest-benchmark run, through the
+plugin's ``edgecheck_benchmark_json``.
 """
 
 from __future__ import annotations
@@ -59,14 +63,16 @@ def int8_models(tmp_path_factory, edgecheck_device):
 
 
 @pytest.fixture(scope="module")
-def cpu_speed(int8_models, edgecheck_device):
+def cpu_speed(int8_models, edgecheck_device, edgecheck_benchmark_json):
     others = ("fp16",) if speed_unmet("fp16", edgecheck_device) else ()
     models = int8_models.with_fp16() if others else int8_models
-    return measure_int8_speed(
+    speed = measure_int8_speed(
         models, batches=CPU_BATCHES, cores=1, device="cpu",
         variant=Slowdown(TEETH_SLOWDOWN), variant_batches=SLOWED_BATCHES,
         others=others,
     )  # fmt: skip
+    edgecheck_benchmark_json.save(speed.measurements(), group="int8-speed-cpu")
+    return speed
 
 
 def _decided(cell_or_speed):
@@ -172,9 +178,12 @@ def test_not_applicable_precisions_are_measured_anyway(cpu_speed, edgecheck_devi
 @pytest.mark.needs(cuda=True, tensorrt=True, int8_dot=True)
 @pytest.mark.claim(CLAIM_ID)
 @pytest.mark.parametrize("key", ["b128"])  # the claim's point; the trend is checked too
-def test_int8_speedup_fig4_batch_1_to_128_on_a_gpu(int8_models, check_claim, edgecheck_claims, key):
+def test_int8_speedup_fig4_batch_1_to_128_on_a_gpu(
+    int8_models, check_claim, edgecheck_claims, edgecheck_benchmark_json, key
+):
     """Fig. 4 itself: TensorRT on a discrete GPU, batch 1 to 128, >= 3.4x at 128."""
     speed = measure_int8_speed(int8_models, batches=GPU_BATCHES, device="cuda")
+    edgecheck_benchmark_json.save(speed.measurements(), group="int8-speed-gpu")
     _decided(speed)
     results = judge_int8_speed(speed, edgecheck_claims, "gpu")
     assert key in [r.key for r in results]

@@ -193,6 +193,15 @@ class Int8Speed:
             int8_variant=self.variant.tag if self.variant is not None else None, variant=None,
         )  # fmt: skip
 
+    def measurements(self) -> list[Measurement]:
+        """Every timing of the run once: the cells (FP32, INT8), the wrapped INT8 runners,
+        the other precisions, the GEMM references (e.g. for a pytest-benchmark file)."""
+        found: dict[int, Measurement] = {}
+        pairs: list[_Pair] = [*self.cells, *self.others.values(), *self.references.values()]
+        for m in [*(x for p in pairs for x in (p.fp32, p.int8)), *self.variants.values()]:
+            found.setdefault(id(m), m)
+        return list(found.values())
+
     def as_dict(self) -> dict[str, Any]:
         """The numbers, JSON-friendly."""
         return {
