@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from edgecheck.baselines import BaselineCheck, Entry, Verdict
 from edgecheck.errors import ModelError
 
@@ -31,6 +33,17 @@ class ABResult:
 
     def __bool__(self) -> bool:
         return bool(self.verdict)
+
+    @property
+    def ratios(self) -> np.ndarray:
+        """Each round's NEW time over the same round's OLD time (the sides are timed round by
+        round, one call each). Drift common to both sides of a round cancels from it: with
+        OLD a pinned build of the model, it is the metric to keep in a performance history
+        on a shared runner (``edgecheck_baseline.record(name, result.ratios, kind="ratio")``;
+        docs/measurements.md: 0.07-0.17 % run-to-run noise beside 1-20 % for the raw time)."""
+        from edgecheck.bench.stats import per_round
+
+        return per_round(self.new.samples) / per_round(self.old.samples)
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready: the verdict, and each side's statistics (no samples)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 pytest.importorskip("onnxruntime")
@@ -26,6 +27,10 @@ def test_a_model_made_50_percent_slower_is_a_regression():
     assert result.verdict.ci_low > 1.05
     assert result.old.rounds == result.new.rounds >= 200
     assert "REGRESSION" in result.verdict.message and "tolerance 5.00%" in result.verdict.message
+    # one ratio per round, NEW's call over the same round's OLD call: the metric a history
+    # on a shared runner keeps (benchmarks/history_real.py, "pinned")
+    assert result.ratios.shape == (result.new.rounds,)
+    assert float(np.median(result.ratios)) == pytest.approx(1.5, abs=0.2)
 
 
 def test_the_same_model_twice_is_not_a_regression():
