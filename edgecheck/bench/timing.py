@@ -146,7 +146,7 @@ def measure_interleaved(
     warm.run_until(policy.warmup_rounds, policy.warmup_time, policy.max_rounds)
     warmup_rounds = warm.rounds
 
-    timed = _Runner(targets, block, settle, clock, deadline, on_round)
+    timed = _Runner(targets, block, settle, clock, deadline, on_round, guaranteed=1)
     timed.run_until(policy.min_rounds, policy.min_time, policy.max_rounds)
     reasons: dict[str, str] = {}
     if timed.timed_out and timed.rounds < policy.min_rounds:
@@ -242,8 +242,13 @@ class _Runner:
         deadline: int,
         on_round: Callable[[int], None] | None = None,
         phase: str = "timing",
+        guaranteed: int = 0,
     ) -> None:
         self.targets = targets
+        # Rounds run even past the deadline: one timed round, so that a machine too busy to
+        # finish the warm-up within max_time yields a measurement cut short ("stopped by
+        # max_time after 1 round": not run here) instead of none at all.
+        self.guaranteed = guaranteed
         self.phase = phase
         self.block = block
         self.settle = settle
@@ -265,7 +270,8 @@ class _Runner:
         while self.rounds < max_rounds and (self.rounds < min_rounds or min(self.totals) < min_ns):
             if self.clock() >= self.deadline:
                 self.timed_out = True
-                return
+                if self.rounds >= self.guaranteed:
+                    return
             calls = self.settle + self.block
             for i, target in enumerate(self.targets):
                 durations = target.sampler.sample(calls)

@@ -190,6 +190,18 @@ def test_wall_clock_cap_stops_and_flags_a_short_measurement():
     assert "stopped by max_time 3.5 s" in m.reason
 
 
+def test_a_warm_up_that_eats_max_time_still_gives_one_round_flagged_short():
+    """A machine so busy that the warm-up outlasts max_time: one timed round, flagged (a
+    verdict of "not run here"), not an error for want of samples."""
+    log = []
+    clock = Ticking(step=1_000_000_000)
+    policy = TimingPolicy(warmup_rounds=10, warmup_time=0.0, min_rounds=5, min_time=0.0,
+                          max_time=3.5)  # fmt: skip
+    m = measure_interleaved([Target("A", Scripted("A", log))], policy=policy, clock=clock)[0]
+    assert m.warmup_rounds < 10 and m.rounds == 1
+    assert m.unstable and "stopped by max_time 3.5 s after 1 round(s)" in m.reason
+
+
 class Contended:
     """A sampler whose threads, together, waited `share` of its wall time for a CPU."""
 
