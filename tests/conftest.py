@@ -16,7 +16,7 @@ def vgg16_graph_onnx(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., 
     VI's) exported graph-only (weights as shaped graph inputs: kilobytes), once per session.
 
     Each export takes about 3.6 s on the 2-core Xeon (VGG16's 138 M random weights, then a
-    traced 224x224 pass); tests/unit/test_macs_counter.py and tests/accuracy/test_macs.py
+    traced 224x224 pass); tests/unit/macs/test_macs_counter.py and tests/accuracy/test_macs.py
     count MACs on the same two files. The files are made read-only: a test that changes one
     fails instead of changing what the others count.
     """
