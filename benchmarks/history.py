@@ -128,7 +128,9 @@ def no_change(count: int) -> dict[str, Any]:
 
 
 def concurrency(per_writer: int) -> dict[str, Any]:
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "unit"))
+    unit = Path(__file__).resolve().parents[1] / "tests" / "unit"
+    # the test module, and the fake_machines helper it imports from tests/unit
+    sys.path[:0] = [str(unit / "history"), str(unit)]
     import test_history_store as t
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -10,7 +10,7 @@ never a traceback: a bad option or input exits with status 2, a regression or a 
 under ``evaluate --strict`` with 1, an undecidable A/B with 3, an unexpected error with 4.
 
 Start-up imports no torch, numpy, onnx or onnxruntime: argparse setup is plain Python and the
-commands import what they need inside `run` (`tests/unit/test_cli_errors.py` checks it,
+commands import what they need inside `run` (`tests/unit/cli/test_cli_errors.py` checks it,
 `benchmarks/cli_start.py` times it).
 """
 

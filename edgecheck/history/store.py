@@ -10,7 +10,7 @@ the baselines' `Entry` (one per test and metric) plus that interval: a `Point`.
 The file is SQLite (stdlib ``sqlite3``) in WAL mode, so readers never block the writer, with a
 busy timeout, so concurrent writers (two CI jobs on one runner, xdist workers) wait for each
 other instead of failing, and every write is one ``BEGIN IMMEDIATE`` transaction: a run is
-stored whole or not at all, and none is lost (`tests/unit/test_history_store.py` has two
+stored whole or not at all, and none is lost (`tests/unit/history/test_history_store.py` has two
 processes append at once; `benchmarks/history.py` 500 runs each).
 
 The schema version lives in the ``meta`` table. A file that is not SQLite, an SQLite file

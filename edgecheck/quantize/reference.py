@@ -12,7 +12,8 @@ nearest gives ``|W^ - W| <= s_c / 2`` element-wise. Affine activations (MinMax r
 ``|x^ - x| <= s / 2`` for x inside the calibrated range.
 
 `qdq_tensors` reads the scales and zero points a QDQ model actually uses, so tests can check
-the bounds these formulas imply against the running model (tests/unit/test_quantize_layers.py).
+the bounds these formulas imply against the running model
+(tests/unit/quantize/test_quantize_layers.py).
 """
 
 from __future__ import annotations

@@ -2,9 +2,10 @@
 
 Table VI is checked on the model the SURGERY returned (its convs as they are after pruning),
 not on a model built from the plan. Kept channel counts and MACs do not depend on the images
-pruning samples from, so VGG16 is pruned from four 64x64 synthetic images here (about 4 s;
-the same plan at 224x224 with 512 images is `benchmarks/pruning.py`'s job) and counted at
-224x224, the paper's resolution.
+pruning samples from, so VGG16 is pruned from four 64x64 synthetic images (`pruned_vgg16`,
+once per session in tests/conftest.py, shared with tests/perf/test_pruning_speed.py; the same
+plan at 224x224 with 512 images is `benchmarks/pruning.py`'s job) and counted at 224x224, the
+paper's resolution.
 """
 
 from __future__ import annotations
@@ -21,22 +22,15 @@ from edgecheck.models import (
     VGG16_PAPER_PLAN,
     build_model,
 )
-from edgecheck.prune import prune_model, synthetic_images
+from edgecheck.prune import synthetic_images
 
 pytestmark = [pytest.mark.accuracy, pytest.mark.cpu]
 
 
-@pytest.fixture(scope="module")
-def vgg16_pair():
-    original = build_model("vgg16")
-    result = prune_model(original, "paper", synthetic_images(4, (3, 64, 64), seed=1))
-    return original, result
-
-
 @pytest.mark.claim("prune.macs")
-def test_table6_on_the_pruned_model(vgg16_pair, check_claim):
+def test_table6_on_the_pruned_model(pruned_vgg16, check_claim):
     """Every conv layer's GMACs after pruning, totals and ratio, counted on the surgery's model."""
-    original, result = vgg16_pair
+    original, result = pruned_vgg16
     before = count_macs(original, VGG16_INPUT_SHAPE)
     after = count_macs(result.model, VGG16_INPUT_SHAPE)
     for name in VGG16_CONV_NAMES:
@@ -47,8 +41,8 @@ def test_table6_on_the_pruned_model(vgg16_pair, check_claim):
     assert after.conv_total == 3_391_649_856  # Eq. 1 exactly (field notes)
 
 
-def test_pruned_vgg16_has_table6_kernel_counts_and_is_vgg16_of_that_plan(vgg16_pair):
-    original, result = vgg16_pair
+def test_pruned_vgg16_has_table6_kernel_counts_and_is_vgg16_of_that_plan(pruned_vgg16):
+    original, result = pruned_vgg16
     assert result.plan.short() == dict(VGG16_PAPER_PLAN)
     assert {k.rsplit(".", 1)[-1]: v for k, v in result.kept().items()} == dict(VGG16_PAPER_PLAN)
     assert result.model.plan == dict(VGG16_PAPER_PLAN)
@@ -62,10 +56,10 @@ def test_pruned_vgg16_has_table6_kernel_counts_and_is_vgg16_of_that_plan(vgg16_p
     assert all(layer.channels_after < layer.channels_before for layer in result.layers)
 
 
-def test_pruned_vgg16_runs_in_onnxruntime_with_matching_outputs(vgg16_pair, tmp_path):
+def test_pruned_vgg16_runs_in_onnxruntime_with_matching_outputs(pruned_vgg16, tmp_path):
     import onnxruntime
 
-    _, result = vgg16_pair
+    _, result = pruned_vgg16
     path = export_onnx(result.model, VGG16_INPUT_SHAPE, tmp_path / "vgg16-pruned.onnx")
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     x = synthetic_images(2, VGG16_INPUT_SHAPE, seed=4)

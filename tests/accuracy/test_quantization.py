@@ -123,7 +123,7 @@ def test_int8_error_percentile_100_calibration_images(experiment, check_claim):
 
 # Entropy (KL) calibration is measured in the report and the benchmark, not checked against the
 # claim: with TensorRT's 2048-bin histogram it clips the activation ranges of this regression
-# model and its error is several percent (tests/unit/test_quant_metrics.py checks the
+# model and its error is several percent (tests/unit/quantize/test_quant_metrics.py checks the
 # clipping itself on a small model). Everything the three methods share is tested here.
 assert "entropy" in CALIBRATION_METHODS
 

@@ -1,13 +1,14 @@
 """prune.speedup (Table VII): pruned vs unpruned VGG16, timed live on every core count here.
 
 VGG16 is pruned to Table VI's plan by He et al.'s method from four 64x64 synthetic images
-(about 4 s): speed depends on the kept channel counts only, which do not depend on the
-images. `measure_table7` (the code the report uses) exports both models and the FC head and
-times them interleaved in worker processes pinned to 1, 2, ... cores at batch 1, Table VII's
-setting; `judge_table7` gives the verdict per core count, each against its cell's ceiling
-(the speedup if the pruned convs took exactly 1 / 4.525 of the full convs' time, the FC head
-as measured in the same run). The paper's 4-core cell is skipped where the machine has fewer
-cores, and a cell too noisy to decide is skipped with its reason.
+(`pruned_vgg16`, once per session in tests/conftest.py, shared with
+tests/accuracy/test_pruning.py): speed depends on the kept channel counts only, which do not
+depend on the images. `measure_table7` (the code the report uses) exports both models and the
+FC head and times them interleaved in worker processes pinned to 1, 2, ... cores at batch 1,
+Table VII's setting; `judge_table7` gives the verdict per core count, each against its cell's
+ceiling (the speedup if the pruned convs took exactly 1 / 4.525 of the full convs' time, the FC
+head as measured in the same run). The paper's 4-core cell is skipped where the machine has
+fewer cores, and a cell too noisy to decide is skipped with its reason.
 
 Teeth: the 1-core cell's pruned model is timed twice more in the same interleaved run, once
 20 % slower (`RunnerSpec(wrap=Slowdown(1.2))`, the test-only `edgecheck.testing`) and once as an
@@ -42,12 +43,9 @@ SLOWDOWN = Slowdown(TEETH_SLOWDOWN)
 
 
 @pytest.fixture(scope="module")
-def table7(edgecheck_device):
-    from edgecheck.models import build_model
-    from edgecheck.prune import prune_model, synthetic_images
-
-    full = build_model("vgg16")
-    pruned = prune_model(full, "paper", synthetic_images(4, (3, 64, 64), seed=1)).model
+def table7(edgecheck_device, pruned_vgg16):
+    full, result = pruned_vgg16
+    pruned = result.model
     # Batch 1 only (the verdict's batch); a few rounds: VGG16 takes 0.1-0.4 s a call here.
     policy = TimingPolicy(
         warmup_rounds=1, warmup_time=0.0, min_rounds=8, min_time=0.0, max_time=150.0,

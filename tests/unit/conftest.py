@@ -3,8 +3,8 @@
 ``run_pytest``: the plugin's tests run pytest on small projects with pytester in THIS process
 (`pytester.runpytest`), not in a fresh interpreter per run. Measured on the 2-core Xeon: a
 subprocess run costs about 2.2 s (a new interpreter importing torch, onnxruntime and the
-plugin), an in-process run about 0.1-0.3 s; tests/unit/test_plugin*.py make 30 runs. Nothing
-those tests check needs a fresh interpreter: the plugin keeps its state on the pytest config
+plugin), an in-process run about 0.1-0.3 s; tests/unit/plugin/test_plugin*.py make 30 runs.
+Nothing those tests check needs a fresh interpreter: the plugin keeps its state on the pytest config
 (one per run), ``EDGECHECK_PROFILE`` is read on every `detect_device` call, and the machine
 probe and the calibration are per machine, so reusing this process's is what a fresh process
 would measure again. ``pytest --runpytest=subprocess`` still runs them in subprocesses.

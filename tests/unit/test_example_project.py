@@ -33,7 +33,7 @@ def run_fresh(pytester, *args):
 def run(project, run_pytest, monkeypatch):
     """``run(*args)``: the other cases in this process (tests/unit/conftest.py), one run per
     test. The project's [tool.edgecheck.models] table registers "tinynet" in edgecheck's
-    process-wide model registry, so each test gets its own copy of it (as test_models.py
+    process-wide model registry, so each test gets its own copy of it (as models/test_models.py
     does): a later test then imports its own, edited tinynet/model.py (pytester drops the
     imported tinynet modules and restores sys.path after every run)."""
     import sys

@@ -15,7 +15,7 @@ import pytest
 
 from edgecheck.claims import CLAIMS
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 RECORDER = """
 import json, os

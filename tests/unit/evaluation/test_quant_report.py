@@ -88,7 +88,7 @@ def test_section_tables_verdicts_and_data(
     # Entropy calibration over 512 histogram bins instead of TensorRT's 2048 (the report's):
     # onnxruntime's KL threshold search is Python and grows with bins^2; on the FQA CNN with
     # the 100 calibration images it took 9.3 s at 2048 bins and 1.7 s at 512 (2-core Xeon).
-    # The 2048-bin default runs in tests/unit/test_quant_metrics.py (entropy_ranges' tail
+    # The 2048-bin default runs in tests/unit/quantize/test_quant_metrics.py (entropy_ranges' tail
     # clipping, quantize_int8 from a folder); here only the section's wiring is checked.
     monkeypatch.setattr(edgecheck.quantize, "quantize_int8",
                         functools.partial(edgecheck.quantize.quantize_int8, entropy_bins=512))  # fmt: skip

@@ -147,8 +147,9 @@ def test_the_ceiling_keeps_the_heads_time_and_scales_the_convs_by_theory(table):
 
 
 @pytest.fixture(scope="module")
-def tiny_errors():
-    """The section's real reconstruction comparison, at toy sizes, computed once."""
+def tiny_errors(vgg16):
+    """The section's real reconstruction comparison, at toy sizes, computed once (on the
+    session's `vgg16`, tests/conftest.py: pruning leaves its input alone)."""
     from edgecheck.models import build_model
 
     vgg = SamplingSettings(images=2, shape=(3, 32, 32), samples_per_image=10, eval_images=2)
@@ -158,7 +159,7 @@ def tiny_errors():
     metrics.update({e.label: {"spearman": 0.9, "mae": 0.05} for e in fqa_errors})
     return {
         # Two layers are enough to check the assembly (Table VI's plan: tests/accuracy).
-        "vgg16": pruning.reconstruction_errors(build_model("vgg16"), TOY_VGG16_PLAN, vgg),
+        "vgg16": pruning.reconstruction_errors(vgg16, TOY_VGG16_PLAN, vgg),
         "fqa": pruning.FQAComparison(fqa_errors, metrics, "toy FQA"),
     }
 

@@ -25,7 +25,7 @@ from edgecheck.cli.ab import exit_status
 onnx = pytest.importorskip("onnx")
 from onnx import TensorProto, helper  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 ENTRY = "import sys; from edgecheck.cli import main; sys.exit(main(sys.argv[1:]))"
 
 

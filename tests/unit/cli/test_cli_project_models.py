@@ -13,7 +13,7 @@ from edgecheck.cli import main
 
 onnx = pytest.importorskip("onnx")
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "tinynet"
+EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "tinynet"
 
 
 def _tiny_onnx(path: Path) -> Path:
