@@ -43,7 +43,7 @@ SLOWDOWN = Slowdown(TEETH_SLOWDOWN)
 
 
 @pytest.fixture(scope="module")
-def table7(edgecheck_device, pruned_vgg16):
+def table7(edgecheck_device, pruned_vgg16, edgecheck_benchmark_json):
     full, result = pruned_vgg16
     pruned = result.model
     # Batch 1 only (the verdict's batch); a few rounds: VGG16 takes 0.1-0.4 s a call here.
@@ -52,11 +52,13 @@ def table7(edgecheck_device, pruned_vgg16):
         max_rel_ci_width=0.10,
     )  # fmt: skip
     cores = [n for n in PAPER_CORES if n <= len(usable_cores())]
-    return measure_table7(
+    table = measure_table7(
         full, pruned, cores=cores, batches=(PAPER_BATCH,), policy=policy,
         environment={"profile": edgecheck_device.profile},
         variants=[(TEETH_CORES, PAPER_BATCH, f) for f in (SLOWDOWN, TWIN)],
     )  # fmt: skip
+    edgecheck_benchmark_json.save(table.measurements(), group="prune-speed-vgg16")
+    return table
 
 
 def _decided(result) -> None:

@@ -159,6 +159,16 @@ class Table7:
         """The cell for (cores, batch), if measured."""
         return next((c for c in self.cells if (c.cores, c.batch) == (cores, batch)), None)
 
+    def measurements(self) -> list[Measurement]:
+        """Every timing of the run: each cell's full, pruned and FC head model and its
+        wrapped pruned copies (e.g. for a pytest-benchmark file)."""
+        return [
+            m
+            for c in self.cells
+            for m in (c.full, c.pruned, c.head, *c.variants.values())
+            if m is not None
+        ]
+
     def as_dict(self) -> dict[str, Any]:
         """The numbers, JSON-friendly."""
         return {
