@@ -80,7 +80,7 @@ def test_imports_go_only_downward(module: str, path: Path) -> None:
 # Outside edgecheck.cli, argparse only where another front end needs it too.
 ARGPARSE_OUTSIDE_CLI = {
     "edgecheck.options": "the options the pytest plugin and the CLI both spell",
-    "edgecheck.agent.board_agent": "a stand-alone script the board runs, stdlib only",
+    "edgecheck.agent.board.cli": "the stand-alone agent's command line, stdlib only",
 }
 
 
