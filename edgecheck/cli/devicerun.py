@@ -21,9 +21,9 @@ FLOW = """\
 The flow (the host does the heavy work, the board only measures):
   1. edgecheck bundle --target tx2 --models fqa,vgg16 bundle/      (on the host)
   2. scp -r bundle/ board:                                          (copy the folder)
-  3. python3 bundle/board_agent.py bundle --out results.json        (on the board)
+  3. python3 bundle/board_agent.pyz bundle --out results.json       (on the board)
   4. scp board:results.json . && edgecheck judge results.json --out judged/
-board_agent.py needs only Python 3.6+ (onnxruntime for the CPU workloads, trtexec for the
+board_agent.pyz needs only Python 3.6+ (onnxruntime for the CPU workloads, trtexec for the
 GPU ones); it sets the power mode in the manifest and restores it (--no-power: leave it).
 `edgecheck remote board --target tx2` does the four steps in one command, over ssh."""
 
@@ -74,7 +74,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="write a bundle (models, inputs, agent, manifest) for a board to measure",
         description="Export the models at the target's opset (13 for tx2), convert FP16, "
         "quantize INT8 in TensorRT's form (orin, gpu), write the input blobs, copy the "
-        "on-board agent (board_agent.py) and write manifest.json with every file's sha256 "
+        "on-board agent (board_agent.pyz) and write manifest.json with every file's sha256 "
         "and the claims each workload serves. OUT must be empty unless --overwrite.",
         epilog=FLOW,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -89,7 +89,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     judge: argparse.ArgumentParser = subparsers.add_parser(
         "judge",
         help="judge a board agent's results.json against the claims' rules",
-        description="Turn the samples in RESULTS.json (written by board_agent.py) into claim "
+        description="Turn the samples in RESULTS.json (written by board_agent.pyz) into claim "
         "verdicts with this project's rules (pyproject.toml overrides apply) and print them. "
         "Exit status 0: every verdict passed or was not run; 1: a claim FAILED; 2: the "
         "results file cannot be read.",
@@ -107,7 +107,7 @@ Steps (a progress line each on stderr):
   1. connect: ssh HOST checks the board's python (3.6+) and makes a folder (mktemp -d)
   2. bundle:  edgecheck bundle --target T into a local temporary folder (or --bundle DIR)
   3. copy:    the bundle as a tar stream over ssh into the board's folder
-  4. run:     python3 board_agent.py . --out results.json there (its lines shown as they come)
+  4. run:     python3 board_agent.pyz . --out results.json there (its lines shown as they come)
   5. fetch:   results.json back to --results (default results.json)
   then the board's folder is removed (unless --keep) and the results are judged exactly as
   `edgecheck judge RESULTS.json` does (same table, same exit status).
@@ -123,7 +123,7 @@ def _add_remote_parser(subparsers: Any) -> None:
         "remote",
         help="bundle, copy to a board over ssh, run the agent there, fetch and judge",
         description="Run the whole device flow against HOST in one command: write a bundle "
-        "for --target, copy it to the board over ssh, run board_agent.py there with the "
+        "for --target, copy it to the board over ssh, run board_agent.pyz there with the "
         "board's Python, fetch results.json and judge it with this project's rules. Exit "
         "status as `edgecheck judge` (0 passed or not run, 1 a claim FAILED); 2 when the "
         "board cannot be reached, the agent fails or its results are missing.",
@@ -202,7 +202,7 @@ def _bundle(args: argparse.Namespace) -> int:
         workloads=args.workload,
     )  # fmt: skip
     print(f"wrote {path}; next: copy {args.out}/ to the board and run")
-    print(f"  python3 {args.out.name}/board_agent.py {args.out.name} --out results.json")
+    print(f"  python3 {args.out.name}/board_agent.pyz {args.out.name} --out results.json")
     return 0
 
 
@@ -247,11 +247,11 @@ def _remote(args: argparse.Namespace) -> int:
             step(3, f"copy: {bundle} -> {board.where}")
             size = board.copy(bundle)
             _say(f"  copied {size / 1e6:.1f} MB")
-        step(4, f"run: {board.python} board_agent.py . --out results.json on {args.host}")
+        step(4, f"run: {board.python} board_agent.pyz . --out results.json on {args.host}")
         code = board.run_agent(no_power=args.no_power)
         if code:
             _say(
-                f"edgecheck remote: warning: board_agent.py exited {code} (a workload error or "
+                f"edgecheck remote: warning: board_agent.pyz exited {code} (a workload error or "
                 "the power state; see its lines above); its results are judged"
             )
         step(5, f"fetch: {board.where}/results.json -> {args.results}")

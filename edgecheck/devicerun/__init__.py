@@ -5,8 +5,8 @@ The host does the heavy work and the board only measures:
 1. `edgecheck.devicerun.bundle.write_bundle` (``edgecheck bundle --target T OUT/``) exports
    the models at the target's opset, converts FP16, quantizes INT8 in TensorRT's form, writes
    the input blobs, copies the on-board agent and writes ``manifest.json`` (the agent's
-   contract, `edgecheck.agent.board_agent`), with the claims each workload serves.
-2. On the board: ``python3 board_agent.py BUNDLE --out results.json`` (stdlib-only, 3.6+).
+   contract, `edgecheck.agent.board`), with the claims each workload serves.
+2. On the board: ``python3 board_agent.pyz BUNDLE --out results.json`` (stdlib-only, 3.6+).
 3. `edgecheck.devicerun.judge.judge_results` (``edgecheck judge results.json``) turns the
    agent's samples into claim verdicts with the registry's rules.
 

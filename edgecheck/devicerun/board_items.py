@@ -1,6 +1,6 @@
 """``pytest --edgecheck-device-results results.json``: a board's verdicts as pytest items.
 
-A hosted CI job cannot measure a Jetson's claims; the board's agent did (`board_agent.py`,
+A hosted CI job cannot measure a Jetson's claims; the board's agent did (`board_agent.pyz`,
 ``edgecheck remote``), and its results.json says what it measured. With the option the plugin
 (`edgecheck.plugin`) reads and judges that file once, at configure time, with exactly
 `edgecheck judge`'s code (`load_results`, `judge_results`: the registry's rules of the board's

@@ -1,9 +1,10 @@
 """``edgecheck bundle``: write what a board needs to measure the paper's claims.
 
 A bundle is a folder: ``manifest.json`` (schema 1, exactly the contract in
-`edgecheck.agent.board_agent`'s docstring), the agent itself (``board_agent.py``), the models
-under ``models/`` and raw input blobs under ``inputs/``. The board runs
-``python3 board_agent.py BUNDLE --out results.json``; `edgecheck.devicerun.judge` judges it.
+`edgecheck.agent.board`'s docstring), the agent itself (``board_agent.pyz``, one zipapp file:
+`edgecheck.devicerun.agent_archive`), the models under ``models/`` and raw input blobs under
+``inputs/``. The board runs ``python3 board_agent.pyz BUNDLE --out results.json``;
+`edgecheck.devicerun.judge` judges it.
 
 What goes in, per target (`plan_workloads`, data in `MODEL_PLANS`, `TRT_BATCHES`):
 
@@ -44,6 +45,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from edgecheck.devicerun.agent_archive import AGENT_ARCHIVE, build_agent_archive
 from edgecheck.errors import EdgecheckError
 
 TARGETS: tuple[str, ...] = ("tx2", "orin", "gpu", "cpu")
@@ -63,7 +65,7 @@ POWER: dict[str, dict[str, Any] | None] = {
 TRT_BATCHES: dict[str, tuple[int, ...]] = {"tx2": (1, 16), "orin": (1, 128), "gpu": (1, 128)}
 TRTEXEC_OPTIONS: dict[str, float] = {"duration_s": 10, "warmup_ms": 500}
 INT8_CLAIM = "quant.int8.speedup"
-AGENT_FILE = "board_agent.py"
+AGENT_FILE = AGENT_ARCHIVE  # "board_agent.pyz"
 INPUT_NAME = "input"
 
 
@@ -325,13 +327,6 @@ def _write_input(path: Path, shape: Sequence[int], seed: int) -> None:
     data.astype("<f4", copy=False).tofile(path)  # raw little-endian C order
 
 
-def agent_path() -> Path:
-    """The on-board agent's source file, copied into every bundle."""
-    from edgecheck.agent import board_agent
-
-    return Path(board_agent.__file__)
-
-
 def write_bundle(
     out: str | os.PathLike[str], target: str, *, models: Sequence[str] = MODELS,
     overwrite: bool = False, repeats: int | None = None, min_time_s: float | None = None,
@@ -388,10 +383,9 @@ def write_bundle(
         ):
             _write_input(work / rel, shape, seed)
             made[rel] = work / rel
-        shutil.copyfile(agent_path(), work / AGENT_FILE)
-        made[AGENT_FILE] = work / AGENT_FILE
+        made[AGENT_FILE] = build_agent_archive(work / AGENT_FILE)  # deterministic bytes
         # The agent's own hash function: the manifest and the board's check are one contract.
-        from edgecheck.agent.board_agent import sha256_file
+        from edgecheck.agent.board import sha256_file
 
         files = {rel: sha256_file(str(path)) for rel, path in sorted(made.items())}
         for rel, path in sorted(made.items()):

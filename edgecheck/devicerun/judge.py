@@ -44,7 +44,7 @@ REFERENCES = {
     "prune.speedup": "the cell's ceiling",
     "quant.fp16.fps": "the naive detector's fps",
 }
-FIX = "pass the results.json that board_agent.py wrote (schema 1), unchanged"
+FIX = "pass the results.json that board_agent.pyz wrote (schema 1), unchanged"
 
 
 class ResultsError(EdgecheckError):

@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+from edgecheck.devicerun.agent_archive import AGENT_ARCHIVE
 from edgecheck.errors import EdgecheckError
 
 DEFAULT_OPTIONS: tuple[str, ...] = (
@@ -48,8 +49,9 @@ SSH_FAILED = 255
 PYTHON_FAILED = 70  # exit statuses of the connect script's own steps
 FOLDER_FAILED = 71
 MIN_PYTHON = (3, 6)
+# zlib too: the agent is a deflated zipapp, which Python's zipimport reads with it.
 _VERSION = (
-    "import sys; print('%d.%d.%d' % tuple(sys.version_info[:3])); "
+    "import sys; print('%d.%d.%d' % tuple(sys.version_info[:3])); import zlib; "
     f"sys.exit(sys.version_info[:2] < {MIN_PYTHON!r})"
 )
 
@@ -208,7 +210,8 @@ class Board:
         if done.returncode == PYTHON_FAILED:
             version = lines[-1] if lines else ""
             why = (
-                f"it is Python {version}; board_agent.py needs {'.'.join(map(str, MIN_PYTHON))}+"
+                f"it is Python {version}; {AGENT_ARCHIVE} needs "
+                f"{'.'.join(map(str, MIN_PYTHON))}+ with zlib"
                 if version[:1].isdigit()
                 else f"it failed: {_last_line(done.stderr)}"
             )
@@ -296,7 +299,7 @@ class Board:
         return size
 
     def run_agent(self, *, no_power: bool = False) -> int:
-        """Run ``board_agent.py`` on the copied bundle, its lines passed to `say` as they come.
+        """Run ``board_agent.pyz`` on the copied bundle, its lines passed to `say` as they come.
 
         Returns:
             The agent's exit status: 0, or 1 (a workload error or the power state failed; its
@@ -308,7 +311,7 @@ class Board:
                 status and its last line.
         """
         argv = [
-            "board_agent.py",
+            AGENT_ARCHIVE,
             ".",
             "--out",
             "results.json",
@@ -335,7 +338,7 @@ class Board:
             raise self.ssh.failed("the agent's run", tail)
         if code not in (0, 1):
             raise RemoteError(
-                f"board_agent.py failed on {self.where} (exit status {code}: {tail.strip()}); "
+                f"{AGENT_ARCHIVE} failed on {self.where} (exit status {code}: {tail.strip()}); "
                 f"run it there by hand: cd {self.folder} && {self.python} {shlex.join(argv)}"
             )
         return code

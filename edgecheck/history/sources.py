@@ -6,9 +6,9 @@ Three kinds of file, told apart by their content:
 * a pytest run's ``--edgecheck-results`` file: its ``measured`` entries (with their samples),
   its device (profile, fingerprint and id) and, where the run knew them, its commit and
   branch: one run, as `record.record_run` would have stored it on that machine;
-* a board agent's ``results.json`` (`edgecheck/agent/board_agent.py`): each workload that ran
-  becomes a timing metric ``board::<workload>`` with its samples (seconds per batch). Its
-  device identity is built from what the agent reports (CPU, ISA features, board model, L4T,
+* a board agent's ``results.json`` (`edgecheck.agent.board`, run as ``board_agent.pyz``): each
+  workload that ran becomes a timing metric ``board::<workload>`` with its samples (seconds
+  per batch). Its device identity is built from what the agent reports (CPU, ISA features, board model, L4T,
   power mode, online CPUs, runtimes), so its runs form their own series, apart from a pytest
   run's on the same board (which sees more: torch, memory).
 

@@ -79,10 +79,10 @@ def test_the_board_runs_only_the_agent_with_its_system_python(workflow):
     board = workflow["jobs"]["board"]
     (download,) = _steps(board, "actions/download-artifact")
     commands = _runs(board)
-    agent = next(c for c in commands if "board_agent.py" in c)
+    agent = next(c for c in commands if "board_agent.pyz" in c)
     words = shlex.split(agent.split("||")[0])
     assert words[words.index("python3") + 1 :] == [
-        f"{download['with']['path'].rstrip('/')}/board_agent.py", "bundle", "--out",
+        f"{download['with']['path'].rstrip('/')}/board_agent.pyz", "bundle", "--out",
         "results.json",
     ]  # fmt: skip
     assert not any("pip" in c or "edgecheck " in c for c in commands)  # nothing installed

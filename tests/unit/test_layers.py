@@ -80,7 +80,7 @@ def test_imports_go_only_downward(module: str, path: Path) -> None:
 # Outside edgecheck.cli, argparse only where another front end needs it too.
 ARGPARSE_OUTSIDE_CLI = {
     "edgecheck.options": "the options the pytest plugin and the CLI both spell",
-    "edgecheck.agent.board_agent": "a stand-alone script the board runs, stdlib only",
+    "edgecheck.agent.board.cli": "the stand-alone agent's command line, stdlib only",
 }
 
 
@@ -138,3 +138,17 @@ def test_no_private_name_is_imported_from_another_module() -> None:
             found += [f"{path.relative_to(PACKAGE.parent)}:{node.lineno}: {module} imports "
                       f"{name} from {node.module}" for name in private]  # fmt: skip
     assert not found, "\n".join(found)
+
+
+MAX_MODULE_LINES = 450  # issue 14: a module to be read whole, as one topic
+
+
+def test_no_module_is_over_450_lines() -> None:
+    """Every module of edgecheck, the on-board agent's package included, holds at most
+    `MAX_MODULE_LINES` lines; a longer one is split by topic (as `edgecheck.agent.board`)."""
+    long = [
+        f"{path.relative_to(PACKAGE.parent)}: {count} lines"
+        for _, path in _modules()
+        if (count := len(path.read_text().splitlines())) > MAX_MODULE_LINES
+    ]
+    assert not long, "\n".join(long)

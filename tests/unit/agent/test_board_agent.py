@@ -1,11 +1,12 @@
-"""The on-board agent (edgecheck/agent/board_agent.py): Python 3.6 compatibility, the bundle
-contract, the board probe, the power state, trtexec's time files, results.json.
+"""The on-board agent (the package edgecheck/agent/board/, run as the zipapp board_agent.pyz):
+Python 3.6 compatibility, the archive, the bundle contract, the board probe, the power state,
+trtexec's time files, results.json.
 
-Real where real is possible: the agent runs as a subprocess on a bundle with a real ONNX model
-(onnxruntime on this machine's CPU) and under a real Python 3.6 when one is installed; the
-power tools are fake `nvpmodel` / `jetson_clocks` shell scripts first on PATH that log their
-argv (no Jetson tools exist here); the TX2 and Orin are their /proc and /etc texts under a
-fake root.
+Real where real is possible: the agent runs as a subprocess (the archive a bundle carries) on a
+bundle with a real ONNX model (onnxruntime on this machine's CPU) and under a real Python 3.6
+when one is installed; the power tools are fake `nvpmodel` / `jetson_clocks` shell scripts
+first on PATH that log their argv (no Jetson tools exist here); the TX2 and Orin are their
+/proc and /etc texts under a fake root.
 """
 
 from __future__ import annotations
@@ -22,15 +23,19 @@ import stat
 import subprocess
 import sys
 import time
+import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 from fake_machines import fake_machine
 
-from edgecheck.agent import board_agent as agent
+from edgecheck.agent import board as agent
+from edgecheck.agent.board import workloads as agent_workloads
+from edgecheck.devicerun.agent_archive import AGENT_ARCHIVE, build_agent_archive
 
-AGENT = Path(agent.__file__)
+PACKAGE = Path(agent.__file__).parent
+MODULES = sorted(PACKAGE.glob("*.py"))  # every module of the agent package
 REPEATS = 7
 
 
@@ -111,9 +116,18 @@ def write_bundle(folder: Path, workloads: list[dict] | None = None, power=None) 
     return folder
 
 
-def _run_agent(*args: str, python: str = sys.executable, env: dict | None = None):
+@pytest.fixture(scope="module", name="pyz")
+def _pyz(tmp_path_factory) -> Path:
+    """The agent as a bundle carries it: board_agent.pyz, built from the package."""
+    return build_agent_archive(tmp_path_factory.mktemp("agent") / AGENT_ARCHIVE)
+
+
+def _run_agent(
+    pyz: Path, *args: str, python: str = sys.executable, env: dict | None = None,
+    python_flags: tuple[str, ...] = (),
+):  # fmt: skip
     return subprocess.run(
-        [python, str(AGENT), *args],
+        [python, *python_flags, str(pyz), *args],
         capture_output=True,
         text=True,
         timeout=120,
@@ -124,22 +138,35 @@ def _run_agent(*args: str, python: str = sys.executable, env: dict | None = None
 # ------------------------------------------------------------------- Python 3.6 compatibility
 
 
-def test_agent_source_has_no_syntax_newer_than_python_3_6():
-    tree = ast.parse(AGENT.read_text(), feature_version=(3, 6))
-    # What ast's feature_version does not catch: 3.7+ library keywords and the lazy annotations.
-    futures = [a.name for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)
-               and n.module == "__future__" for a in n.names]  # fmt: skip
-    keywords = {k.arg for n in ast.walk(tree) if isinstance(n, ast.Call) for k in n.keywords}
-    assert futures == []
-    assert not keywords & {"capture_output", "text", "strict"}
+def _archive_sources(pyz: Path, folder: Path) -> list[Path]:
+    """Every file of the archive, extracted under `folder`; each is a module of the package
+    (or the archive's ``__main__.py`` and the ``edgecheck`` stubs above the package)."""
+    with zipfile.ZipFile(pyz) as archive:
+        names = archive.namelist()
+        archive.extractall(folder)
+    packaged = {n.rsplit("/", 1)[-1] for n in names if n.startswith("edgecheck/agent/board/")}
+    assert packaged == {m.name for m in MODULES}  # every module of the package, nothing else
+    return [folder / n for n in names]
 
 
-def test_vermin_finds_nothing_that_needs_more_than_python_3_6():
+def test_agent_source_has_no_syntax_newer_than_python_3_6(pyz, tmp_path):
+    for path in _archive_sources(pyz, tmp_path):
+        tree = ast.parse(path.read_text(), str(path), feature_version=(3, 6))
+        # What feature_version does not catch: 3.7+ library keywords and the lazy annotations.
+        futures = [a.name for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)
+                   and n.module == "__future__" for a in n.names]  # fmt: skip
+        keywords = {k.arg for n in ast.walk(tree) if isinstance(n, ast.Call) for k in n.keywords}
+        assert futures == [], path
+        assert not keywords & {"capture_output", "text", "strict"}, path
+
+
+def test_vermin_finds_nothing_that_needs_more_than_python_3_6(pyz, tmp_path):
     vermin = shutil.which("vermin") or str(Path(sys.executable).with_name("vermin"))
     if not os.path.exists(vermin):
         pytest.skip("vermin is not installed (pip install vermin; it is in the test extra)")
+    sources = _archive_sources(pyz, tmp_path)
     done = subprocess.run(
-        [vermin, "-t=3.6-", "--no-tips", "--violations", str(AGENT)],
+        [vermin, "-t=3.6-", "--no-tips", "--violations", *map(str, sources)],
         capture_output=True,
         text=True,
         timeout=60,
@@ -163,19 +190,19 @@ def _python36() -> str | None:
     return None
 
 
-def test_agent_runs_under_a_real_python_3_6_copied_alone(tmp_path):
-    """The TX2's Python: the file copied alone, run on a bundle; without numpy/onnxruntime there
-    the onnxruntime workload is "not run" with the install hint, and the exit code is 0."""
+def test_agent_runs_under_a_real_python_3_6_copied_alone(pyz, tmp_path):
+    """The TX2's Python: the archive copied alone, run on a bundle; without numpy/onnxruntime
+    there the onnxruntime workload is "not run" with the install hint, and the exit code is 0."""
     python36 = _python36()
     if python36 is None:
         pytest.skip("no python3.6 here (pyenv install 3.6) to run the agent as a TX2 would")
     bundle = write_bundle(tmp_path / "bundle")
     board_dir = tmp_path / "board"
     board_dir.mkdir()
-    shutil.copy(AGENT, board_dir / "board_agent.py")
+    shutil.copy(pyz, board_dir / AGENT_ARCHIVE)
     out = tmp_path / "results.json"
     done = subprocess.run(
-        [python36, str(board_dir / "board_agent.py"), str(bundle), "--out", str(out), "--no-power"],
+        [python36, str(board_dir / AGENT_ARCHIVE), str(bundle), "--out", str(out), "--no-power"],
         capture_output=True,
         text=True,
         timeout=120,
@@ -194,14 +221,67 @@ def test_agent_runs_under_a_real_python_3_6_copied_alone(tmp_path):
     assert by_name["tiny.trt"]["reason"] == agent.NO_TRTEXEC
 
 
+# ------------------------------------------------------------------------------ the archive
+
+
+def test_the_archive_runs_alone_help_and_a_tiny_bundle(pyz, tmp_path):
+    """``python board_agent.pyz``, isolated (-I) and without site-packages (-S): neither the
+    installed edgecheck nor numpy is importable, so everything the agent runs comes from the
+    archive, as on a board with a bare Python; onnxruntime workloads are "not run" there."""
+    board_dir = tmp_path / "board"
+    board_dir.mkdir()
+    alone = Path(shutil.copy(pyz, board_dir / AGENT_ARCHIVE))
+    helped = _run_agent(alone, "--help", python_flags=("-I", "-S"))
+    assert helped.returncode == 0, helped.stderr
+    assert "usage: board_agent.pyz" in helped.stdout and "exit codes" in helped.stdout
+    bundle = write_bundle(tmp_path / "bundle")
+    out = tmp_path / "results.json"
+    done = _run_agent(alone, str(bundle), "--out", str(out), "--no-power",
+                      python_flags=("-I", "-S"))  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    results = json.loads(out.read_text())
+    assert results["manifest_sha256"] == _sha(bundle / "manifest.json")
+    assert results["runtimes"]["numpy"] is None
+    by_name = {w["name"]: w for w in results["workloads"]}
+    assert by_name["tiny.fp32.b1@1c"]["reason"].startswith(agent.NO_ONNXRUNTIME)
+    assert by_name["tiny.trt"]["reason"] == agent.NO_TRTEXEC
+
+
+def test_two_builds_of_the_archive_are_byte_identical(pyz, tmp_path):
+    """Sorted entries with fixed timestamps and modes: the bundle's sha256 of the agent is
+    the same from build to build (and from the module fixture's build to this one's)."""
+    (tmp_path / "a").mkdir()
+    first = build_agent_archive(tmp_path / "a" / AGENT_ARCHIVE)
+    second = build_agent_archive(tmp_path / AGENT_ARCHIVE)
+    assert first.read_bytes() == second.read_bytes() == pyz.read_bytes()
+    assert first.read_bytes().startswith(b"#!/usr/bin/env python3\n")
+    with zipfile.ZipFile(first) as archive:
+        infos = archive.infolist()
+    names = [i.filename for i in infos]
+    assert names == sorted(names)
+    assert names[:3] == ["__main__.py", "edgecheck/__init__.py", "edgecheck/agent/__init__.py"]
+    assert {i.date_time for i in infos} == {(1980, 1, 1, 0, 0, 0)}
+    assert {i.external_attr >> 16 for i in infos} == {0o100644}
+    assert not any("__pycache__" in n or not n.endswith(".py") for n in names)
+
+
+def test_the_package_runs_as_a_module_on_the_host():
+    done = subprocess.run(
+        [sys.executable, "-m", "edgecheck.agent.board", "--help"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "exit codes" in done.stdout
+
+
 # --------------------------------------------------------------------------- end to end, real
 
 
-def test_agent_measures_a_real_onnx_bundle_on_this_machine(tmp_path):
+def test_agent_measures_a_real_onnx_bundle_on_this_machine(pyz, tmp_path):
     pytest.importorskip("onnxruntime")
     bundle = write_bundle(tmp_path / "bundle")
     out = tmp_path / "out" / "results.json"
-    done = _run_agent(str(bundle), "--out", str(out), "--no-power")
+    done = _run_agent(pyz, str(bundle), "--out", str(out), "--no-power")
     assert done.returncode == 0, done.stderr
     results = json.loads(out.read_text())
     assert results["schema"] == 1 and results["agent_version"] == 1
@@ -227,7 +307,7 @@ def test_agent_measures_a_real_onnx_bundle_on_this_machine(tmp_path):
     assert list(out.parent.iterdir()) == [out]  # no temp file left next to it
 
 
-def test_the_agent_s_results_import_into_the_history_as_board_timings(tmp_path):
+def test_the_agent_s_results_import_into_the_history_as_board_timings(pyz, tmp_path):
     pytest.importorskip("onnxruntime")
     from edgecheck.history.sources import runs_from_file
     from edgecheck.history.store import HistoryError, HistoryStore
@@ -236,7 +316,7 @@ def test_the_agent_s_results_import_into_the_history_as_board_timings(tmp_path):
     store = tmp_path / "history.sqlite"
     for commit in ("c1", "c2"):
         out = tmp_path / commit / "results.json"
-        assert _run_agent(str(bundle), "--out", str(out), "--no-power").returncode == 0
+        assert _run_agent(pyz, str(bundle), "--out", str(out), "--no-power").returncode == 0
         with HistoryStore(store, create=True) as history:
             history.append_many(runs_from_file(out, commit=commit, branch="main"))
     with HistoryStore(store) as history:
@@ -250,17 +330,17 @@ def test_the_agent_s_results_import_into_the_history_as_board_timings(tmp_path):
         runs_from_file(out)
 
 
-def test_help_explains_bundle_and_exit_codes():
-    done = _run_agent("--help")
+def test_help_explains_bundle_and_exit_codes(pyz):
+    done = _run_agent(pyz, "--help")
     assert done.returncode == 0
     for text in ("manifest.json", "exit codes", "--no-power", "--dry-run", "130", "sha256"):
         assert text in done.stdout
 
 
-def test_dry_run_prints_the_plan_and_writes_nothing(tmp_path):
+def test_dry_run_prints_the_plan_and_writes_nothing(pyz, tmp_path):
     bundle = write_bundle(tmp_path / "bundle", power={"nvpmodel": 3, "jetson_clocks": True,
                                                        "settle_s": 5})  # fmt: skip
-    done = _run_agent(str(bundle), "--dry-run")
+    done = _run_agent(pyz, str(bundle), "--dry-run")
     assert done.returncode == 0, done.stderr
     assert "nvpmodel -m 3" in done.stdout and "tiny.fp32.b1@1c" in done.stdout
     assert agent.NO_TRTEXEC in done.stdout
@@ -279,7 +359,7 @@ def test_workload_needing_more_cores_than_online_is_not_run(tmp_path):
     assert result["stable"] is None
 
 
-def test_a_crashing_workload_is_an_error_and_the_others_still_run(tmp_path):
+def test_a_crashing_workload_is_an_error_and_the_others_still_run(pyz, tmp_path):
     pytest.importorskip("onnxruntime")
     bundle = write_bundle(tmp_path / "bundle")
     # A model file onnxruntime cannot load (listed with its correct hash: the bundle is valid).
@@ -292,14 +372,14 @@ def test_a_crashing_workload_is_an_error_and_the_others_still_run(tmp_path):
     ]
     (bundle / "manifest.json").write_text(json.dumps(manifest))
     out = tmp_path / "r.json"
-    done = _run_agent(str(bundle), "--out", str(out), "--no-power")
+    done = _run_agent(pyz, str(bundle), "--out", str(out), "--no-power")
     assert done.returncode == 1, done.stderr
     bad, good = json.loads(out.read_text())["workloads"]
     assert bad["status"] == "error" and bad["reason"]
     assert good["status"] == "ok" and len(good["samples_s"]) == REPEATS
 
 
-def test_nan_outputs_are_an_error(tmp_path):
+def test_nan_outputs_are_an_error(pyz, tmp_path):
     pytest.importorskip("onnxruntime")
     bundle = write_bundle(tmp_path / "bundle", [_workload("nan")])
     np.full((1, 1, 8, 8), np.nan, dtype=np.float32).tofile(bundle / "inputs" / "x.bin")
@@ -315,10 +395,10 @@ def test_nan_outputs_are_an_error(tmp_path):
 # ------------------------------------------------------------------------- broken bundles
 
 
-def _expect_bundle_error(bundle: Path, tmp_path: Path, *needles: str) -> None:
+def _expect_bundle_error(pyz: Path, bundle: Path, tmp_path: Path, *needles: str) -> None:
     out = tmp_path / "results.json"
     out.write_text('{"kept": true}')
-    done = _run_agent(str(bundle), "--out", str(out), "--no-power")
+    done = _run_agent(pyz, str(bundle), "--out", str(out), "--no-power")
     assert done.returncode == 2, done.stderr
     for needle in (*needles, "rebuild the bundle with `edgecheck bundle`"):
         assert needle in done.stderr, done.stderr
@@ -326,23 +406,23 @@ def _expect_bundle_error(bundle: Path, tmp_path: Path, *needles: str) -> None:
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
 
 
-def test_hash_mismatch_exits_2_naming_the_file_and_field(tmp_path):
+def test_hash_mismatch_exits_2_naming_the_file_and_field(pyz, tmp_path):
     bundle = write_bundle(tmp_path / "bundle")
     with open(bundle / "inputs" / "x.bin", "r+b") as fh:
         fh.write(b"\0\0\0\0")
-    _expect_bundle_error(bundle, tmp_path, 'files["inputs/x.bin"]', "sha256")
+    _expect_bundle_error(pyz, bundle, tmp_path, 'files["inputs/x.bin"]', "sha256")
 
 
-def test_missing_file_exits_2(tmp_path):
+def test_missing_file_exits_2(pyz, tmp_path):
     bundle = write_bundle(tmp_path / "bundle")
     (bundle / "models" / "tiny.onnx").unlink()
-    _expect_bundle_error(bundle, tmp_path, 'files["models/tiny.onnx"]', "missing")
+    _expect_bundle_error(pyz, bundle, tmp_path, 'files["models/tiny.onnx"]', "missing")
 
 
-def test_corrupt_manifest_exits_2(tmp_path):
+def test_corrupt_manifest_exits_2(pyz, tmp_path):
     bundle = write_bundle(tmp_path / "bundle")
     (bundle / "manifest.json").write_text('{"schema": 1, "target": ')
-    _expect_bundle_error(bundle, tmp_path, "manifest.json", "not valid JSON")
+    _expect_bundle_error(pyz, bundle, tmp_path, "manifest.json", "not valid JSON")
 
 
 @pytest.mark.parametrize(
@@ -375,7 +455,7 @@ def test_results_are_written_atomically(tmp_path, monkeypatch):
     def fail(src, dst):
         raise OSError("disk gone")
 
-    monkeypatch.setattr(agent.os, "replace", fail)
+    monkeypatch.setattr(os, "replace", fail)
     with pytest.raises(OSError, match="disk gone"):
         agent.write_json_atomic(str(out), {"a": 1})
     assert out.read_text() == "old"
@@ -624,7 +704,7 @@ def _fake_trtexec(folder: Path, log: Path) -> Path:
     return script
 
 
-def test_trtexec_workload_builds_once_then_loads_the_cached_engine(tmp_path):
+def test_trtexec_workload_builds_once_then_loads_the_cached_engine(pyz, tmp_path):
     """Tests the agent's trtexec command lines and engine cache against a fake trtexec that
     logs its argv; the samples are the fake's numbers, not a measurement."""
     bins = tmp_path / "bin"
@@ -637,7 +717,7 @@ def test_trtexec_workload_builds_once_then_loads_the_cached_engine(tmp_path):
     env = {**os.environ, "PATH": f"{bins}{os.pathsep}{os.environ['PATH']}"}
     for attempt in range(2):
         out = tmp_path / f"r{attempt}.json"
-        done = _run_agent(str(bundle), "--out", str(out), "--no-power", env=env)
+        done = _run_agent(pyz, str(bundle), "--out", str(out), "--no-power", env=env)
         assert done.returncode == 0, done.stderr
         (result,) = json.loads(out.read_text())["workloads"]
         assert result["status"] == "ok" and result["samples_s"] == pytest.approx([0.0015, 0.001])
@@ -685,14 +765,14 @@ def _fake_power_tools(folder: Path, log: Path, mode: int = 0, fail: str = "") ->
 POWER = {"nvpmodel": 3, "jetson_clocks": True, "settle_s": 0}
 
 
-def test_power_state_is_set_and_restored_with_real_commands(tmp_path):
+def test_power_state_is_set_and_restored_with_real_commands(pyz, tmp_path):
     root = fake_machine(tmp_path, "jetson-tx2")
     log = tmp_path / "power.log"
     _fake_power_tools(tmp_path / "bin", log)
     bundle = write_bundle(tmp_path / "bundle", [_workload("w", runtime="trtexec")], power=POWER)
     env = {**os.environ, "PATH": f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}"}
     out = tmp_path / "r.json"
-    done = _run_agent(str(bundle), "--out", str(out), "--root", str(root), env=env)
+    done = _run_agent(pyz, str(bundle), "--out", str(out), "--root", str(root), env=env)
     assert done.returncode == 0, done.stderr
     calls = [c.rstrip() for c in log.read_text().splitlines()]
     store = next(c for c in calls if c.startswith("jetson_clocks --store ")).split()[-1]
@@ -721,7 +801,7 @@ def test_power_state_is_restored_when_a_workload_is_interrupted(tmp_path, monkey
     def interrupted(w, bundle):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(agent, "run_onnxruntime", interrupted)
+    monkeypatch.setattr(agent_workloads, "run_onnxruntime", interrupted)
     out = tmp_path / "r.json"
     assert agent.main([str(bundle), "--out", str(out), "--root", str(root)]) == 130
     assert not out.exists()
@@ -742,7 +822,7 @@ def test_a_crashing_workload_does_not_skip_the_restore(tmp_path, monkeypatch):
     def crash(w, bundle):
         raise RuntimeError("segfault-ish")
 
-    monkeypatch.setattr(agent, "run_onnxruntime", crash)
+    monkeypatch.setattr(agent_workloads, "run_onnxruntime", crash)
     out = tmp_path / "r.json"
     code = agent.run_agent(str(bundle), str(out), root=str(root), run=run, which=which,
                            sleep=lambda s: None, stream=io.StringIO())  # fmt: skip
@@ -755,14 +835,14 @@ def test_a_crashing_workload_does_not_skip_the_restore(tmp_path, monkeypatch):
     assert results["power"]["restored"] is True
 
 
-def test_failed_power_command_runs_nothing_and_restores(tmp_path):
+def test_failed_power_command_runs_nothing_and_restores(pyz, tmp_path):
     root = fake_machine(tmp_path, "jetson-tx2")
     log = tmp_path / "power.log"
     _fake_power_tools(tmp_path / "bin", log, fail="-m 3")
     bundle = write_bundle(tmp_path / "bundle", [_workload("w", runtime="trtexec")], power=POWER)
     env = {**os.environ, "PATH": f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}"}
     out = tmp_path / "r.json"
-    done = _run_agent(str(bundle), "--out", str(out), "--root", str(root), env=env)
+    done = _run_agent(pyz, str(bundle), "--out", str(out), "--root", str(root), env=env)
     assert done.returncode == 1, done.stderr
     results = json.loads(out.read_text())
     assert results["power"]["status"] == "failed"
@@ -787,7 +867,7 @@ def test_power_left_alone_without_tools_or_off_a_jetson(tmp_path):
         assert power["status"] == "left alone"
 
 
-def test_sigterm_during_the_settle_time_restores_the_power_state(tmp_path):
+def test_sigterm_during_the_settle_time_restores_the_power_state(pyz, tmp_path):
     """A real signal to a real agent process: it unwinds like Ctrl-C (exit 130, nothing
     written) and the fake tools log the restore."""
     root = fake_machine(tmp_path, "jetson-tx2")
@@ -798,7 +878,7 @@ def test_sigterm_during_the_settle_time_restores_the_power_state(tmp_path):
     env = {**os.environ, "PATH": f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}"}
     out = tmp_path / "r.json"
     proc = subprocess.Popen(
-        [sys.executable, str(AGENT), str(bundle), "--out", str(out), "--root", str(root)],
+        [sys.executable, str(pyz), str(bundle), "--out", str(out), "--root", str(root)],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

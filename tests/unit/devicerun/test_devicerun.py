@@ -21,10 +21,11 @@ import pytest
 pytest.importorskip("onnxruntime")
 pytest.importorskip("onnxconverter_common")
 
-from edgecheck.agent import board_agent as agent
+from edgecheck.agent import board as agent
 from edgecheck.claims import CLAIMS, ClaimRegistry
 from edgecheck.cli import main
 from edgecheck.devicerun import bundle as bundle_mod
+from edgecheck.devicerun.agent_archive import build_agent_archive
 from edgecheck.devicerun.bundle import BundleError, write_bundle
 from edgecheck.devicerun.judge import ResultsError, judge_results
 
@@ -43,7 +44,7 @@ def agent_results(cpu_bundle, tmp_path_factory) -> dict:
     """The agent's real results.json for the cpu bundle, run from the bundle's own copy."""
     out = tmp_path_factory.mktemp("results") / "results.json"
     done = subprocess.run(
-        [sys.executable, str(cpu_bundle / "board_agent.py"), str(cpu_bundle), "--out", str(out),
+        [sys.executable, str(cpu_bundle / "board_agent.pyz"), str(cpu_bundle), "--out", str(out),
          "--no-power"],
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip
@@ -61,7 +62,7 @@ def _onnx_opset(path: Path) -> int:
 # ------------------------------------------------------------------------------- the bundle
 
 
-def test_cpu_bundle_is_valid_by_the_agents_own_load_bundle(cpu_bundle):
+def test_cpu_bundle_is_valid_by_the_agents_own_load_bundle(cpu_bundle, tmp_path):
     manifest, _ = agent.load_bundle(str(cpu_bundle))  # the one contract
     assert manifest["target"] == "cpu" and manifest["power"] is None
     assert {w["runtime"] for w in manifest["workloads"]} == {"onnxruntime"}
@@ -73,7 +74,9 @@ def test_cpu_bundle_is_valid_by_the_agents_own_load_bundle(cpu_bundle):
         if p.is_file() and p.name != "manifest.json"
     }
     assert set(manifest["files"]) == on_disk  # every file hashed, nothing else left
-    assert (cpu_bundle / "board_agent.py").read_bytes() == Path(agent.__file__).read_bytes()
+    # the agent as one zipapp, byte for byte a fresh build of the package (the sha256 is stable)
+    fresh = build_agent_archive(tmp_path / "board_agent.pyz")
+    assert (cpu_bundle / "board_agent.pyz").read_bytes() == fresh.read_bytes()
     assert _onnx_opset(cpu_bundle / "models" / "fqa_fp32.onnx") == 17
     x = np.fromfile(cpu_bundle / "inputs" / "fqa_b4.bin", dtype="<f4")
     assert x.size == 4 * 64 * 64 and x.min() >= 0 and x.max() < 1
@@ -283,7 +286,7 @@ def test_help_explains_the_flow(capsys):
         with pytest.raises(SystemExit):
             main([command, "--help"])
         out = capsys.readouterr().out
-        assert "board_agent.py bundle --out results.json" in out
+        assert "board_agent.pyz bundle --out results.json" in out
         assert "edgecheck judge results.json" in out
 
 
@@ -292,7 +295,7 @@ def test_bundle_cli_writes_a_bundle(tmp_path, capsys):
     _, digest = agent.load_bundle(str(tmp_path / "b"))
     raw = (tmp_path / "b" / "manifest.json").read_bytes()
     assert digest == hashlib.sha256(raw).hexdigest()
-    assert "board_agent.py" in capsys.readouterr().out
+    assert "board_agent.pyz" in capsys.readouterr().out
 
 
 def test_workload_globs_keep_only_those_workloads_and_their_files(tmp_path):
@@ -303,7 +306,7 @@ def test_workload_globs_keep_only_those_workloads_and_their_files(tmp_path):
         "fqa.fp32.b4@1c", "fqa.fp32.b4@2c", "fqa.fp32.b4@4c",
     ]  # fmt: skip
     assert sorted(manifest["files"]) == [
-        "board_agent.py",
+        "board_agent.pyz",
         "inputs/fqa_b4.bin",
         "models/fqa_fp32.onnx",
     ]  # fmt: skip (no FP16 file: no trtexec workload was kept)

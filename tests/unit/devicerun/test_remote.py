@@ -115,7 +115,7 @@ def test_keep_and_remote_dir_leave_the_folder_with_bundle_and_results(
     err = capsys.readouterr().err
     assert code == 0, err
     assert f"kept 127.0.0.1:{board} (--keep)" in err
-    assert {"manifest.json", "board_agent.py", "results.json"} <= {p.name for p in board.iterdir()}
+    assert {"manifest.json", "board_agent.pyz", "results.json"} <= {p.name for p in board.iterdir()}
     assert (tmp_path / "r.json").read_bytes() == (board / "results.json").read_bytes()
     # an existing folder is used, and left in place even without --keep
     assert main([
@@ -182,7 +182,7 @@ def test_an_agent_that_fails_is_one_line_with_its_status_and_last_line(
     err = capsys.readouterr().err
     line = _error_line(err)
     assert code == 2
-    assert "board_agent.py failed on 127.0.0.1:" in line and "exit status 2" in line, line
+    assert "board_agent.pyz failed on 127.0.0.1:" in line and "exit status 2" in line, line
     assert "bundle error" in line and "models/fqa_fp32.onnx" in line, line
     assert not _board_folder(err).exists()  # cleaned up after a failure too
 
@@ -220,7 +220,7 @@ def test_an_agent_exit_1_is_judged_with_a_warning(sshd, tmp_path, capsys):
     ])  # fmt: skip
     captured = capsys.readouterr()
     assert code == 0, captured.err  # no claim rests on this workload alone: nothing failed
-    assert "edgecheck remote: warning: board_agent.py exited 1" in captured.err
+    assert "edgecheck remote: warning: board_agent.pyz exited 1" in captured.err
     (workload,) = json.loads((tmp_path / "r.json").read_text())["workloads"]
     assert workload["status"] == "error", workload
     assert "claims: 0 pass, 0 FAIL" in captured.out
@@ -244,7 +244,7 @@ def test_bundle_option_conflicts_are_one_line_before_any_connection(
 
 
 def _agents_in(folder: Path) -> list[int]:
-    """The board_agent.py processes running in `folder` (the board is this machine)."""
+    """The board_agent.pyz processes running in `folder` (the board is this machine)."""
     found = []
     for proc in Path("/proc").glob("[0-9]*"):
         try:
@@ -252,7 +252,7 @@ def _agents_in(folder: Path) -> list[int]:
             cwd = os.readlink(proc / "cwd")
         except OSError:
             continue  # ended meanwhile, or not ours to read
-        if b"board_agent.py" in argv and cwd == str(folder):
+        if b"board_agent.pyz" in argv and cwd == str(folder):
             found.append(int(proc.name))
     return found
 

@@ -34,7 +34,7 @@ def board_results(tmp_path_factory) -> dict:
                  workloads=["fqa.fp32.b4@*", "fqa.fp32.b1@*"])  # fmt: skip
     out = folder / "results.json"
     done = subprocess.run(
-        [sys.executable, str(bundle / "board_agent.py"), str(bundle), "--out", str(out),
+        [sys.executable, str(bundle / "board_agent.pyz"), str(bundle), "--out", str(out),
          "--no-power"],
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip

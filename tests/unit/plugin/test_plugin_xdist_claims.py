@@ -116,7 +116,7 @@ def test_results_file_under_xdist_holds_the_workers_verdicts(project):
 def board_results(tmp_path_factory) -> dict:
     """A TX2's results.json, its samples made up: every verdict kind (pass, FAIL, not run)."""
     pytest.importorskip("onnxruntime")
-    from edgecheck.agent import board_agent
+    from edgecheck.agent import board as board_agent
     from edgecheck.devicerun.bundle import write_bundle
 
     bundle = tmp_path_factory.mktemp("board") / "bundle"
