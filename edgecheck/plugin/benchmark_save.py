@@ -4,7 +4,7 @@ session's edgecheck timings saved as one pytest-benchmark run.
 A test or fixture hands its `edgecheck.bench.Measurement`s to the ``edgecheck_benchmark_json``
 fixture (session scope, so module fixtures can use it too)::
 
-    edgecheck_benchmark_json.save(table.measurements, group="parallel-fqa")
+    edgecheck_benchmark_json.save(table7.measurements(), group="prune-speed-vgg16")
 
 and at the end of the session the plugin writes them all in ONE file, as pytest-benchmark
 saves a run: ``<--benchmark-storage>/<machine id>/NNNN_<NAME>.json``, numbered after the
