@@ -332,6 +332,7 @@ def _check(args: argparse.Namespace) -> int:
             "current": verdict.current, "loss": verdict.loss, "p_value": verdict.p_value,
             "reference_commit": verdict.reference_commit, "tolerance": verdict.tolerance,
             "contributors": [c.as_dict() for c in verdict.contributors],
+            "new_level": verdict.new_level, "noise": verdict.noise,
             "message": verdict.message,
         }  # fmt: skip
         print(json.dumps(payload, indent=2))

@@ -230,7 +230,7 @@ def pelt(
         return []
     scale = float(np.median(x))
     y = x / scale if scale else x
-    sigma = float(np.median(np.abs(np.diff(y)))) * 1.4826 / np.sqrt(2) or 1e-12
+    sigma = run_noise(x) or 1e-12
     algo = rpt.Pelt(model="l2", min_size=min_size, jump=1).fit(y.reshape(-1, 1))
     ends = [int(b) for b in algo.predict(pen=penalty * sigma**2 * np.log(x.size))][:-1]
     rng = np.random.default_rng(seed)
@@ -241,6 +241,17 @@ def pelt(
         q = float(_best_q(x[None, s:e], min_size)[0][0])
         out.append((cp, _p_value(x[s:e], [0, e - s], q, min_size, permutations, 1.0, rng)))
     return out
+
+
+def run_noise(values: Sequence[float] | np.ndarray) -> float:
+    """The run-to-run noise of a series, relative to its median: the standard deviation of a
+    normal noise that gives the same median absolute successive difference (times 1.4826 /
+    sqrt 2). Robust: a few steps and outlier runs barely move it. 0 for fewer than 2 runs."""
+    x = _finite(values)
+    scale = float(np.median(x)) if x.size else 0.0
+    if x.size < 2 or not scale:
+        return 0.0
+    return float(np.median(np.abs(np.diff(x))) * 1.4826 / np.sqrt(2) / abs(scale))
 
 
 def _finite(values: Sequence[float] | np.ndarray) -> np.ndarray:

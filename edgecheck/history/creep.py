@@ -20,7 +20,19 @@ A baseline that is refreshed after every merge lets a metric creep: ten 3 % step
    (1-3 % between runs here) does not fail it and a loss well past the tolerance does;
 6. unless the candidate itself is back within the tolerance of the reference level: the runs
    before it measured the code before it, so a fix or a revert passes (the level it restores
-   shows as a change point once a few runs follow).
+   shows as a change point once a few runs follow);
+7. a new level too young to be a change point: a step needs `min_size` runs after it before
+   the change point search can place it, and more before the current level (the median of at
+   least `min_runs` runs) moves past it. So the candidate also fails when it and the run
+   before it (`new_level_runs`) are each worse than the reference level by more than the
+   tolerance plus `new_level_z` times the run-to-run noise (`changes.run_noise`, robust, of
+   the runs since the reference). One run alone is never enough: a run slowed by another job
+   on the machine looks like a step until the next run. Measured by `benchmarks/history.py`
+   on generated series (noise 1-3 %, 3 % of the runs slowed by 5-15 %), this rule alone:
+   2 runs at z 1.645 failed 3 of 200 series without change, judged at every run (target
+   1 %); at z 3, 1 of 200; 3 runs, none, but then a real step is caught a run later. With the
+   pinned metric of `benchmarks/history_real.py` (noise 0.1-0.3 %) z 3 costs under 1 % of
+   margin, so the run after a step past the tolerance fails.
 
 The message names the commits that contributed: the change points since the reference that
 made it worse (their commit ranges and steps), and the drift since the last of them.
@@ -42,12 +54,15 @@ from edgecheck.history.changes import (
     ChangeError,
     ChangePoint,
     change_points,
+    run_noise,
 )
 
 DEFAULT_TOLERANCE = 0.05
 DEFAULT_CONFIDENCE = 0.95
 DEFAULT_K = 10
 DEFAULT_MIN_RUNS = 5
+DEFAULT_NEW_LEVEL_RUNS = 2
+DEFAULT_NEW_LEVEL_Z = 3.0
 
 
 @dataclass(frozen=True)
@@ -68,6 +83,10 @@ class CreepVerdict:
         message: one line: the levels, the loss, and the commits that contributed.
         recovered: the level crept, but the candidate itself is back within the tolerance
             (it passes; the message says so).
+        new_level: how many newest runs failed it as a new level too young to be a change
+            point (rule 7 of the module); 0 when the level test decided. Then `ratio_low` and
+            `ratio_high` are the lowest and highest of those runs over the reference.
+        noise: the run-to-run noise (relative) rule 7 used.
     """
 
     status: str
@@ -84,6 +103,8 @@ class CreepVerdict:
     confidence: float
     message: str
     recovered: bool = False
+    new_level: int = 0
+    noise: float = 0.0
 
     def __bool__(self) -> bool:
         return self.status != "fail"
@@ -105,6 +126,8 @@ def judge_creep(
     accepted: Collection[str] = (),
     k: int = DEFAULT_K,
     min_runs: int = DEFAULT_MIN_RUNS,
+    new_level_runs: int = DEFAULT_NEW_LEVEL_RUNS,
+    new_level_z: float = DEFAULT_NEW_LEVEL_Z,
     label: str = "metric",
     unit: str = "",
     alpha: float = DEFAULT_ALPHA,
@@ -124,6 +147,9 @@ def judge_creep(
             the reference.
         k: runs per level (reference and current).
         min_runs: fewest runs the current level is judged on.
+        new_level_runs, new_level_z: rule 7: the newest runs (candidate included) that fail
+            as a new level when each is past the tolerance by `new_level_z` times the noise
+            (``new_level_runs=0`` turns it off).
         label, unit: name the metric in the message.
         alpha, permutations, min_size, seed: of the change point search.
 
@@ -179,6 +205,14 @@ def judge_creep(
     recovered = verdict.status == "regression" and candidate_loss <= tolerance
     failed = verdict.status == "regression" and not recovered
     better = "lower" if direction == "lower" else "higher"
+    noise = run_noise(series[ref_start:])
+    common["noise"] = noise
+    if not failed and new_level_runs > 0 and reference:
+        newest = series[-new_level_runs:]
+        losses = sign * (newest / reference - 1.0)
+        if float(losses.min()) - new_level_z * noise > tolerance:
+            return _new_level(newest, losses, names, ref_start, new_level_z, unit, label,
+                              better, common)  # fmt: skip
     text = (
         f"{label}: {'CREEP' if failed else 'no creep'}: accepted level "
         f"{_level_text(reference, unit)} since {names[ref_start]} -> "
@@ -206,4 +240,34 @@ def judge_creep(
     return CreepVerdict(
         "fail" if failed else "pass", ratio_low=verdict.ci_low, ratio_high=verdict.ci_high,
         p_value=verdict.p_value, message=text, recovered=recovered, **common,
+    )  # fmt: skip
+
+
+def _new_level(
+    newest: np.ndarray, losses: np.ndarray, names: Sequence[str], ref_start: int, z: float,
+    unit: str, label: str, better: str, common: dict[str, Any],
+) -> CreepVerdict:  # fmt: skip
+    """Rule 7's failure: the newest runs are each past the tolerance by more than z x noise."""
+    m = newest.size
+    first = len(names) - m
+    runs = ", ".join(_level_text(float(v), unit) for v in newest)
+    text = (
+        f"{label}: CREEP: accepted level {_level_text(common['reference'], unit)} since "
+        f"{names[ref_start]} -> the last {m} runs {runs} ({float(losses.min()):+.1%} to "
+        f"{float(losses.max()):+.1%} worse, {better} is better; each past the tolerance "
+        f"{common['tolerance']:.0%} by more than {z:g} x the run-to-run noise "
+        f"{common['noise']:.2%}): a new level from {names[first]} on, too new to be a change "
+        f"point yet; worse by the commits in {names[first - 1]}..{names[first]}"
+    )
+    earlier = [cp for cp in common["contributors"] if cp.index < first]
+    if earlier:
+        sign = 1.0 if better == "lower" else -1.0
+        text += " and before them " + ", ".join(
+            f"{cp.commit_range} ({sign * cp.step:+.1%})" for cp in earlier
+        )
+    ratios = 1.0 + losses
+    common = {**common, "current": float(np.median(newest)), "loss": float(np.median(losses))}
+    return CreepVerdict(
+        "fail", ratio_low=float(ratios.min()), ratio_high=float(ratios.max()), p_value=None,
+        message=text, new_level=m, **common,
     )  # fmt: skip

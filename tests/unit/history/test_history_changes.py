@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from edgecheck.history import simulate as sim
-from edgecheck.history.changes import ChangeError, _best_q, change_points
+from edgecheck.history.changes import ChangeError, _best_q, change_points, run_noise
 
 
 def brute_q(x: np.ndarray, min_size: int) -> float:
@@ -85,3 +85,13 @@ def test_pelt_finds_the_step_too() -> None:
     found = change_points(s.values, s.commits, method="pelt")
     assert sim.match([c.index for c in found], s.steps) == 1
     assert all(0 < c.p_value <= 1 for c in found)
+
+
+def test_run_noise_is_robust_to_a_step_and_outliers() -> None:
+    s = sim.single_step(np.random.default_rng(11), n=200, size=0.10)
+    plain = sim.make_series(np.ones(200), np.random.default_rng(12), noise=0.02, outlier_rate=0)
+    assert run_noise(plain.values) == pytest.approx(0.02, rel=0.15)
+    assert run_noise(s.values) == pytest.approx(s.noise, rel=0.25)
+    assert run_noise([1.0]) == 0.0
+    with pytest.raises(ChangeError):
+        run_noise([1.0, float("nan")])

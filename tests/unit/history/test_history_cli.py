@@ -78,7 +78,9 @@ def test_check_passes_on_noise(tmp_path: Path, capsys: pytest.CaptureFixture[str
     path = tmp_path / "flat.sqlite"
     fill(path, sim.no_change(np.random.default_rng(4), n=50, noise=0.02).values)
     assert main(["history", "check", "latency", "--store", str(path), "--json"]) == 0
-    assert json.loads(capsys.readouterr().out)["status"] == "pass"
+    payload = json.loads(capsys.readouterr().out)
+    assert payload["status"] == "pass" and payload["new_level"] == 0
+    assert payload["noise"] == pytest.approx(0.02, rel=0.5)
 
 
 def test_plot_writes_a_png(
